@@ -1,0 +1,1 @@
+"""govreports: extract stage."""

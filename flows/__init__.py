@@ -1,0 +1,1 @@
+"""govreports: flows stage."""

@@ -1,0 +1,1 @@
+"""govreports: load stage."""

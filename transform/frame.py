@@ -1,0 +1,58 @@
+"""The long frame: one row per reported value. Its columns are declared here once and imported."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+# name -> pandas dtype. Order is the frame's column order.
+FACT_COLUMNS: dict[str, str] = {
+    "report_id": "string",
+    "agency": "string",
+    "year": "Int64",
+    "template": "string",  # "2019" | "2021": the template of the block the value sits in
+    "section": "string",  # 二 | 三 | 四
+    "metric": "string",  # ASCII code from data/dictionary.csv; null for rows not in the dictionary
+    "row_label": "string",  # official row label (三: a path joined by "/"); printed label if unknown
+    "column_label": "string",  # official column label (三: the applicant; 四: the result)
+    "applicant": "string",  # 三 only: 自然人 … 其他, 总计
+    "value": "float64",  # a number or null, never a string
+    "unit": "string",  # count | wan_yuan
+    "value_status": "string",  # number | blank | na | unparsed
+    "raw": "string",  # the cell's text as printed
+    "table_index": "Int64",  # HTML: index among the page's <table> elements; text: 0
+    "row_index": "Int64",  # HTML: grid row after span expansion; text: line number (0-based)
+    "col_index": "Int64",  # HTML: grid column after span expansion; text: cell index on its line
+    "source": "string",  # URL or path the bytes came from
+    "content_sha256": "string",  # sha256 of the raw bytes
+}
+
+CHECK_COLUMNS: dict[str, str] = {
+    "report_id": "string",
+    "rule": "string",  # rule id from data/identities.csv
+    "severity": "string",  # hard | info
+    "subject": "string",  # the column, row or group the rule was evaluated on
+    "expected": "float64",  # the left-hand side (the printed total)
+    "actual": "float64",  # the right-hand side (the sum of its parts)
+    "status": "string",  # pass | fail | not_assessable (info rules: pass | info | not_assessable)
+    "detail": "string",
+}
+
+VALUE_STATUSES = ("number", "blank", "na", "unparsed")
+
+
+def _frame(records: Iterable[Mapping[str, Any]], columns: Mapping[str, str]) -> pd.DataFrame:
+    df = pd.DataFrame.from_records(list(records), columns=list(columns))
+    return df.astype(dict(columns))
+
+
+def facts_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Build a long frame with the declared columns and dtypes from dict-like records."""
+    return _frame(records, FACT_COLUMNS)
+
+
+def checks_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Build a checks frame with the declared columns and dtypes from dict-like records."""
+    return _frame(records, CHECK_COLUMNS)
