@@ -1,0 +1,86 @@
+"""HTML <table> element -> cell grid, with rowspan/colspan expanded."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from extract.cells import Cell, Table
+
+# Hostile or broken markup can ask for absurd spans; real report tables are far below these.
+MAX_ROWSPAN = 500
+MAX_COLSPAN = 64
+_SKIP_TEXT = {"script", "style", "table"}  # a nested table is a table of its own
+
+
+def _span(value: str | None, cap: int) -> int:
+    try:
+        n = int(str(value).strip().rstrip(";"))
+    except (TypeError, ValueError):
+        return 1
+    return min(max(n, 1), cap)
+
+
+def cell_text(el: etree._Element) -> str:
+    """Text of a cell without the text of tables nested inside it; <br> and paragraphs become
+    newlines (labels ignore whitespace, and values never span paragraphs)."""
+    parts: list[str] = []
+    if el.text:
+        parts.append(el.text)
+    stack = list(reversed(el))
+    # Iterative walk: markup can be nested far deeper than Python's recursion limit.
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            parts.append(node)
+            continue
+        tag = node.tag if isinstance(node.tag, str) else ""
+        if tag not in _SKIP_TEXT:
+            if tag in ("br", "p", "div"):
+                parts.append("\n")
+            if node.text and isinstance(node.tag, str):
+                parts.append(node.text)
+            if node.tail:
+                stack.append(node.tail)
+            stack.extend(reversed(node))
+        elif node.tail:
+            parts.append(node.tail)
+    # Markup indentation is not printed text: keep one newline between printed lines.
+    return "\n".join(line.strip() for line in "".join(parts).splitlines() if line.strip())
+
+
+def _rows(table: etree._Element) -> list[etree._Element]:
+    out = []
+    for child in table:
+        tag = child.tag if isinstance(child.tag, str) else ""
+        if tag == "tr":
+            out.append(child)
+        elif tag in ("thead", "tbody", "tfoot"):
+            out.extend(c for c in child if c.tag == "tr")
+    return out
+
+
+def table_grid(table: etree._Element, index: int) -> Table:
+    """Expand one <table> (not its nested tables) into rows of cells. Spanned positions repeat the
+    spanning cell's text with copy=True so that each grid row is complete."""
+    grid: dict[tuple[int, int], Cell] = {}
+    n_rows = 0
+    for r, tr in enumerate(_rows(table)):
+        c = 0
+        for td in tr:
+            if td.tag not in ("td", "th"):
+                continue
+            while (r, c) in grid:
+                c += 1
+            rowspan = _span(td.get("rowspan"), MAX_ROWSPAN)
+            colspan = _span(td.get("colspan"), MAX_COLSPAN)
+            text = cell_text(td)
+            for dr in range(rowspan):
+                for dc in range(colspan):
+                    grid[(r + dr, c + dc)] = Cell(text, r + dr, c + dc, copy=bool(dr or dc))
+            c += colspan
+        n_rows = max(n_rows, r + 1)
+    rows: list[list[Cell]] = [[] for _ in range(n_rows)]
+    for (r, _c), cell in sorted(grid.items()):
+        if r < n_rows:  # a rowspan reaching past the last <tr> adds nothing
+            rows[r].append(cell)
+    return Table(index=index, rows=rows, row_delimited=True)

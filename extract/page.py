@@ -1,0 +1,242 @@
+"""A decoded page -> its tables, its visible text, its metadata box, and who published it for which year.
+
+The page chrome (navigation, share bars, footers) is left in the visible text and among the tables:
+the table reader keeps only what it recognises as report content. The metadata box (索引号,
+发布机构, 发布日期) is a table too, but not a report table: it is read here and set aside.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import lxml.html
+from lxml import etree
+
+from extract.cells import Table
+from extract.chinese import simplify
+from extract.grid import table_grid
+from extract.text_grid import text_table
+
+_HTML_HINT = re.compile(r"<\s*(?:html|body|table|div|p|tr|td|head|meta|br)\b", re.I)
+_BLOCK_TAGS = frozenset(
+    "p div br tr li ul ol h1 h2 h3 h4 h5 h6 table section article header footer title td th pre "
+    "blockquote dd dt".split()
+)
+_SKIP_TAGS = frozenset(("script", "style", "noscript", "template"))
+META_KEYS = ("名称", "标题", "索引号", "发布机构", "发文机关", "发布日期", "公开日期", "成文日期",
+             "生成日期", "文号", "发文字号", "主题分类", "分类", "来源", "信息来源", "时间", "单位")
+_META_TEXT = re.compile(r"(" + "|".join(sorted(META_KEYS, key=len, reverse=True)) + r")\s*[:：]\s*([^\s:：|]+)")
+_DATE = re.compile(r"((?:19|20)\d\d)\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})")
+_REPORT_WORDS = re.compile(r"政府信息公开.{0,12}(?:报告|年报|年度报)")
+_TITLE_MAX = 64  # a longer line is prose that mentions the report, not its title
+# Title: "<agency><year>年(度)政府信息公开…报告", "<year>年(度)<agency>政府信息公开…", or no year.
+_TITLE_AGENCY_YEAR = re.compile(r"^(?P<agency>.*?)(?P<year>(?:19|20)\d\d)年度?(?P<agency2>.*?)政府信息公开")
+_TITLE_NO_YEAR = re.compile(r"^(?P<agency>.+?)政府信息公开(?:工作)?(?:年度)?报告")
+_AGENCY_JUNK = re.compile(r"^(?:关于|印发|公布|发布|[《〈<\[【\"“])+|[》〉>\]】\"”]+$")
+# Titles written by the agency about itself ("本单位2022年度政府信息公开…") name no one.
+_NOT_A_NAME = frozenset("本单位 本机关 本局 本委 本部门 本级 我局 我委 我单位 我镇 我乡 我街道 我办 我院 本镇 本乡 本街道".split())
+_CLAUSE_BREAK = re.compile(r"[,，。;；:：!！?？、》]")
+_PERIOD = re.compile(
+    r"((?:19|20)\d\d)\s*年\s*1\s*月\s*1\s*日\s*(?:起)?\s*(?:至|到|-|—|－|~|～)\s*((?:19|20)\d\d)\s*年\s*12\s*月\s*31\s*日"
+)
+_CLOSED = re.compile(r"</\s*(?:html|body)\s*>", re.I)
+_ANY_YEAR = re.compile(r"((?:19|20)\d\d)\s*年")
+
+
+@dataclass(slots=True)
+class Page:
+    kind: str  # "html" | "text"
+    tables: list[Table]  # report-table candidates in document order (metadata boxes removed)
+    text: str  # visible text, one block per line
+    title: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    agency: str | None = None
+    year: int | None = None
+    agency_source: str | None = None  # title | metadata | None
+    year_source: str | None = None  # title | period | text | published | None
+    published: str | None = None  # ISO date from the metadata box, when given
+    n_tables: int = 0  # every <table> element, metadata boxes and layout tables included
+    complete: bool = False  # HTML that reaches its closing tag: a report in it cannot be cut off
+
+
+def looks_like_html(text: str) -> bool:
+    return bool(_HTML_HINT.search(text[:65536]))
+
+
+def _visible_text(root: etree._Element) -> str:
+    parts: list[str] = []
+    walker = etree.iterwalk(root, events=("start", "end"))
+    for event, el in walker:
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if event == "start":
+            if tag in _SKIP_TAGS or not tag:
+                walker.skip_subtree()
+                if el.tail and (tag in _SKIP_TAGS or not tag):
+                    pass  # the tail is emitted at the "end" event below
+                continue
+            if tag in _BLOCK_TAGS:
+                parts.append("\n")
+            if el.text:
+                parts.append(el.text)
+        else:
+            if tag in _BLOCK_TAGS:
+                parts.append("\n")
+            if el.tail and el is not root:
+                parts.append(el.tail)
+    lines = (line.strip() for line in "".join(parts).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _metadata_from_table(table: Table) -> dict[str, str]:
+    keys = {k for k in META_KEYS}
+    out: dict[str, str] = {}
+    for row in table.rows:
+        cells = [c for c in row if not c.copy]
+        for i, cell in enumerate(cells[:-1]):
+            key = re.sub(r"\s+", "", cell.text).rstrip(":：")
+            if key in keys and key not in out:
+                value = " ".join(cells[i + 1].text.split())
+                if value:
+                    out[key] = value
+    return out
+
+
+def _is_metadata_box(table: Table) -> bool:
+    found = 0
+    for row in table.rows:
+        for cell in row:
+            if not cell.copy and re.sub(r"\s+", "", cell.text).rstrip(":：") in META_KEYS:
+                found += 1
+    return found >= 2
+
+
+def _metadata_from_text(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in text.split("\n")[:80]:  # metadata sits above the report
+        for key, value in _META_TEXT.findall(line):
+            out.setdefault(key, value)
+    return out
+
+
+def _iso_date(value: str | None) -> str | None:
+    m = _DATE.search(value or "")
+    return f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}" if m else None
+
+
+def _title_candidates(title: str | None, headings: list[str], metadata: dict[str, str], text: str) -> list[str]:
+    out = [t for t in (metadata.get("名称"), metadata.get("标题"), title) if t]
+    out += headings
+    clauses = (c for line in text.split("\n")[:60] for c in re.split(r"[。；;]", line))
+    out += [c for c in clauses if len(c) <= _TITLE_MAX and _REPORT_WORDS.search(re.sub(r"\s+", "", simplify(c)))]
+    return out
+
+
+def _agency_name(text: str) -> str | None:
+    """The agency in a title: the words after any leading sentence ("现向社会公布…")."""
+    name = _CLAUSE_BREAK.split(text)[-1]
+    name = _AGENCY_JUNK.sub("", _AGENCY_JUNK.sub("", name))
+    if name in _NOT_A_NAME or not 2 <= len(name) <= 40:
+        return None
+    return name
+
+
+def _agency_year_from_titles(candidates: list[str]) -> tuple[str | None, int | None]:
+    agency: str | None = None
+    for raw in candidates:
+        line = re.sub(r"\s+", "", simplify(raw))
+        if "政府信息公开" not in line:
+            continue
+        m = _TITLE_AGENCY_YEAR.search(line)
+        if m:
+            # "2021年石家庄市教育局政府信息公开…" names the agency after the year.
+            name = _agency_name(m.group("agency2") or m.group("agency"))
+            return (name or agency), int(m.group("year"))
+        m = _TITLE_NO_YEAR.search(line)
+        if m and agency is None:
+            agency = _agency_name(m.group("agency"))
+    return agency, None
+
+
+def identify(page: Page, headings: list[str]) -> None:
+    """Fill agency and year: from the title first, else 发布机构 and the statistics period."""
+    agency, year = _agency_year_from_titles(_title_candidates(page.title, headings, page.metadata, page.text))
+    if agency:
+        page.agency, page.agency_source = agency, "title"
+    else:
+        for key in ("发布机构", "发文机关", "单位"):
+            if page.metadata.get(key):
+                page.agency, page.agency_source = page.metadata[key], "metadata"
+                break
+    if year:
+        page.year, page.year_source = year, "title"
+        return
+    text = simplify(page.text)
+    m = _PERIOD.search(text)
+    if m and m.group(1) == m.group(2):
+        page.year, page.year_source = int(m.group(1)), "period"
+        return
+    # The opening prose states the year it reports on before it mentions any other.
+    body = text
+    for marker in ("总体情况",):
+        i = text.find(marker)
+        if i >= 0:
+            body = text[i:]
+            break
+    m = _ANY_YEAR.search(body)
+    if m:
+        page.year, page.year_source = int(m.group(1)), "text"
+    elif page.published:
+        page.year, page.year_source = int(page.published[:4]) - 1, "published"
+
+
+def read_html(text: str) -> Page:
+    try:
+        root = lxml.html.document_fromstring(text)
+    except (etree.ParserError, ValueError):
+        return read_text(text)
+    title_el = root.find(".//title")
+    title = " ".join(title_el.text_content().split()) if title_el is not None else None
+    headings = [" ".join(h.text_content().split()) for h in root.iter("h1", "h2", "h3")]
+    tables: list[Table] = []
+    metadata: dict[str, str] = {}
+    n = 0
+    for n, el in enumerate(root.iter("table"), start=1):
+        grid = table_grid(el, n - 1)
+        if _is_metadata_box(grid):
+            for k, v in _metadata_from_table(grid).items():
+                metadata.setdefault(k, v)
+        elif grid.rows:
+            tables.append(grid)
+    visible = _visible_text(root)
+    for k, v in _metadata_from_text(visible).items():
+        metadata.setdefault(k, v)
+    page = Page(kind="html", tables=tables, text=visible, title=title, metadata=metadata, n_tables=n,
+                complete=bool(_CLOSED.search(text[-4096:])))
+    page.published = _published(metadata)
+    identify(page, headings)
+    return page
+
+
+def _published(metadata: dict[str, str]) -> str | None:
+    for key in ("发布日期", "公开日期", "成文日期", "生成日期", "时间"):
+        date = _iso_date(metadata.get(key))
+        if date:
+            return date
+    return None
+
+
+def read_text(text: str) -> Page:
+    table = text_table(text)
+    lines = [line.strip() for line in text.replace("\r", "\n").split("\n") if line.strip()]
+    metadata = _metadata_from_text("\n".join(lines))
+    page = Page(kind="text", tables=[table], text="\n".join(lines), title=lines[0] if lines else None,
+                metadata=metadata, n_tables=0)
+    page.published = _published(metadata)
+    identify(page, [])
+    return page
+
+
+def read_page(text: str) -> Page:
+    """Read decoded text as an HTML page when it looks like markup, else as a text rendering."""
+    return read_html(text) if looks_like_html(text) else read_text(text)

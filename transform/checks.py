@@ -1,0 +1,93 @@
+"""The format's own accounting identities (勾稽关系), evaluated on one report's long frame.
+
+Rules are data (data/identities.csv). A failure is reported, never corrected; a blank or
+not-given term makes a rule not assessable rather than failed; a rule none of whose terms the
+report prints is not evaluated at all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import pandas as pd
+
+from transform import dictionary as dd
+from transform.frame import checks_frame
+
+_TOLERANCE = 1e-6  # sums of decimals (万元) are not exact in binary
+
+
+def _lookup(facts: pd.DataFrame) -> tuple[dict[tuple[str, str], tuple[float | None, str]], dict[str, str]]:
+    """(metric, applicant code or "") -> (value, status), and metric -> template."""
+    codes = {label: code for code, label in dd.applicants()}
+    values: dict[tuple[str, str], tuple[float | None, str]] = {}
+    templates: dict[str, str] = {}
+    known = facts[facts["metric"].notna()]
+    for metric, applicant, value, status, template in zip(
+        known["metric"], known["applicant"], known["value"], known["value_status"], known["template"],
+        strict=True,
+    ):
+        code = codes.get(applicant, "") if isinstance(applicant, str) else ""
+        v = None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+        values.setdefault((metric, code), (v, status))
+        templates.setdefault(metric, template)
+    return values, templates
+
+
+def _evaluate(report_id: str, ident: dd.Identity, subject: str,
+              lhs: list[tuple[str, tuple[float | None, str] | None]],
+              rhs: list[tuple[str, tuple[float | None, str] | None]]) -> dict | None:
+    terms = lhs + rhs
+    if all(v is None for _, v in terms):
+        return None
+    missing = [name for name, v in terms if v is None]
+    unusable = [f"{name}={v[1]}" for name, v in terms if v is not None and v[0] is None]
+    row = {"report_id": report_id, "rule": ident.rule, "severity": ident.severity, "subject": subject}
+    if missing or unusable:
+        detail = "; ".join(filter(None, [
+            f"not printed: {', '.join(missing)}" if missing else "",
+            f"not a number: {', '.join(unusable)}" if unusable else "",
+        ]))
+        return {**row, "expected": None, "actual": None, "status": "not_assessable", "detail": detail}
+    expected = math.fsum(v[0] for _, v in lhs)
+    actual = math.fsum(v[0] for _, v in rhs)
+    ok = abs(expected - actual) <= _TOLERANCE
+    status = "pass" if ok else ("fail" if ident.severity == "hard" else "info")
+    return {**row, "expected": expected, "actual": actual, "status": status, "detail": ident.description}
+
+
+def run_checks(report_id: str, facts: pd.DataFrame) -> pd.DataFrame:
+    """Evaluate every hard and informational identity that applies to the report."""
+    values, templates = _lookup(facts)
+    present_metrics = {m for m, _ in values}
+    out: list[dict] = []
+    applicants = dd.applicants()
+    labels = {e.metric: e.row_label for e in dd.entries()}
+
+    def rows(ident: dd.Identity) -> Iterable[dict | None]:
+        if ident.scope == "per_applicant":
+            for code, label in applicants:
+                yield _evaluate(report_id, ident, label,
+                                [(m, values.get((m, code))) for m in ident.lhs],
+                                [(m, values.get((m, code))) for m in ident.rhs])
+        elif ident.scope == "per_row":
+            metrics = sorted({m for m, code in values if code}, key=lambda m: list(labels).index(m))
+            for m in metrics:
+                yield _evaluate(report_id, ident, labels[m],
+                                [(c, values.get((m, c))) for c in ident.lhs],
+                                [(c, values.get((m, c))) for c in ident.rhs])
+        else:
+            yield _evaluate(report_id, ident, labels.get(ident.lhs[0], ident.lhs[0]),
+                            [(m, values.get((m, ""))) for m in ident.lhs],
+                            [(m, values.get((m, ""))) for m in ident.rhs])
+
+    for ident in dd.identities():
+        if ident.scope != "per_row":
+            if not present_metrics & set(ident.lhs):
+                continue  # the report prints no total for this rule (e.g. no subtotal row)
+            template = templates.get(ident.lhs[0])
+            if template not in ident.templates:
+                continue
+        out.extend(r for r in rows(ident) if r is not None)
+    return checks_frame(out)
