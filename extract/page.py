@@ -35,7 +35,9 @@ _TITLE_AGENCY_YEAR = re.compile(r"^(?P<agency>.*?)(?P<year>(?:19|20)\d\d)年度?
 _TITLE_NO_YEAR = re.compile(r"^(?P<agency>.+?)政府信息公开(?:工作)?(?:年度)?报告")
 _AGENCY_JUNK = re.compile(r"^(?:关于|印发|公布|发布|[《〈<\[【\"“])+|[》〉>\]】\"”]+$")
 # Titles written by the agency about itself ("本单位2022年度政府信息公开…") name no one.
-_NOT_A_NAME = frozenset("本单位 本机关 本局 本委 本部门 本级 我局 我委 我单位 我镇 我乡 我街道 我办 我院 本镇 本乡 本街道".split())
+_NOT_A_NAME = frozenset(
+    "本单位 本机关 本局 本委 本部门 本级 我局 我委 我单位 我镇 我乡 我街道 我办 我院 本镇 本乡 本街道".split()
+)
 _CLAUSE_BREAK = re.compile(r"[,，。;；:：!！?？、》]")
 _PERIOD = re.compile(
     r"((?:19|20)\d\d)\s*年\s*1\s*月\s*1\s*日\s*(?:起)?\s*(?:至|到|-|—|－|~|～)\s*((?:19|20)\d\d)\s*年\s*12\s*月\s*31\s*日"

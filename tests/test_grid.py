@@ -1,0 +1,57 @@
+"""HTML tables to cell grids: spans, Word-pasted markup, nested tables, hostile spans."""
+
+import lxml.html
+
+from extract.grid import MAX_COLSPAN, table_grid
+
+
+def _grid(html: str, index: int = 0):
+    root = lxml.html.fromstring(html)
+    tables = list(root.iter("table"))
+    return table_grid(tables[index], index)
+
+
+def texts(table):
+    return [[(c.text, c.copy) for c in row] for row in table.rows]
+
+
+def test_rowspan_and_colspan_expand_with_copies():
+    t = _grid(
+        "<table><tr><td rowspan=2>三、本年度办理结果</td><td>（一）予以公开</td><td colspan=2>5</td></tr>"
+        "<tr><td>（二）部分公开</td><td>1</td><td>2</td></tr></table>"
+    )
+    assert texts(t) == [
+        [("三、本年度办理结果", False), ("（一）予以公开", False), ("5", False), ("5", True)],
+        [("三、本年度办理结果", True), ("（二）部分公开", False), ("1", False), ("2", False)],
+    ]
+    assert [(c.row, c.col) for c in t.rows[1]] == [(1, 0), (1, 1), (1, 2), (1, 3)]
+
+
+def test_word_pasted_cell_text_is_joined_and_markup_whitespace_dropped():
+    t = _grid(
+        "<table class=MsoNormalTable><tr><td>\n  <p class=MsoNormal><span>申请人情</span><span>况</span>"
+        "<o:p></o:p></p>\n</td><td><p><span>商业</span></p><p><span>企业</span></p></td>"
+        "<td><p><span><o:p>&nbsp;</o:p></span></p></td><td>1<br>077</td></tr></table>"
+    )
+    assert [c.text for c in t.rows[0]] == ["申请人情况", "商业\n企业", "", "1\n077"]
+
+
+def test_nested_table_text_stays_out_of_the_layout_cell():
+    html = (
+        "<table><tr><td>正文<table><tr><td>行政许可</td><td>7</td></tr></table>尾注</td></tr></table>"
+    )
+    outer, inner = _grid(html, 0), _grid(html, 1)
+    assert [c.text for c in outer.rows[0]] == ["正文尾注"]
+    assert [c.text for c in inner.rows[0]] == ["行政许可", "7"]
+
+
+def test_thead_tbody_rows_are_read_in_order():
+    t = _grid("<table><thead><tr><th>信息内容</th></tr></thead><tbody><tr><td>规章</td></tr></tbody></table>")
+    assert [row[0].text for row in t.rows] == ["信息内容", "规章"]
+
+
+def test_absurd_spans_are_capped():
+    t = _grid('<table><tr><td colspan="100000" rowspan="-3">x</td><td colspan="abc">y</td></tr></table>')
+    assert len(t.rows) == 1
+    assert len(t.rows[0]) == MAX_COLSPAN + 1
+    assert t.rows[0][-1].text == "y"
