@@ -71,7 +71,8 @@ def test_section3_paths_subtotals_and_2021_other_handling():
 
 
 def test_section4_one_row_of_fifteen():
-    rows = [["行政复议", "行政诉讼"], ["结果维持", "结果纠正", "其他结果", "尚未审结", "总计", "未经复议直接起诉", "复议后起诉"],
+    rows = [["行政复议", "行政诉讼"],
+            ["结果维持", "结果纠正", "其他结果", "尚未审结", "总计", "未经复议直接起诉", "复议后起诉"],
             ["结果维持", "结果纠正", "其他结果", "尚未审结", "总计"] * 2, [str(i) for i in range(15)]]
     v = values(recognise([grid(rows)]))
     assert v[("review_upheld", None)] == ("number", 0.0)
