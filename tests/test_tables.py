@@ -104,3 +104,13 @@ def test_truncated_text_says_so_and_keeps_complete_rows():
     rec = recognise([text_table(text)])
     assert rec.truncated
     assert values(rec)[("licensing_decisions", None)] == ("number", 15.0)
+
+
+def test_section4_grid_row_with_a_blank_first_cell_keeps_positions():
+    rows = [["行政复议", "行政诉讼"],
+            ["结果维持", "结果纠正", "其他结果", "尚未审结", "总计", "未经复议直接起诉", "复议后起诉"],
+            ["结果维持", "结果纠正", "其他结果", "尚未审结", "总计"] * 2, ["", *[str(i) for i in range(1, 15)]]]
+    v = values(recognise([grid(rows)]))
+    assert v[("review_upheld", None)] == ("blank", None)
+    assert v[("review_corrected", None)] == ("number", 1.0)
+    assert v[("suit_after_review_total", None)] == ("number", 14.0)

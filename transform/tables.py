@@ -190,11 +190,21 @@ class _Reader:
     def feed(self, table: Table) -> None:
         self.table = table.index
         for row in table.rows:
-            for cell in row:
-                if not cell.copy:
-                    self.token(cell)
+            cells = [c for c in row if not c.copy]
+            if table.row_delimited and self.section == "四" and self._is_row4(cells):
+                # A grid row of exactly 15 values: take them by position, so that a blank first
+                # cell is a blank 行政复议 结果维持, not the start of a shifted row.
+                self.rows.append(_Row("row4", 3 * _N_RESULTS, self.table, cells=cells))
+                continue
+            for cell in cells:
+                self.token(cell)
             if table.row_delimited:
                 self.end_row()
+
+    @staticmethod
+    def _is_row4(cells: list[Cell]) -> bool:
+        kinds = [classify(c.text)[0] for c in cells]
+        return len(cells) == 3 * _N_RESULTS and VALUE in kinds and all(k in (VALUE, EMPTY, UNKNOWN) for k in kinds)
 
     def end_row(self) -> None:
         if self.pending is not None:
