@@ -307,9 +307,9 @@ class _Reader:
         return len(hit.parents) <= 1 or self.group3[: len(hit.parents)] == hit.parents
 
     def close(self, row: _Row, complete: bool) -> None:
+        if row.tentative and not any(c.text.strip() for c in row.cells):
+            return  # a group label followed by nothing, or by the fillers of a spanning header
         if not complete:
-            if row.tentative and not any(c.text.strip() for c in row.cells):
-                return
             if row.kind.startswith("extra") and not any(
                 parse_value(c.text).status == "number" for c in row.cells
             ):
