@@ -114,3 +114,25 @@ def test_section4_grid_row_with_a_blank_first_cell_keeps_positions():
     assert v[("review_upheld", None)] == ("blank", None)
     assert v[("review_corrected", None)] == ("number", 1.0)
     assert v[("suit_after_review_total", None)] == ("number", 14.0)
+
+
+def test_subtotal_row_under_a_spanning_group_label_with_an_empty_item_cell():
+    rows = [*HEADER3,
+            ["三、本年度办理结果", "（三）不予公开", "", *"0000009"],
+            ["三、本年度办理结果", "（三）不予公开", "1.属于国家秘密", *"0000009"]]
+    t = grid(rows)
+    for r in (len(HEADER3), len(HEADER3) + 1):  # the group cells are spans of the first row's cells
+        t.rows[r][0].copy = r != len(HEADER3)
+        t.rows[r][1].copy = r != len(HEADER3)
+    v = values(recognise([t]))
+    assert v[("outcome_withheld", "自然人")] == ("number", 0.0)
+    assert v[("outcome_withheld", "总计")] == ("number", 9.0)
+    assert v[("outcome_withheld_state_secret", "总计")] == ("number", 9.0)
+
+
+def test_pipe_row_with_trailing_fillers_reads_the_values_not_the_fillers():
+    text = "\n".join([*(" | ".join(r) for r in HEADER3),
+                      "一、本年新收政府信息公开申请数量 | 1 | 2 | 3 | 4 | 5 | 6 | 21 | | |"] * 1 + ["x | y"] * 2)
+    v = values(recognise([text_table(text)]))
+    assert v[("requests_new", "总计")] == ("number", 21.0)
+    assert v[("requests_new", "自然人")] == ("number", 1.0)

@@ -185,10 +185,12 @@ class _Reader:
         self.sections: set[str] = set()
         self.label_hits = 0
         self.table = 0
+        self.delimited = True
 
     # -- driving --------------------------------------------------------------------------------
     def feed(self, table: Table) -> None:
         self.table = table.index
+        self.delimited = table.row_delimited
         for row in table.rows:
             cells = [c for c in row if not c.copy]
             if table.row_delimited and self.section == "四" and self._is_row4(cells):
@@ -219,7 +221,8 @@ class _Reader:
         if p is not None:
             if kind in (VALUE, EMPTY, UNKNOWN):
                 p.cells.append(cell)
-                if len(p.cells) >= p.need:
+                # Where rows carry meaning the row's end closes it (see close); else count.
+                if len(p.cells) >= p.need and not self.delimited:
                     self.close(p, complete=True)
                     self.pending = None
                 return
@@ -309,6 +312,21 @@ class _Reader:
     def close(self, row: _Row, complete: bool) -> None:
         if row.tentative and not any(c.text.strip() for c in row.cells):
             return  # a group label followed by nothing, or by the fillers of a spanning header
+        if self.delimited and len(row.cells) > row.need:
+            # A grid row with more cells than columns: trailing fillers ("| 15 | |") or an empty
+            # label cell before the values (a subtotal row under a spanning group label).
+            cells = row.cells
+            while len(cells) > row.need and not cells[-1].text.strip():
+                cells = cells[:-1]
+            while len(cells) > row.need and not cells[0].text.strip():
+                cells = cells[1:]
+            if len(cells) > row.need:
+                self.problems.append(f"row {row.label.strip() or row.kind} has {len(cells)} cells for "
+                                     f"{row.need} columns; the first {row.need} were read")
+            row.cells = cells[: row.need]
+            complete = True
+        elif len(row.cells) >= row.need:
+            complete = True
         if not complete:
             if row.kind.startswith("extra") and not any(
                 parse_value(c.text).status == "number" for c in row.cells
