@@ -1,0 +1,165 @@
+"""The Parquet lake: facts, reports and checks, partitioned by year and agency.
+
+Each partition (one agency's reports of one year, every version of them) is one file,
+`<dataset>/year=<y>/agency=<agency_id>/part.parquet`. Loading a report rewrites its partition's file:
+the rows of that report_id are replaced, never duplicated, and the new file is written beside the
+old one and moved over it, so a reader sees the old partition or the new one, never half of one.
+The root may be a local path or a URL that pyarrow's filesystems understand (file://, s3://).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from load.schemas import AGENCY_ID, DATASETS, REPORT_COLUMNS, SCHEMAS, UNKNOWN_YEAR
+from transform.frame import CHECK_COLUMNS, FACT_COLUMNS
+
+PART_FILE = "part.parquet"
+COMPRESSION = "zstd"
+
+
+class LakeError(ValueError):
+    """A report that cannot be placed in the lake (bad agency id or year)."""
+
+
+@dataclass(slots=True)
+class ReportBundle:
+    """One report version: its `reports` row (REPORT_COLUMNS) and its facts and checks frames."""
+
+    report: dict
+    facts: pd.DataFrame
+    checks: pd.DataFrame
+
+
+@dataclass(slots=True)
+class WriteSummary:
+    reports: int = 0
+    facts: int = 0
+    checks: int = 0
+    partitions: set[tuple[int, str]] = field(default_factory=set)
+
+
+def open_root(root: str) -> tuple[pafs.FileSystem, str]:
+    """A filesystem and a path in it for a local path or a filesystem URL."""
+    if "://" in root:
+        fs, path = pafs.FileSystem.from_uri(root)
+        return fs, path.rstrip("/")
+    return pafs.LocalFileSystem(), os.path.abspath(root)
+
+
+def partition_dir(root: str, dataset: str, year: int, agency_id: str) -> str:
+    """The partition's directory. Ids are checked here, at the last step before a path is made,
+    so that no agency id (/, .., NUL, control characters) can leave the lake's root."""
+    if dataset not in DATASETS:
+        raise LakeError(f"unknown dataset {dataset!r}")
+    if not isinstance(agency_id, str) or not AGENCY_ID.fullmatch(agency_id) or ".." in agency_id:
+        raise LakeError(f"agency id {agency_id!r} is not a safe ASCII id")
+    if not isinstance(year, int) or not (year == UNKNOWN_YEAR or 1990 <= year <= 2100):
+        raise LakeError(f"year {year!r} out of range")
+    return f"{root}/{dataset}/year={year}/agency={agency_id}"
+
+
+def _to_table(dataset: str, frame: pd.DataFrame) -> pa.Table:
+    schema = SCHEMAS[dataset]
+    df = frame.rename(columns={"agency": "agency_name"})
+    df = df.reindex(columns=schema.names)
+    return pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+
+
+def _current(reports: pa.Table) -> pa.Table:
+    """Mark the latest version (by fetched_at, then loaded_at) of the partition's report."""
+    if reports.num_rows == 0:
+        return reports
+    df = reports.to_pandas()
+    order = df.sort_values(["fetched_at", "loaded_at"], na_position="first").index
+    df["is_current"] = False
+    df.loc[order[-1], "is_current"] = True
+    return pa.Table.from_pandas(df, schema=SCHEMAS["reports"], preserve_index=False)
+
+
+class Lake:
+    def __init__(self, root: str) -> None:
+        self.fs, self.root = open_root(str(root))
+
+    def _read_part(self, directory: str, dataset: str) -> pa.Table | None:
+        path = f"{directory}/{PART_FILE}"
+        if self.fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        return pq.read_table(path, filesystem=self.fs, schema=SCHEMAS[dataset])
+
+    def _write_part(self, directory: str, table: pa.Table) -> None:
+        self.fs.create_dir(directory, recursive=True)
+        tmp = f"{directory}/.{uuid.uuid4().hex}.tmp"
+        pq.write_table(table, tmp, filesystem=self.fs, compression=COMPRESSION)
+        self.fs.move(tmp, f"{directory}/{PART_FILE}")  # rename: atomic on a local filesystem
+
+    def write(self, bundles: Iterable[ReportBundle]) -> WriteSummary:
+        """Load report versions, replacing any earlier load of the same report_id."""
+        by_partition: dict[tuple[int, str], list[ReportBundle]] = defaultdict(list)
+        for b in bundles:
+            year = b.report.get("year")
+            year = UNKNOWN_YEAR if year is None or pd.isna(year) else int(year)
+            agency_id = b.report.get("agency_id")
+            partition_dir(self.root, "facts", year, agency_id)  # validate before anything is written
+            by_partition[(year, agency_id)].append(b)
+        summary = WriteSummary()
+        for (year, agency_id), group in sorted(by_partition.items()):
+            ids = pa.array([b.report["report_id"] for b in group], pa.string())
+            new = {
+                "reports": pd.DataFrame([{k: b.report.get(k) for k in REPORT_COLUMNS} for b in group]),
+                "facts": pd.concat([b.facts for b in group], ignore_index=True) if group else None,
+                "checks": pd.concat([b.checks for b in group], ignore_index=True) if group else None,
+            }
+            if new["facts"] is None or new["facts"].empty:
+                new["facts"] = pd.DataFrame(columns=list(FACT_COLUMNS))
+            if new["checks"] is None or new["checks"].empty:
+                new["checks"] = pd.DataFrame(columns=list(CHECK_COLUMNS))
+            for dataset in ("facts", "checks", "reports"):  # reports last: it says what is loaded
+                directory = partition_dir(self.root, dataset, year, agency_id)
+                table = _to_table(dataset, new[dataset])
+                old = self._read_part(directory, dataset)
+                if old is not None:
+                    keep = pc.invert(pc.is_in(old["report_id"], value_set=ids))
+                    table = pa.concat_tables([old.filter(keep), table])
+                if dataset == "reports":
+                    table = _current(table)
+                self._write_part(directory, table)
+            summary.reports += len(group)
+            summary.facts += len(new["facts"])
+            summary.checks += len(new["checks"])
+            summary.partitions.add((year, agency_id))
+        return summary
+
+    def glob(self, dataset: str) -> str:
+        """The glob of a dataset's files, for DuckDB's read_parquet."""
+        return f"{self.root}/{dataset}/*/*/{PART_FILE}"
+
+    def has_files(self, dataset: str) -> bool:
+        selector = pafs.FileSelector(f"{self.root}/{dataset}", allow_not_found=True, recursive=True)
+        return any(info.base_name == PART_FILE for info in self.fs.get_file_info(selector))
+
+    def read(self, dataset: str) -> pd.DataFrame:
+        """A whole dataset with its partition columns (year, agency_id), for tests and small lakes."""
+        selector = pafs.FileSelector(f"{self.root}/{dataset}", allow_not_found=True, recursive=True)
+        frames = []
+        for info in self.fs.get_file_info(selector):
+            if info.base_name != PART_FILE:
+                continue
+            parts = dict(p.split("=", 1) for p in info.path.split("/")[-3:-1])
+            df = pq.read_table(info.path, filesystem=self.fs, schema=SCHEMAS[dataset]).to_pandas()
+            df.insert(0, "agency_id", parts["agency"])
+            df.insert(0, "year", int(parts["year"]))
+            frames.append(df)
+        if not frames:
+            return pd.DataFrame(columns=["year", "agency_id", *SCHEMAS[dataset].names])
+        return pd.concat(frames, ignore_index=True).rename(columns={"agency_name": "agency"})

@@ -1,0 +1,43 @@
+-- 三: applications per report and applicant column (总计 included). Outcome groups are the sums of
+-- their printed items (a printed subtotal is used only where no item is printed).
+CREATE VIEW requests AS
+SELECT agency_id, agency, year, template, report_id, applicant,
+       max(value) FILTER (WHERE metric = 'requests_new') AS received,
+       max(value) FILTER (WHERE metric = 'requests_carried_over') AS carried_over,
+       max(value) FILTER (WHERE metric = 'outcome_disclosed') AS disclosed,
+       max(value) FILTER (WHERE metric = 'outcome_partial') AS partially_disclosed,
+       coalesce(sum(value) FILTER (WHERE metric LIKE 'outcome\_withheld\_%' ESCAPE '\'),
+                max(value) FILTER (WHERE metric = 'outcome_withheld')) AS withheld,
+       coalesce(sum(value) FILTER (WHERE metric LIKE 'outcome\_unavailable\_%' ESCAPE '\'),
+                max(value) FILTER (WHERE metric = 'outcome_unavailable')) AS unavailable,
+       coalesce(sum(value) FILTER (WHERE metric LIKE 'outcome\_not\_processed\_%' ESCAPE '\'),
+                max(value) FILTER (WHERE metric = 'outcome_not_processed')) AS not_processed,
+       coalesce(sum(value) FILTER (WHERE metric LIKE 'outcome\_other\_%' ESCAPE '\'),
+                max(value) FILTER (WHERE metric = 'outcome_other')) AS other_handling,
+       max(value) FILTER (WHERE metric = 'outcome_total') AS handled_total,
+       max(value) FILTER (WHERE metric = 'requests_carried_forward') AS carried_forward
+FROM facts
+WHERE section = '三' AND metric IS NOT NULL
+GROUP BY ALL;
+
+-- 四: the three groups (行政复议, 未经复议直接起诉, 复议后起诉) with their five results.
+CREATE VIEW review_litigation AS
+SELECT agency_id, agency, year, template, report_id,
+       regexp_replace(metric, '_(upheld|corrected|other|pending|total)$', '') AS group_code,
+       row_label AS "group",
+       max(value) FILTER (WHERE metric LIKE '%\_upheld' ESCAPE '\') AS upheld,
+       max(value) FILTER (WHERE metric LIKE '%\_corrected' ESCAPE '\') AS corrected,
+       max(value) FILTER (WHERE metric LIKE '%\_other' ESCAPE '\') AS other,
+       max(value) FILTER (WHERE metric LIKE '%\_pending' ESCAPE '\') AS pending,
+       max(value) FILTER (WHERE metric LIKE '%\_total' ESCAPE '\') AS total
+FROM facts
+WHERE section = '四' AND metric IS NOT NULL
+GROUP BY ALL;
+
+-- Sums over the units (governments and departments) of each region and year.
+CREATE VIEW region_rollup AS
+SELECT r.region, f.year, f.metric, coalesce(f.applicant, '') AS applicant,
+       count(DISTINCT f.agency_id) AS units, count(f.value) AS units_reporting, sum(f.value) AS total
+FROM facts f JOIN reports r USING (report_id)
+WHERE f.metric IS NOT NULL
+GROUP BY ALL;

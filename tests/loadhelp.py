@@ -1,0 +1,54 @@
+"""Small reports for load tests: a pipe-rows text page per (agency, year, template, decisions)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from load.lake import ReportBundle
+from transform.report import parse_report
+
+
+def page(agency: str, year: int, template: str, licensing: int, penalty: int, requests_new: int = 3,
+         carried_forward: int = 1) -> bytes:
+    if template == "2019":
+        block5 = ["第二十条第（五）项 | | | |", "信息内容 | 上一年项目数量 | 本年增/减 | 处理决定数量 |",
+                  f"行政许可 | 40 | 减2 | {licensing} |", "其他对外管理服务事项 | 0 | 0 | 0 |",
+                  "第二十条第（六）项 | | | |", "信息内容 | 上一年项目数量 | 本年增/减 | 处理决定数量 |",
+                  f"行政处罚 | 9 | 1 | {penalty} |", "行政强制 | 0 | 0 | 0 |"]
+    else:
+        block5 = ["第二十条第（五）项 | |", "信息内容 | 本年处理决定数量 |", f"行政许可 | {licensing} |",
+                  "第二十条第（六）项 | |", "信息内容 | 本年处理决定数量 |", f"行政处罚 | {penalty} |",
+                  "行政强制 | 0 |"]
+    n = requests_new
+    section3 = ["三、收到和处理政府信息公开申请情况",
+                "（本列数据的勾稽关系为：第一项加第二项之和，等于第三项加第四项之和） | 申请人情况 |",
+                "自然人 | 法人或其他组织 | 总计 |", "商业企业 | 科研机构 | 社会公益组织 | 法律服务机构 | 其他 |",
+                f"一、本年新收政府信息公开申请数量 | {n} | 0 | 0 | 0 | 0 | 0 | {n} |",
+                "二、上年结转政府信息公开申请数量 | 1 | 0 | 0 | 0 | 0 | 0 | 1 |",
+                f"三、本年度办理结果 | （一）予以公开 | {n} | 0 | 0 | 0 | 0 | 0 | {n} |",
+                "（七）总计 | " + " | ".join([str(n), "0", "0", "0", "0", "0", str(n)]) + " |",
+                f"四、结转下年度继续办理 | {carried_forward} | 0 | 0 | 0 | 0 | 0 | {carried_forward} |"]
+    lines = [f"{agency}{year}年政府信息公开工作年度报告", "一、总体情况", "本机关按要求做好公开工作。",
+             "二、主动公开政府信息情况", *block5, *section3, "五、存在的主要问题及改进情况", "继续改进。"]
+    return "\n".join(lines).encode("utf-8")
+
+
+def bundle(agency_id: str, agency: str, year: int, template: str, licensing: int, penalty: int,
+           region: str = "浙江省/宁波市/鄞州区", fetched_at: str = "2024-01-01", requests_new: int = 3,
+           carried_forward: int = 1) -> ReportBundle:
+    data = page(agency, year, template, licensing, penalty, requests_new, carried_forward)
+    r = parse_report(data, source=f"http://127.0.0.1/{agency_id}/{year}.html")
+    now = pd.Timestamp.now(tz="UTC")
+    report = {
+        "report_id": r.meta.report_id, "agency_id": agency_id, "agency": r.meta.agency, "region": region,
+        "parent_region": region.rsplit("/", 1)[0], "level": "county", "kind": "department", "year": r.meta.year,
+        "template": r.meta.template, "url": r.meta.source, "content_sha256": r.meta.content_sha256,
+        "title": r.meta.title, "fetched_at": pd.Timestamp(fetched_at, tz="UTC"), "loaded_at": now,
+        "status": "truncated" if r.meta.truncated else "parsed", "n_values": len(r.facts),
+        "n_unparsed": int((r.facts["value_status"] == "unparsed").sum()),
+        "n_checks_failed": int((r.checks["status"] == "fail").sum()),
+        "n_checks_not_assessable": int((r.checks["status"] == "not_assessable").sum()),
+        "sections": "".join(sorted(set(r.facts["section"]), key="二三四".index)),
+        "problems": "\n".join(r.meta.problems),
+    }
+    return ReportBundle(report, r.facts, r.checks)
