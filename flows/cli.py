@@ -98,11 +98,79 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _years(text: str) -> tuple[int, int]:
+    try:
+        first, _, last = text.partition("-")
+        span = (int(first), int(last or first))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"years must look like 2019-2024 or 2021, not {text!r}") from None
+    if span[0] > span[1]:
+        raise argparse.ArgumentTypeError(f"years {text!r}: the first is after the last")
+    return span
+
+
+def _warehouse(args: argparse.Namespace):
+    from flows.config import Warehouse
+
+    return Warehouse(args.warehouse, args.db)
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from load.warehouse import connect
+
+    try:
+        con = connect(_warehouse(args).db)
+    except FileNotFoundError as exc:
+        print(f"govreports query: {exc}", file=sys.stderr)
+        return 1
+    try:
+        df = con.execute(args.sql).df()
+    except duckdb.Error as exc:
+        print(f"govreports query: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        con.close()
+    if args.format == "csv":
+        df.to_csv(sys.stdout, index=False)
+    elif args.format == "json":
+        sys.stdout.write(df.to_json(orient="records", force_ascii=False, date_format="iso") + "\n")
+    else:
+        sys.stdout.write((df.to_string(index=False) if len(df) else "(no rows)") + "\n")
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from load.compare import MEASURES, chart, compare
+    from load.warehouse import connect
+
+    try:
+        con = connect(_warehouse(args).db)
+    except FileNotFoundError as exc:
+        print(f"govreports compare: {exc}", file=sys.stderr)
+        return 1
+    with con:
+        wide, long = compare(con, args.measure, region=args.region, years=args.years, top=args.top)
+    label = MEASURES[args.measure][0].label
+    scope = f" in {args.region}" if args.region else ""
+    print(f"{label}{scope}, largest declines first:\n")
+    print(wide.drop(columns=["agency_id"]).to_string(index=False, na_rep="") if len(wide) else "(no data)")
+    if args.chart:
+        path = chart(long, args.chart, f"{label}{scope}")
+        print(f"\nchart: {path}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="govreports",
         description="Chinese open-government annual reports (政府信息公开工作年度报告) as one checked dataset.",
     )
+    parser.add_argument("--warehouse", default=None, metavar="DIR",
+                        help="warehouse root (default: $GOVREPORTS_WAREHOUSE or data/warehouse)")
+    parser.add_argument("--db", default=None, metavar="FILE",
+                        help="the DuckDB file (default: <warehouse>/govreports.duckdb)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("parse", help="parse report pages (HTML or text) into the long frame, or its checks",
@@ -115,6 +183,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year", type=int, help="report year to use instead of the one read from the page")
     p.set_defaults(func=cmd_parse)
 
+    q = sub.add_parser("query", help="run SQL on the warehouse (read-only)",
+                       description="Run one SQL statement on a read-only connection to the DuckDB warehouse.")
+    q.add_argument("sql", help="the SQL to run, e.g. \"SELECT * FROM licensing_trend LIMIT 5\"")
+    q.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    q.set_defaults(func=cmd_query)
+
+    c = sub.add_parser("compare", help="yearly trend per agency, largest declines first, optionally charted",
+                       description="Compare a measure across agencies and years.")
+    c.add_argument("measure", choices=("licensing", "penalties", "requests"), help="what to compare")
+    c.add_argument("--region", help="a region path or part of one, e.g. 浙江省/宁波市")
+    c.add_argument("--years", type=_years, help="a year or a span, e.g. 2019-2024")
+    c.add_argument("--top", type=int, help="only the N agencies with the largest declines")
+    c.add_argument("--chart", metavar="FILE.png", help="also draw a PNG line chart of the yearly values")
+    c.set_defaults(func=cmd_compare)
+
     d = sub.add_parser("demo", help="the README's main command: run the pipeline on the bundled sample data",
                        description="Parse the bundled sample pages and print what they say.")
     d.set_defaults(func=cmd_demo)
@@ -123,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.warehouse is None:
+        from flows.config import DEFAULT_WAREHOUSE
+
+        args.warehouse = DEFAULT_WAREHOUSE
     return args.func(args)
 
 

@@ -1,0 +1,46 @@
+"""Where things live. One warehouse root holds the raw zone, the fetch log, the lake and the database."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / "data"
+DEFAULT_WAREHOUSE = os.environ.get("GOVREPORTS_WAREHOUSE", "data/warehouse")
+
+
+@dataclass(frozen=True, slots=True)
+class Warehouse:
+    """The warehouse layout under one root (a local path; the lake may also be an s3:// or file:// URL)."""
+
+    root: str
+    database: str | None = None  # default: <root>/govreports.duckdb (always a local file)
+
+    @property
+    def is_url(self) -> bool:
+        return "://" in self.root
+
+    def _join(self, *parts: str) -> str:
+        return "/".join([self.root.rstrip("/"), *parts]) if self.is_url else str(Path(self.root, *parts))
+
+    @property
+    def raw(self) -> str:
+        return self._join("raw")
+
+    @property
+    def fetch_log(self) -> str:
+        return self._join("fetch_log")
+
+    @property
+    def lake(self) -> str:
+        return self._join("parquet")
+
+    @property
+    def db(self) -> Path:
+        if self.database:
+            return Path(self.database)
+        if self.is_url:
+            return Path("data/warehouse/govreports.duckdb")
+        return Path(self.root, "govreports.duckdb")

@@ -1,0 +1,109 @@
+"""`govreports compare`: a measure's yearly values per agency, largest declines first, and a chart.
+
+The measures are fixed SQL; every option reaches the database as a bound parameter, never as text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    label: str  # for titles and axes
+    sql: str  # yields agency_id, agency, region, parent_region, year, value; parameters bound by compare()
+
+
+_DECISIONS = """
+    SELECT agency_id, agency, region, parent_region, year, decisions AS value
+    FROM decisions_trend WHERE metric = ?
+"""
+MEASURES: dict[str, tuple[Measure, tuple]] = {
+    "licensing": (Measure("行政许可 处理决定数量 (licensing decisions)", _DECISIONS), ("licensing_decisions",)),
+    "penalties": (Measure("行政处罚 处理决定数量 (penalty decisions)", _DECISIONS), ("penalty_decisions",)),
+    "requests": (
+        Measure(
+            "本年新收政府信息公开申请数量 (applications received)",
+            """
+            SELECT q.agency_id, q.agency, r.region, r.parent_region, q.year, q.received AS value
+            FROM requests q JOIN reports r USING (report_id) WHERE q.applicant = '总计'
+            """,
+        ),
+        (),
+    ),
+}
+
+
+def compare(con: duckdb.DuckDBPyConnection, measure: str, region: str | None = None,
+            years: tuple[int, int] | None = None, top: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(wide table: one row per agency with a column per year, first, last, change, pct_change, sorted by
+    change; long frame of the yearly values of the agencies in the table)."""
+    if measure not in MEASURES:
+        raise ValueError(f"unknown measure {measure!r}: choose one of {', '.join(MEASURES)}")
+    spec, params = MEASURES[measure]
+    sql = f"SELECT * FROM ({spec.sql}) m WHERE value IS NOT NULL"
+    args: list = list(params)
+    if region:
+        sql += " AND (region = ? OR parent_region = ? OR starts_with(region, ?))"
+        args += [region, region, region.rstrip("/") + "/"]
+    if years:
+        sql += " AND year BETWEEN ? AND ?"
+        args += [years[0], years[1]]
+    long = con.execute(sql + " ORDER BY agency_id, year", args).df()
+    if long.empty:
+        return pd.DataFrame(columns=["agency_id", "agency", "region", "first", "last", "change", "pct_change"]), long
+    wide = long.pivot_table(index=["agency_id", "agency", "region"], columns="year", values="value", aggfunc="first")
+    ordered = long.sort_values("year").groupby("agency_id")["value"]
+    first, last = ordered.first(), ordered.last()
+    wide = wide.reset_index()
+    wide["first"] = wide["agency_id"].map(first)
+    wide["last"] = wide["agency_id"].map(last)
+    wide["change"] = wide["last"] - wide["first"]
+    wide["pct_change"] = (100 * wide["change"] / wide["first"].where(wide["first"] > 0)).round(1)
+    wide = wide.sort_values(["change", "pct_change", "agency_id"], na_position="last").reset_index(drop=True)
+    if top:
+        wide = wide.head(top)
+    wide.columns = [str(c) for c in wide.columns]
+    return wide, long[long["agency_id"].isin(wide["agency_id"])]
+
+
+def cjk_font() -> Path:
+    """The CJK font the project installs (Noto Sans CJK, from PyPI), so Chinese labels are not boxes."""
+    import cvttf_NotoSansCJK_Regular
+
+    return Path(cvttf_NotoSansCJK_Regular.get_TTF_path())
+
+
+def chart(long: pd.DataFrame, path: str | Path, title: str) -> Path:
+    """A PNG line chart of the yearly values, one line per agency."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import font_manager
+    from matplotlib import pyplot as plt
+
+    font = cjk_font()
+    font_manager.fontManager.addfont(str(font))
+    family = font_manager.FontProperties(fname=str(font)).get_name()
+    with plt.rc_context({"font.family": [family, "DejaVu Sans"], "axes.unicode_minus": False}):
+        fig, ax = plt.subplots(figsize=(10, 6), dpi=110)
+        for (_, agency), rows in long.groupby(["agency_id", "agency"], sort=False):
+            ax.plot(rows["year"], rows["value"], marker="o", label=agency)
+        ax.set_title(title)
+        ax.set_xlabel("年份 (year)")
+        ax.set_ylabel("数量")
+        years = sorted(long["year"].unique()) if len(long) else []
+        ax.set_xticks(years)
+        ax.grid(alpha=0.3)
+        if len(long):
+            ax.legend(fontsize=8, loc="best")
+        fig.tight_layout()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)
+        plt.close(fig)
+    return path

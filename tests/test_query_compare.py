@@ -1,0 +1,96 @@
+"""`govreports query` and `compare` on a real warehouse file; the chart draws Chinese, not boxes."""
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+from load.compare import chart, cjk_font, compare
+from load.lake import Lake
+from load.warehouse import build, connect
+from tests.loadhelp import bundle
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cmp")
+    lake = Lake(str(root / "parquet"))
+    rows = [("330212-jtj", "鄞州区交通运输局", "浙江省/宁波市/鄞州区", [23285, 16363, 12000]),
+            ("330203-jtj", "海曙区交通运输局", "浙江省/宁波市/海曙区", [1000, 1100, 1500]),
+            ("320322-fgj", "沭阳县发展和改革局", "江苏省/宿迁市/沭阳县", [300, 200, 100])]
+    lake.write([bundle(aid, name, 2019 + i, "2019" if i < 2 else "2021", v, 5, region=region)
+                for aid, name, region, values in rows for i, v in enumerate(values)])
+    return build(lake, root / "g.duckdb")
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, cwd=ROOT, timeout=120)
+
+
+def test_compare_orders_by_decline_and_filters_by_region(db):
+    with connect(db) as con:
+        wide, long = compare(con, "licensing", region="浙江省/宁波市", years=(2019, 2021))
+    assert list(wide["agency"]) == ["鄞州区交通运输局", "海曙区交通运输局"]
+    assert list(wide["change"]) == [-11285.0, 500.0]
+    assert list(wide["2020"]) == [16363.0, 1100.0]
+    assert set(long["year"]) == {2019, 2020, 2021}
+    with connect(db) as con:
+        top, _ = compare(con, "licensing", top=1)
+    assert list(top["agency"]) == ["鄞州区交通运输局"]
+
+
+def test_compare_options_are_parameters_not_sql(db):
+    with connect(db) as con:
+        wide, _ = compare(con, "licensing", region="x' OR '1'='1")
+        assert wide.empty
+        with pytest.raises(ValueError):
+            compare(con, "licensing; DROP TABLE facts")
+
+
+def test_compare_cli_with_chart(db, tmp_path):
+    png = tmp_path / "licensing.png"
+    out = run("--db", str(db), "compare", "licensing", "--region", "浙江省/宁波市", "--years", "2019-2021",
+              "--chart", str(png))
+    assert out.returncode == 0, out.stderr.decode()
+    text = out.stdout.decode()
+    assert text.index("鄞州区交通运输局") < text.index("海曙区交通运输局")
+    assert "沭阳县" not in text
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_chart_has_every_chinese_glyph(db, tmp_path):
+    from matplotlib.ft2font import FT2Font
+
+    font = FT2Font(str(cjk_font()))
+    for ch in "鄞州区交通运输局海曙沭阳县发展和改革行政许可处理决定数量年份":
+        assert font.get_char_index(ord(ch)) != 0, ch
+    with connect(db) as con:
+        _, long = compare(con, "penalties")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns "Glyph ... missing from font(s)"
+        chart(long, tmp_path / "p.png", "行政处罚 处理决定数量")
+
+
+def test_query_formats_and_read_only(db):
+    out = run("--db", str(db), "query", "SELECT agency, year, decisions FROM licensing_trend "
+              "WHERE agency_id = '330212-jtj' ORDER BY year", "--format", "json")
+    assert out.returncode == 0, out.stderr.decode()
+    assert json.loads(out.stdout) == [{"agency": "鄞州区交通运输局", "year": 2019, "decisions": 23285.0},
+                                      {"agency": "鄞州区交通运输局", "year": 2020, "decisions": 16363.0},
+                                      {"agency": "鄞州区交通运输局", "year": 2021, "decisions": 12000.0}]
+    out = run("--db", str(db), "query", "DROP TABLE facts_all_versions")
+    assert out.returncode == 1
+    assert "read-only" in out.stderr.decode().lower()
+    out = run("--db", str(db), "query", "SELEC nonsense")
+    assert out.returncode == 1 and "Traceback" not in out.stderr.decode()
+
+
+def test_query_without_a_warehouse_says_so(tmp_path):
+    out = run("--db", str(tmp_path / "none.duckdb"), "query", "SELECT 1")
+    assert out.returncode == 1
+    assert "no warehouse" in out.stderr.decode()
