@@ -1,0 +1,262 @@
+"""From an agency's annual-report column (listing pages) to the links of its reports.
+
+Listing pages are read with lxml; a link counts as a report when its text (or title, or image alt text) names
+an annual report on open government information. Pagination is followed through 下一页-style and numbered
+links, the TRS pattern index.html -> index_1.html … (page count declared in JavaScript), and the records
+Hanweb sites embed as CDATA. Links to attachments and images are kept, with their kind, so that reports
+published only as a PDF or a scan are visible as not yet readable rather than silently missing.
+
+Nothing here fetches: discover() is given a get_text(url) callable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from posixpath import splitext
+from urllib.parse import parse_qsl, urldefrag, urljoin, urlsplit
+
+import lxml.html
+from lxml import etree
+
+from extract.chinese import simplify
+from extract.sources import Source
+
+REPORT_KINDS = ("report", "attachment", "image")
+ATTACHMENT_EXTENSIONS = frozenset((".pdf", ".doc", ".docx", ".wps", ".xls", ".xlsx", ".zip", ".rar", ".ofd"))
+IMAGE_EXTENSIONS = frozenset((".jpg", ".jpeg", ".png", ".gif", ".bmp"))
+
+# The report's name: 政府信息公开(工作)(年度)报告 / 年报, also 政务信息公开…, after simplification.
+_REPORT_WORDS = re.compile(r"(?:政府|政务)?信息公开.{0,12}?(?:年度报告|年报|报告)")
+# Columns titled by year only ("2021年度报告", "2022年年报") name their reports that way too.
+_YEAR_ONLY_REPORT = re.compile(r"(?:19|20)\d\d年?度?(?:工作)?(?:年度报告|年报)")
+# Titles about reports that are not reports: notices asking for them, guidelines, formats, readings of them.
+NOT_REPORT_WORDS: tuple[str, ...] = (
+    "通知", "通报", "报送", "要求", "条例", "规定", "指南", "目录", "格式", "模板", "范本",
+    "解读", "办法", "意见", "方案", "制度", "要点", "培训", "考核", "评估",
+)
+_PUNCTUATION = re.compile(r"[\s\W_]+")
+# A year in the text: 2021年 / 2021年度 / (2021), but not a date (2023-01-11, 2023年1月11日).
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?:\s*年(?!\s*\d{1,2}\s*月)|(?![\d\-/.年]))")
+_CN_DIGITS = {c: str(i) for i, c in enumerate("〇一二三四五六七八九")} | {"零": "0", "○": "0", "O": "0"}
+_CN_YEAR = re.compile(r"([〇零○O一二三四五六七八九]{4})\s*年")
+
+# Pagination link texts (simplified, lower-case, without spaces and arrows); previous and last pages are
+# listing pages too, and visiting them twice is prevented by discover().
+PAGE_WORDS = frozenset(
+    ("下一页", "下页", "后页", "上一页", "上页", "前页", "尾页", "末页", "最后一页", "next", "nextpage", "prev",
+     "previous")
+)
+_ARROWS = " <>›‹»«→←"
+_PAGE_NUMBER = re.compile(r"[\[(【]?第?(\d{1,4})页?[\])】]?")
+_SKIP_HREF = re.compile(r"^\s*(?:#|javascript:|mailto:|tel:|data:)", re.I)
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+# TRS: createPageHTML(count, current, "index", "html"), newer versions with a leading div id and a trailing total.
+_CREATE_PAGE_HTML = re.compile(r"createPageHTML\s*\(([^()]*)\)")
+_COUNT_PAGE = re.compile(r"\bcountPage\s*=\s*[\"']?(\d+)")
+_PAGED_NAME = re.compile(r"([A-Za-z][\w-]*?)(?:_\d+)?\.(s?html?)")
+MAX_GENERATED_PAGES = 1000  # a declared page count beyond this is a broken template, not a listing
+# Hanweb: the first records of a column sit in <record><![CDATA[<a href=…>]]></record> inside a script.
+_HANWEB_RECORD = re.compile(r"<record>\s*<!\[CDATA\[(.*?)\]\]>\s*</record>", re.S | re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    url: str  # absolute, fragment removed
+    text: str  # the link's text (or its title / image alt text), whitespace-collapsed; "" for a direct report URL
+    agency_id: str
+    year: int | None  # from the text only: URLs carry the publication date, usually the year after
+    kind: str  # one of REPORT_KINDS
+    listing_url: str  # the listing page it was found on; "" for a direct report URL
+
+
+def _collapse(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def link_year(text: str) -> int | None:
+    """The report year a link text names ("2021年度政府信息公开…" -> 2021; 二〇二一年 too), else None."""
+    s = simplify(text)
+    m = _YEAR.search(s)
+    if m:
+        return int(m.group(1))
+    m = _CN_YEAR.search(s)
+    year = int("".join(_CN_DIGITS[c] for c in m.group(1))) if m else None
+    return year if year is not None and 1900 <= year < 2100 else None  # 一一一一年 is no year
+
+
+def is_report_link(text: str) -> bool:
+    """Whether a link text names an annual report on open government information (traditional characters too).
+
+    Notices and guidelines about the reports are not reports; neither is a bare column name such as
+    "政府信息公开年报" (no year, no agency), which is how navigation links to the column itself read."""
+    s = _PUNCTUATION.sub("", simplify(text))
+    if not s or any(w in s for w in NOT_REPORT_WORDS):
+        return False
+    if _YEAR_ONLY_REPORT.fullmatch(s):
+        return True
+    m = _REPORT_WORDS.search(s)
+    if not m:
+        return False
+    return bool(s[: m.start()]) or link_year(text) is not None
+
+
+def link_kind(url: str) -> str:
+    """report (an HTML page), attachment (PDF, Word, WPS, Excel, archives, OFD) or image, from the URL's path,
+    or from a file name in its query (download scripts such as downfile.jsp?filename=x.pdf)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "report"
+    candidates = [parts.path] + [v for _, v in parse_qsl(parts.query)]
+    for candidate in candidates:
+        ext = splitext(candidate.lower().rstrip("/"))[1]
+        if ext in ATTACHMENT_EXTENSIONS:
+            return "attachment"
+        if ext in IMAGE_EXTENSIONS:
+            return "image"
+    return "report"
+
+
+def _parse(text: str) -> etree._Element | None:
+    text = _XML_DECLARATION.sub("", text)  # lxml refuses str input that declares an encoding
+    if not text.strip():
+        return None
+    try:
+        return lxml.html.document_fromstring(text)
+    except (etree.ParserError, ValueError):
+        return None
+
+
+def _absolute(href: str | None, base: str) -> str | None:
+    if not href or _SKIP_HREF.match(href):
+        return None
+    href = re.sub(r"[\t\r\n]", "", href).strip()  # browsers drop these inside URLs
+    try:
+        url = urldefrag(urljoin(base, href)).url
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+
+
+def _anchor_texts(a: etree._Element) -> list[str]:
+    """What a link says, in order of preference: its text, its title, the alt text of an image inside it."""
+    texts = [_collapse(a.text_content()), _collapse(a.get("title"))]
+    texts += [_collapse(img.get("alt")) for img in a.iter("img")]
+    return [t for t in texts if t]
+
+
+def _is_page_link(texts: list[str]) -> bool:
+    for text in texts:
+        s = simplify(text).lower()
+        core = s.strip(_ARROWS).replace(" ", "")
+        if core in PAGE_WORDS or _PAGE_NUMBER.fullmatch(core) or (not core and s.strip()):
+            return True  # not core and s.strip(): arrows only, such as › or »
+    return False
+
+
+def _declared_pages(text: str, page_url: str) -> list[str]:
+    """index_1.html … index_{n-1}.html when the page declares n pages in JavaScript (TRS and similar CMSs)."""
+    path = urlsplit(page_url).path
+    last = path.rsplit("/", 1)[-1]
+    count, prefix, ext = 0, "", ""
+    for m in _CREATE_PAGE_HTML.finditer(text):
+        args = [a.strip().strip("'\"").strip() for a in m.group(1).split(",")]
+        if args and not args[0].isdigit():
+            args = args[1:]  # the leading div id of newer versions
+        if len(args) >= 4 and args[0].isdigit() and args[1].isdigit() and args[2] and args[3]:
+            count, prefix, ext = int(args[0]), args[2], args[3]
+            break
+    if not count:
+        m = _COUNT_PAGE.search(text)
+        named = _PAGED_NAME.fullmatch(last)
+        if m:
+            count = int(m.group(1))
+            prefix, ext = (named.group(1), named.group(2)) if named else ("index", "html")
+    # Only where the page is itself one of the series (or the directory serving its first page).
+    if count < 2 or not (last == "" or re.fullmatch(re.escape(prefix) + r"(?:_\d+)?\." + re.escape(ext), last)):
+        return []
+    return [urljoin(page_url, f"{prefix}_{k}.{ext}") for k in range(1, min(count, MAX_GENERATED_PAGES))]
+
+
+def _anchor_roots(text: str) -> Iterator[etree._Element]:
+    root = _parse(text)
+    if root is not None:
+        yield root
+    records = _HANWEB_RECORD.findall(text)
+    if records:
+        extra = _parse("<html><body>" + "\n".join(records) + "</body></html>")
+        if extra is not None:
+            yield extra
+
+
+def parse_listing(text: str, base_url: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """The report links of a listing page, as (absolute URL, link text), and its other listing pages (absolute
+    URLs, same host as the page), each in document order without repeats. `text` is the decoded page."""
+    page_url = urldefrag(base_url).url
+    page_host = urlsplit(page_url).hostname
+    reports: dict[str, str] = {}
+    pages: dict[str, None] = {}
+    for root in _anchor_roots(text):
+        base = page_url
+        base_el = next(root.iter("base"), None)
+        if base_el is not None and base_el.get("href"):
+            base = urljoin(page_url, base_el.get("href").strip())
+        for a in root.iter("a"):
+            url = _absolute(a.get("href"), base)
+            if url is None or url == page_url:
+                continue
+            texts = _anchor_texts(a)
+            named = next((t for t in texts if is_report_link(t)), None)
+            if named is not None:
+                reports.setdefault(url, named)
+            elif _is_page_link(texts) and urlsplit(url).hostname == page_host:
+                pages.setdefault(url, None)
+    for url in _declared_pages(text, page_url):
+        if url != page_url:
+            pages.setdefault(url, None)
+    return list(reports.items()), [u for u in pages if u not in reports]
+
+
+def discover(
+    source: Source,
+    get_text: Callable[[str], str | None],
+    years: Collection[int] | None = None,
+    max_pages: int = 50,
+) -> list[Link]:
+    """The report links of one agency: its listing pages followed breadth-first (each URL fetched at most once,
+    only on the agency's allowed hosts, at most `max_pages` fetches), then its direct report URLs.
+
+    `get_text(url)` returns the decoded page, or None when the fetch failed (the page is skipped). Links are
+    unique by URL (the first found wins). With `years`, links of other years are dropped; links whose year is
+    unknown are kept."""
+    links: dict[str, Link] = {}
+    queue = deque(dict.fromkeys(urldefrag(u).url for u in source.listing_urls))
+    queued = set(queue)
+    fetched = 0
+    while queue and fetched < max_pages:
+        url = queue.popleft()
+        if not source.allows(url):
+            continue
+        fetched += 1  # a failed fetch still costs a request
+        text = get_text(url)
+        if text is None:
+            continue
+        reports, pages = parse_listing(text, url)
+        for report_url, link_text in reports:
+            if source.allows(report_url) and report_url not in links:
+                links[report_url] = Link(report_url, link_text, source.agency_id, link_year(link_text),
+                                         link_kind(report_url), url)
+        for page in pages:
+            if page not in queued and source.allows(page):
+                queued.add(page)
+                queue.append(page)
+    for report_url in source.report_urls:
+        report_url = urldefrag(report_url).url
+        if source.allows(report_url) and report_url not in links:
+            links[report_url] = Link(report_url, "", source.agency_id, None, link_kind(report_url), "")
+    wanted = None if years is None else set(years)
+    return [link for link in links.values() if wanted is None or link.year is None or link.year in wanted]
