@@ -190,8 +190,14 @@ def _row_source(values: dict[str, str]) -> tuple[Source | None, str | None]:
     return source, None
 
 
-def load_sources(path: str | Path) -> list[Source]:
-    """Read and validate a registry file (UTF-8, with or without BOM). Raises SourcesError naming file and line."""
+SITE_PLACEHOLDER = "{site}"
+
+
+def load_sources(path: str | Path, site: str | None = None) -> list[Source]:
+    """Read and validate a registry file (UTF-8, with or without BOM). Raises SourcesError naming file and line.
+
+    `site` replaces the placeholder `{site}` in URLs (the bundled demo registry's base URL,
+    known only once the demo site is served); a registry that uses it cannot be loaded without it."""
     name = str(path)
     try:
         data = Path(path).read_bytes()
@@ -202,6 +208,10 @@ def load_sources(path: str | Path) -> list[Source]:
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise SourcesError(f"{name}:{line}: not UTF-8 (byte {e.start})", name, line) from e
+    if SITE_PLACEHOLDER in text:
+        if not site:
+            raise SourcesError(f"{name}: uses {SITE_PLACEHOLDER}: give the site's base URL (e.g. --site)", name)
+        text = text.replace(SITE_PLACEHOLDER, site.rstrip("/"))
     records = _records(text, name)
     first = next(records, None)
     if first is None:

@@ -148,6 +148,16 @@ class Lake:
         selector = pafs.FileSelector(f"{self.root}/{dataset}", allow_not_found=True, recursive=True)
         return any(info.base_name == PART_FILE for info in self.fs.get_file_info(selector))
 
+    def report_ids(self) -> set[str]:
+        """Every report version the lake holds (what the parse stage may skip)."""
+        if not self.has_files("reports"):
+            return set()
+        import pyarrow.dataset as ds
+
+        files = ds.dataset(f"{self.root}/reports", filesystem=self.fs, format="parquet",
+                           exclude_invalid_files=False, ignore_prefixes=[".", "_"])
+        return set(files.to_table(columns=["report_id"]).column("report_id").to_pylist())
+
     def read(self, dataset: str) -> pd.DataFrame:
         """A whole dataset with its partition columns (year, agency_id), for tests and small lakes."""
         selector = pafs.FileSelector(f"{self.root}/{dataset}", allow_not_found=True, recursive=True)

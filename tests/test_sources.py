@@ -253,3 +253,18 @@ def test_select_by_region(sources: list[Source]) -> None:
     assert ids("鄞州") == []  # not a prefix of the path, not a whole part
     assert ids("") == [s.agency_id for s in sources]
     assert [s.agency_id for s in select(sources, ["330212-jtj", "330100-zf"], region="宁波市")] == ["330212-jtj"]
+
+
+def test_site_placeholder_is_filled_in_or_refused(tmp_path):
+    from extract.sources import load_sources as load
+
+    path = tmp_path / "demo.csv"
+    path.write_text(
+        "agency_id,name,province,city,county,township,level,kind,listing_urls,report_urls,hosts\n"
+        "330212-jtj,鄞州区交通运输局,浙江省,宁波市,鄞州区,,county,department,{site}/yz/index.html,,127.0.0.1\n",
+        encoding="utf-8",
+    )
+    [source] = load(path, site="http://127.0.0.1:8123/")
+    assert source.listing_urls == ("http://127.0.0.1:8123/yz/index.html",)
+    with pytest.raises(SourcesError, match="site"):
+        load(path)
