@@ -1,0 +1,283 @@
+"""The crawl: discovery -> fetch -> raw zone -> fetch log, for many agencies at once.
+
+Each agency runs in its own worker; politeness (per-host limits, delays, robots.txt) is the
+`Fetcher`'s job, so agencies on one host still take turns. Report pages are fetched conditionally
+against the fetch log's last success and compared by sha256, so a run over unchanged sites
+downloads and stores nothing new. A failure inside one agency is recorded and never stops the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from extract.decode import DecodeError, decode
+from extract.discover import Link, discover
+from extract.fetch import Fetcher, FetchResult
+from extract.fetchlog import FetchLog
+from extract.rawzone import RawZone
+from extract.sources import Source
+
+__all__ = ["AgencySummary", "CrawlResult", "CrawledPage", "crawl", "summary_rows"]
+
+_NOT_READABLE = {"attachment": "attachment", "image": "image_only"}  # link kind -> log outcome
+
+
+@dataclass(slots=True)
+class CrawledPage:
+    """A report page whose bytes are in the raw zone."""
+
+    agency_id: str
+    url: str
+    year: int | None
+    sha256: str
+    status: str  # new | new_version | unchanged
+    declared_charset: str | None  # the HTTP header's charset, for extract.decode
+    link_text: str
+
+
+@dataclass(slots=True)
+class AgencySummary:
+    """Counts per agency; fetched + new_versions + unchanged + failed + not_readable == discovered."""
+
+    agency_id: str
+    discovered: int = 0  # links found (reports, attachments, images)
+    fetched: int = 0  # report pages stored for the first time (new)
+    new_versions: int = 0  # report pages whose body changed since the last run
+    unchanged: int = 0  # 304, or 200 with the same sha256 as before
+    failed: int = 0  # report pages that failed or were refused
+    not_readable: int = 0  # attachments and images: recorded, not fetched
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def failed_entirely(self) -> bool:
+        """Errors, and no report page in the raw zone from this run."""
+        return bool(self.errors) and self.fetched + self.new_versions + self.unchanged == 0
+
+
+@dataclass(slots=True)
+class CrawlResult:
+    pages: list[CrawledPage]
+    agencies: dict[str, AgencySummary]
+
+    @property
+    def changed(self) -> int:
+        """Report pages stored new or as a new version in this run."""
+        return sum(1 for p in self.pages if p.status in ("new", "new_version"))
+
+    @property
+    def all_failed(self) -> bool:
+        """Every agency failed entirely (an empty crawl has not failed)."""
+        return bool(self.agencies) and all(s.failed_entirely for s in self.agencies.values())
+
+
+class _AgencyCrawl:
+    """The work of one agency; its records go to the log in one batch at the end."""
+
+    def __init__(
+        self,
+        source: Source,
+        raw: RawZone,
+        log: FetchLog,
+        fetcher: Fetcher,
+        on_event: Callable[[str, str], None] | None,
+    ) -> None:
+        self.source = source
+        self.raw = raw
+        self.log = log
+        self.fetcher = fetcher
+        self.on_event = on_event
+        self.summary = AgencySummary(source.agency_id)
+        self.pages: list[CrawledPage] = []
+        self.records: list[dict[str, Any]] = []
+
+    def event(self, message: str) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(self.source.agency_id, message)
+        except Exception:  # a broken progress display must not fail the crawl
+            pass
+
+    def record(self, url: str, kind: str, outcome: str, r: FetchResult | None = None, **extra: Any) -> None:
+        rec: dict[str, Any] = {
+            "url": url,
+            "agency_id": self.source.agency_id,
+            "kind": kind,
+            "outcome": outcome,
+            "fetched_at": datetime.now(UTC),
+        }
+        if r is not None:
+            rec |= {
+                "final_url": r.final_url,
+                "status": r.status,
+                "etag": r.etag,
+                "last_modified": r.last_modified,
+                "sha256": r.sha256,
+                "bytes": len(r.body) if r.body is not None else None,
+                "error": r.error,
+                "declared_charset": r.declared_charset,
+            }
+        rec |= extra
+        self.records.append(rec)
+
+    def store(self, url: str, r: FetchResult, kind: str, year: int | None) -> str:
+        """Put a fetched body in the raw zone, log it, and say whether it is new, a new version or unchanged."""
+        assert r.body is not None
+        sha, _ = self.raw.put(r.body)
+        prev = self.log.last_success(url)
+        prev_sha = prev.get("sha256") if prev else None
+        status = "new" if not prev_sha else ("unchanged" if prev_sha == sha else "new_version")
+        self.record(url, kind, status, r, sha256=sha, year=year)
+        return status
+
+    # -- listing pages ----------------------------------------------------------------------------
+
+    def get_text(self, url: str) -> str | None:
+        """A listing page, fetched fresh (no conditional request: discovery needs its links), stored and decoded."""
+        r = self.fetcher.get(url, allowed_hosts=self.source.hosts)
+        if r.outcome != "fetched" or r.body is None:
+            self.record(url, "listing", r.outcome if r.outcome in ("failed", "refused") else "failed", r)
+            self.summary.errors.append(f"listing {url}: {r.error or r.outcome}")
+            self.event(f"listing failed: {url}: {r.error or r.outcome}")
+            return None
+        try:
+            self.store(url, r, "listing", None)
+        except Exception as exc:  # keeping the listing is provenance; its links are still worth following
+            message = f"{type(exc).__name__}: {exc}"
+            self.record(url, "listing", "failed", r, error=f"not stored: {message}", sha256=None)
+            self.summary.errors.append(f"listing {url}: not stored: {message}")
+        try:
+            return decode(r.body, http_charset=r.declared_charset).text
+        except DecodeError as exc:
+            self.summary.errors.append(f"listing {url}: {exc}")
+            return None
+
+    # -- report pages -----------------------------------------------------------------------------
+
+    def fetch_report(self, link: Link) -> str:
+        """Fetch one report page; return its status (new | new_version | unchanged | failed | refused)."""
+        prev = self.log.last_success(link.url)
+        prev_sha = prev.get("sha256") if prev else None
+        # Conditional only when the body it would stand for is really in the raw zone.
+        conditional = bool(prev and prev_sha and self.raw.has(prev_sha))
+        etag = prev.get("etag") if conditional and prev else None
+        last_modified = prev.get("last_modified") if conditional and prev else None
+        r = self.fetcher.get(link.url, allowed_hosts=self.source.hosts, etag=etag, last_modified=last_modified)
+        if r.outcome == "not_modified" and not conditional:
+            r = self.fetcher.get(link.url, allowed_hosts=self.source.hosts)  # a 304 we did not ask for: once more
+            if r.outcome == "not_modified":
+                r.outcome, r.error = "failed", "HTTP 304 to an unconditional request"
+        if r.outcome == "not_modified" and prev is not None and prev_sha is not None:
+            charset = prev.get("declared_charset")
+            self.record(
+                link.url,
+                "report",
+                "not_modified",
+                r,
+                year=link.year,
+                sha256=prev_sha,
+                etag=r.etag or etag,
+                last_modified=r.last_modified or last_modified,
+                declared_charset=charset,
+            )
+            self.summary.unchanged += 1
+            self.pages.append(CrawledPage(self.source.agency_id, link.url, link.year, prev_sha, "unchanged", charset,
+                                          link.text))
+            return "unchanged"
+        if r.outcome != "fetched" or r.body is None:
+            self.record(link.url, "report", r.outcome if r.outcome in ("failed", "refused") else "failed", r,
+                        year=link.year)
+            self.summary.failed += 1
+            self.summary.errors.append(f"{link.url}: {r.error or r.outcome}")
+            return "refused" if r.outcome == "refused" else "failed"
+        status = self.store(link.url, r, "report", link.year)
+        assert r.sha256 is not None
+        if status == "new":
+            self.summary.fetched += 1
+        elif status == "new_version":
+            self.summary.new_versions += 1
+        else:
+            self.summary.unchanged += 1
+        self.pages.append(CrawledPage(self.source.agency_id, link.url, link.year, r.sha256, status,
+                                      r.declared_charset, link.text))
+        return status
+
+    # -- the agency -------------------------------------------------------------------------------
+
+    def run(self, years: Collection[int] | None) -> None:
+        try:
+            self.event("discovering")
+            links = discover(self.source, self.get_text, years=years)
+            self.summary.discovered = len(links)
+            self.event(f"{len(links)} links")
+            for link in links:
+                if link.kind in _NOT_READABLE:
+                    self.record(link.url, link.kind, _NOT_READABLE[link.kind], year=link.year)
+                    self.summary.not_readable += 1
+                    self.event(f"not readable ({link.kind}): {link.url}")
+                    continue
+                try:
+                    status = self.fetch_report(link)
+                except Exception as exc:  # e.g. the raw zone's disk: this page fails, the next may not
+                    message = f"{type(exc).__name__}: {exc}"
+                    self.record(link.url, "report", "failed", year=link.year, error=message)
+                    self.summary.failed += 1
+                    self.summary.errors.append(f"{link.url}: {message}")
+                    status = "failed"
+                self.event(f"{status}: {link.url}")
+        except Exception as exc:  # one agency's bug or bad data must not stop the others
+            message = f"crawl error: {type(exc).__name__}: {exc}"
+            self.summary.errors.append(message)
+            url = next(iter(self.source.listing_urls + self.source.report_urls), "") or self.source.agency_id
+            self.record(url, "agency", "failed", error=message)
+            self.event(message)
+        finally:
+            try:
+                self.log.append(self.records)
+            except Exception as exc:
+                self.summary.errors.append(f"fetch log not written: {type(exc).__name__}: {exc}")
+        self.event("done")
+
+
+def crawl(
+    sources: Sequence[Source],
+    raw: RawZone,
+    log: FetchLog,
+    fetcher: Fetcher,
+    *,
+    years: Collection[int] | None = None,
+    workers: int = 4,
+    on_event: Callable[[str, str], None] | None = None,
+) -> CrawlResult:
+    """Discover, fetch and store the reports of `sources`; one fetch log batch per agency.
+
+    `on_event(agency_id, message)` reports progress (after each page, and at the start and end of each agency).
+    """
+    jobs = [_AgencyCrawl(s, raw, log, fetcher, on_event) for s in sources]
+    if jobs:
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="crawl") as pool:
+            list(pool.map(lambda job: job.run(years), jobs))
+    pages = [p for job in jobs for p in job.pages]
+    agencies: dict[str, AgencySummary] = {job.source.agency_id: job.summary for job in jobs}
+    return CrawlResult(pages=pages, agencies=agencies)
+
+
+def summary_rows(result: CrawlResult) -> list[Mapping[str, Any]]:
+    """The per-agency counts as plain rows, for a closing table."""
+    return [
+        {
+            "agency_id": s.agency_id,
+            "discovered": s.discovered,
+            "fetched": s.fetched,
+            "new_versions": s.new_versions,
+            "unchanged": s.unchanged,
+            "failed": s.failed,
+            "not_readable": s.not_readable,
+            "errors": len(s.errors),
+        }
+        for s in result.agencies.values()
+    ]

@@ -1,0 +1,491 @@
+"""Polite, bounded HTTP fetching of agency pages (httpx, synchronous, thread-safe).
+
+One `Fetcher` serves every agency of a run. It enforces the URL policy (`check_url`) on the first URL
+and on every redirect hop before any connection is opened, honours robots.txt, keeps per-host
+concurrency and spacing, retries transient failures with backoff, caps the decoded body size and the
+time a response may take, and makes conditional requests. It never raises for network trouble: every
+call ends in a `FetchResult` whose `outcome` says what happened.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import ipaddress
+import random
+import socket
+import threading
+import time
+import urllib.robotparser
+import zlib
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+import httpx
+
+from extract.decode import http_charset_from_content_type
+
+__all__ = ["DEFAULT_USER_AGENT", "FetchResult", "Fetcher", "UrlRefused", "check_url"]
+
+DEFAULT_USER_AGENT = "govreports/0.1 (+https://example.invalid/govreports; open-government annual report research)"
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_ROBOTS_MAX_BYTES = 512 * 1024  # Google's limit; a larger robots.txt is treated as missing
+_INFLATE_CHUNK = 64 * 1024  # decompressed output per step, so memory stays bounded whatever the ratio
+_DEADLINE_FACTOR = 3.0  # whole-response deadline, as a multiple of the per-read timeout
+
+
+class UrlRefused(ValueError):
+    """A URL the policy does not let us request; the message says why."""
+
+
+def _norm_host(host: str) -> str:
+    """Lower-case, no brackets or trailing dot, IDNA (punycode) form when the name is not ASCII."""
+    host = host.strip().strip("[]").rstrip(".").lower()
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
+def _ip_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_loopback: bool) -> str | None:
+    """Why an address must not be contacted, or None."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+    if ip.is_loopback:
+        return None if allow_loopback else "loopback address"
+    # Order matters: 169.254.0.0/16 is also "private", and the more specific reason helps the reader.
+    checks = (
+        ("unspecified", ip.is_unspecified),
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("private", ip.is_private),
+        ("reserved", ip.is_reserved),
+        ("non-global", not ip.is_global),
+    )
+    for name, hit in checks:
+        if hit:
+            return f"{name} address"
+    return None
+
+
+def check_url(url: str, allowed_hosts: Collection[str], allow_loopback: bool = False) -> None:
+    """Raise `UrlRefused` unless `url` may be requested; never opens a connection.
+
+    The URL must be http(s), name a host in `allowed_hosts`, and that host must not be (or resolve to)
+    a private, link-local, multicast, reserved or unspecified address, nor loopback unless
+    `allow_loopback`. A name that does not resolve is let through: the request itself will fail.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UrlRefused(f"malformed URL: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise UrlRefused(f"scheme {scheme or '(none)'!r} is not http or https")
+    host = _norm_host(parts.hostname or "")
+    if not host:
+        raise UrlRefused("URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise UrlRefused("URL carries credentials")
+    allowed = {_norm_host(h) for h in allowed_hosts}
+    if host not in allowed:
+        raise UrlRefused(f"host {host} is not among the agency's hosts")
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        problem = _ip_problem(literal, allow_loopback)
+        if problem:
+            raise UrlRefused(f"host {host} is a {problem}")
+        return
+    try:
+        infos = socket.getaddrinfo(host, port or (443 if scheme == "https" else 80), type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return
+    for info in infos:
+        addr = str(info[4][0]).split("%", 1)[0]  # drop an IPv6 zone id
+        problem = _ip_problem(ipaddress.ip_address(addr), allow_loopback)
+        if problem:
+            raise UrlRefused(f"host {host} resolves to {addr}, a {problem}")
+
+
+@dataclass(slots=True)
+class FetchResult:
+    """What one `Fetcher.get` ended with."""
+
+    url: str
+    final_url: str
+    status: int | None
+    body: bytes | None
+    content_type: str | None
+    declared_charset: str | None  # from the Content-Type header, lower-case
+    etag: str | None
+    last_modified: str | None
+    sha256: str | None
+    outcome: str  # "fetched" (200 with a body) | "not_modified" (304) | "failed" | "refused"
+    error: str | None
+    attempts: int
+    elapsed: float
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """One request: a response (status, headers, body) or an error."""
+
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    error: str | None = None
+    retryable: bool = False
+    retry_after: float | None = None
+
+
+class _BodyError(Exception):
+    def __init__(self, message: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class _Inflater:
+    """Content-Encoding decoding with bounded output per step (httpx's decoders inflate a whole read
+    at once, and nested encodings multiply: a few KB could become gigabytes in memory)."""
+
+    def __init__(self, content_encoding: str | None) -> None:
+        codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        if len(codings) > 1:
+            raise _BodyError(f"unsupported Content-Encoding {content_encoding!r} (more than one coding)")
+        self.coding = codings[0] if codings else None
+        self._probe = False
+        if self.coding is None:
+            self._z = None
+        elif self.coding in ("gzip", "x-gzip"):
+            self._z = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif self.coding == "deflate":
+            # "deflate" should be zlib-wrapped, but some servers send raw deflate: probe the first bytes.
+            self._z = zlib.decompressobj(zlib.MAX_WBITS)
+            self._probe = True
+        else:
+            raise _BodyError(f"unsupported Content-Encoding {content_encoding!r}")
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if self._z is None:
+            if data:
+                yield data
+            return
+        buf = data
+        while True:
+            try:
+                out = self._z.decompress(buf, _INFLATE_CHUNK)
+            except zlib.error as exc:
+                if self._probe:
+                    self._probe = False
+                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                    continue
+                raise _BodyError(f"cannot decode {self.coding} body: {exc}") from None
+            self._probe = False
+            if out:
+                yield out
+            buf = self._z.unconsumed_tail
+            # A full chunk may leave output pending inside zlib: ask again until less comes out.
+            if not buf and len(out) < _INFLATE_CHUNK:
+                return
+
+    def finish(self) -> bytes:
+        if self._z is None:
+            return b""
+        if self.coding != "deflate" and not self._z.eof:
+            raise _BodyError(f"{self.coding} body cut short", retryable=True)
+        return self._z.flush()
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class Fetcher:
+    """Fetches pages politely and within bounds; share one instance between threads."""
+
+    def __init__(
+        self,
+        *,
+        user_agent: str = DEFAULT_USER_AGENT,
+        timeout: float = 20.0,
+        max_bytes: int = 20 * 2**20,
+        retries: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        per_host_concurrency: int = 2,
+        delay: float = 0.5,
+        respect_robots: bool = True,
+        allow_loopback: bool = False,
+        max_redirects: int = 5,
+    ) -> None:
+        if per_host_concurrency < 1:
+            raise ValueError("per_host_concurrency must be at least 1")
+        self.user_agent = user_agent
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.per_host_concurrency = per_host_concurrency
+        self.delay = delay
+        self.respect_robots = respect_robots
+        self.allow_loopback = allow_loopback
+        self.max_redirects = max_redirects
+        # trust_env=False: proxy variables must not route requests around the URL policy.
+        self._client = httpx.Client(
+            headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            trust_env=False,
+        )
+        self._lock = threading.Lock()
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._next_start: dict[str, float] = {}
+        self._host_delay: dict[str, float] = {}  # robots.txt Crawl-delay, when longer than `delay`
+        self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
+        self._robots_locks: dict[str, threading.Lock] = {}
+
+    # -- public -----------------------------------------------------------------------------------
+
+    def get(
+        self,
+        url: str,
+        *,
+        allowed_hosts: Collection[str],
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> FetchResult:
+        """GET `url` (conditionally when `etag` / `last_modified` are given), following redirects
+        only to URLs that pass `check_url` against `allowed_hosts`."""
+        headers: dict[str, str] = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        return self._get(url, allowed_hosts, headers, robots=self.respect_robots, max_bytes=self.max_bytes)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- the redirect chain -----------------------------------------------------------------------
+
+    def _get(
+        self, url: str, allowed_hosts: Collection[str], headers: dict[str, str], *, robots: bool, max_bytes: int
+    ) -> FetchResult:
+        started = time.monotonic()
+        attempts = 0
+        current = url
+
+        def result(outcome: str, error: str | None = None, a: _Attempt | None = None) -> FetchResult:
+            a = a or _Attempt()
+            ctype = a.headers.get("content-type")
+            return FetchResult(
+                url=url,
+                final_url=current,
+                status=a.status,
+                body=a.body if outcome == "fetched" else None,
+                content_type=ctype,
+                declared_charset=http_charset_from_content_type(ctype),
+                etag=a.headers.get("etag"),
+                last_modified=a.headers.get("last-modified"),
+                sha256=hashlib.sha256(a.body).hexdigest() if outcome == "fetched" and a.body is not None else None,
+                outcome=outcome,
+                error=error,
+                attempts=attempts,
+                elapsed=time.monotonic() - started,
+            )
+
+        try:
+            check_url(url, allowed_hosts, self.allow_loopback)
+        except UrlRefused as exc:
+            return result("refused", str(exc))
+        seen = {urldefrag(url)[0]}
+        hops = 0
+        while True:
+            if robots and not self._robots_allow(current, allowed_hosts):
+                return result("refused", "disallowed by robots.txt")
+            a, n = self._with_retries(current, headers, max_bytes)
+            attempts += n
+            if a.error is not None:
+                return result("failed", a.error, a)
+            status = a.status
+            if status in _REDIRECTS:
+                location = a.headers.get("location")
+                if not location:
+                    return result("failed", f"HTTP {status} redirect without a Location header", a)
+                nxt = urldefrag(urljoin(current, location.strip()))[0]
+                if nxt in seen:
+                    return result("failed", f"redirect loop at {nxt}", a)
+                if hops >= self.max_redirects:
+                    return result("failed", f"too many redirects (more than {self.max_redirects})", a)
+                try:
+                    check_url(nxt, allowed_hosts, self.allow_loopback)
+                except UrlRefused as exc:
+                    return result("refused", f"redirect to {nxt} refused: {exc}", a)
+                seen.add(nxt)
+                hops += 1
+                current = nxt
+                continue
+            if status == 200:
+                return result("fetched", None, a)
+            if status == 304:
+                return result("not_modified", None, a)
+            return result("failed", f"HTTP {status}", a)
+
+    # -- retries ----------------------------------------------------------------------------------
+
+    def _with_retries(self, url: str, headers: Mapping[str, str], max_bytes: int) -> tuple[_Attempt, int]:
+        n = 0
+        while True:
+            a = self._once(url, headers, max_bytes)
+            n += 1
+            if not a.retryable or n > self.retries:
+                if a.retryable and a.error is not None and n > 1:
+                    a.error = f"{a.error} (gave up after {n} attempts)"
+                return a, n
+            time.sleep(self._pause(n, a.retry_after))
+
+    def _pause(self, n: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_backoff)
+        # Full jitter: spreads the retries of many threads instead of synchronising them.
+        return random.uniform(0.0, min(self.max_backoff, self.backoff * 2 ** (n - 1)))
+
+    # -- one request ------------------------------------------------------------------------------
+
+    def _once(self, url: str, headers: Mapping[str, str], max_bytes: int) -> _Attempt:
+        host = _norm_host(urlsplit(url).hostname or "")
+        with self._slot(host):
+            deadline = time.monotonic() + _DEADLINE_FACTOR * self.timeout
+            try:
+                with self._client.stream("GET", url, headers=dict(headers)) as resp:
+                    return self._read(resp, deadline, max_bytes)
+            except _BodyError as exc:
+                return _Attempt(error=str(exc), retryable=exc.retryable)
+            except httpx.TimeoutException as exc:
+                return _Attempt(error=f"timed out ({type(exc).__name__})", retryable=True)
+            except httpx.RemoteProtocolError as exc:
+                # Typically the server closed the connection before the whole body arrived.
+                return _Attempt(error=f"body cut short or bad response: {exc}", retryable=True)
+            except httpx.TransportError as exc:  # connect errors, resets, other network failures
+                return _Attempt(error=f"{type(exc).__name__}: {exc}", retryable=True)
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                return _Attempt(error=f"{type(exc).__name__}: {exc}")
+
+    def _read(self, resp: httpx.Response, deadline: float, max_bytes: int) -> _Attempt:
+        status = resp.status_code
+        hdrs = {k.lower(): v for k, v in resp.headers.items()}
+        if status == 429 or status >= 500:
+            wait = _retry_after(hdrs.get("retry-after")) if status in (429, 503) else None
+            return _Attempt(status=status, headers=hdrs, error=f"HTTP {status}", retryable=True, retry_after=wait)
+        if status != 200:
+            return _Attempt(status=status, headers=hdrs)  # the body of a redirect, 304 or 4xx is not needed
+        length = hdrs.get("content-length")
+        if length and length.strip().isdigit() and int(length) > max_bytes:
+            raise _BodyError(f"body larger than {max_bytes} bytes (Content-Length {int(length)})")
+        inflater = _Inflater(hdrs.get("content-encoding"))
+        chunks: list[bytes] = []
+        raw_total = total = 0
+        # iter_raw: the bytes as sent, decoded by our bounded inflater rather than httpx's.
+        for raw in resp.iter_raw():
+            raw_total += len(raw)
+            for piece in inflater.feed(raw):
+                total += len(piece)
+                if total > max_bytes:
+                    raise _BodyError(f"body larger than {max_bytes} bytes")
+                chunks.append(piece)
+            if raw_total > max_bytes:
+                raise _BodyError(f"body larger than {max_bytes} bytes")
+            if time.monotonic() > deadline:
+                # Not retried: a server that trickles forever would do it again.
+                raise _BodyError(f"response not complete within {_DEADLINE_FACTOR * self.timeout:g} s")
+        tail = inflater.finish()
+        if total + len(tail) > max_bytes:
+            raise _BodyError(f"body larger than {max_bytes} bytes")
+        chunks.append(tail)
+        return _Attempt(status=status, headers=hdrs, body=b"".join(chunks))
+
+    # -- politeness -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _slot(self, host: str) -> Iterator[None]:
+        """At most `per_host_concurrency` requests in flight per host, starts at least `delay` apart."""
+        with self._lock:
+            sem = self._slots.get(host)
+            if sem is None:
+                sem = self._slots[host] = threading.BoundedSemaphore(self.per_host_concurrency)
+        sem.acquire()
+        try:
+            with self._lock:
+                now = time.monotonic()
+                start = max(now, self._next_start.get(host, now))
+                self._next_start[host] = start + self._host_delay.get(host, self.delay)
+            if start > now:
+                time.sleep(start - now)
+            yield
+        finally:
+            sem.release()
+
+    # -- robots.txt -------------------------------------------------------------------------------
+
+    def _robots_allow(self, url: str, allowed_hosts: Collection[str]) -> bool:
+        parts = urlsplit(url)
+        key = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+        with self._lock:
+            lock = self._robots_locks.setdefault(key, threading.Lock())
+        with lock:  # one fetch per host, even when many threads ask at once
+            with self._lock:
+                known = key in self._robots
+                parser = self._robots.get(key)
+            if not known:
+                parser = self._load_robots(key, parts.hostname or "", allowed_hosts)
+                with self._lock:
+                    self._robots[key] = parser
+        return parser is None or parser.can_fetch(self.user_agent, url)
+
+    def _load_robots(
+        self, key: str, hostname: str, allowed_hosts: Collection[str]
+    ) -> urllib.robotparser.RobotFileParser | None:
+        """The parsed robots.txt of `key`, or None (allow everything) when it is missing or fails."""
+        cap = min(self.max_bytes, _ROBOTS_MAX_BYTES)
+        r = self._get(f"{key}/robots.txt", allowed_hosts, {}, robots=False, max_bytes=cap)
+        if r.outcome != "fetched" or r.body is None:
+            return None
+        parser = urllib.robotparser.RobotFileParser()
+        parser.parse(r.body.decode("utf-8", "replace").splitlines())
+        crawl_delay = parser.crawl_delay(self.user_agent)
+        if crawl_delay:
+            with self._lock:
+                host = _norm_host(hostname)
+                self._host_delay[host] = max(self.delay, min(float(crawl_delay), self.max_backoff))
+        return parser

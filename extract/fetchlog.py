@@ -1,0 +1,175 @@
+"""The fetch log: one Parquet row per fetch attempt (and per link recorded but not fetched).
+
+Append-only: every `append` writes one new zstd Parquet file, atomically (temporary file, fsync,
+rename), and old files are never rewritten, so a crash loses at most the batch being written and
+readers never see half a file. The log is the history of every URL: which bodies it had, when, and
+which one is current.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = ["LOG_SCHEMA", "OUTCOMES", "SUCCESS_OUTCOMES", "FetchLog"]
+
+LOG_SCHEMA = pa.schema(
+    [
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("final_url", pa.string()),
+        pa.field("agency_id", pa.string()),
+        pa.field("year", pa.int32()),
+        pa.field("kind", pa.string()),  # listing | report | attachment | image | agency (a crawl error)
+        pa.field("status", pa.int32()),
+        pa.field("etag", pa.string()),
+        pa.field("last_modified", pa.string()),
+        pa.field("sha256", pa.string()),
+        pa.field("bytes", pa.int64()),
+        pa.field("fetched_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("outcome", pa.string(), nullable=False),
+        pa.field("error", pa.string()),
+        pa.field("declared_charset", pa.string()),
+    ]
+)
+
+OUTCOMES = frozenset(
+    {"new", "new_version", "unchanged", "not_modified", "fetched", "failed", "refused", "attachment", "image_only"}
+)
+# Attempts after which the URL's body is in the raw zone ("fetched": a body not yet classified).
+SUCCESS_OUTCOMES = frozenset({"new", "new_version", "unchanged", "not_modified", "fetched"})
+
+_INT_TYPES = {pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
+
+
+def _usable(rec: Mapping[str, Any]) -> bool:
+    """A successful attempt that can anchor a conditional request or a sha256 comparison."""
+    return rec.get("outcome") in SUCCESS_OUTCOMES and any(
+        rec.get(k) for k in ("etag", "last_modified", "sha256")
+    )
+
+
+def _when(value: Any) -> datetime:
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+class FetchLog:
+    """Append-only Parquet log of fetch attempts under `root`."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self._lock = threading.Lock()
+        self._last: dict[str, dict[str, Any]] | None = None  # url -> latest usable record, built lazily
+
+    def _files(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.glob("*.parquet") if not p.name.startswith("."))
+
+    def append(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Write `records` as one new Parquet file. `fetched_at` defaults to now; unknown keys are an error."""
+        if not records:
+            return
+        names = set(LOG_SCHEMA.names)
+        now = datetime.now(UTC)
+        rows: list[dict[str, Any]] = []
+        for rec in records:
+            extra = set(rec) - names
+            if extra:
+                raise ValueError(f"unknown fetch log fields: {sorted(extra)}")
+            if rec.get("outcome") not in OUTCOMES:
+                raise ValueError(f"unknown fetch log outcome: {rec.get('outcome')!r}")
+            if not rec.get("url"):
+                raise ValueError("a fetch log record needs a url")
+            row = {name: rec.get(name) for name in LOG_SCHEMA.names}
+            row["fetched_at"] = _when(row["fetched_at"] or now)
+            rows.append(row)
+        table = pa.Table.from_pylist(rows, schema=LOG_SCHEMA)
+        self.root.mkdir(parents=True, exist_ok=True)
+        # Names sort by time of writing; the uuid keeps concurrent writers apart.
+        name = f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:12]}.parquet"
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".", suffix=".parquet.tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pq.write_table(table, f, compression="zstd")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.root / name)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        with self._lock:
+            if self._last is not None:
+                for row in rows:
+                    self._remember(row)
+
+    def _remember(self, row: Mapping[str, Any]) -> None:
+        assert self._last is not None
+        if not _usable(row):
+            return
+        prev = self._last.get(row["url"])
+        if prev is None or _when(row["fetched_at"]) >= _when(prev["fetched_at"]):
+            self._last[row["url"]] = dict(row)
+
+    def frame(self) -> pd.DataFrame:
+        """Every attempt in every file, in fetched_at order (stable within a file)."""
+        files = self._files()
+        if not files:
+            return LOG_SCHEMA.empty_table().to_pandas(types_mapper=_INT_TYPES.get)
+        table = pa.concat_tables([pq.read_table(p, schema=LOG_SCHEMA) for p in files])
+        df = table.to_pandas(types_mapper=_INT_TYPES.get)
+        return df.sort_values("fetched_at", kind="stable").reset_index(drop=True)
+
+    def last_success(self, url: str) -> Mapping[str, Any] | None:
+        """The latest successful attempt for `url` that carries an etag, last_modified or sha256."""
+        with self._lock:
+            if self._last is None:
+                self._last = {}
+                for row in self.frame().to_dict("records"):
+                    self._remember({k: (None if _isna(v) else v) for k, v in row.items()})
+            rec = self._last.get(url)
+            return dict(rec) if rec is not None else None
+
+    def versions(self) -> pd.DataFrame:
+        """One row per (url, sha256) ever stored, with when it was first and last seen and whether it
+        is the body of the URL's latest successful fetch."""
+        cols = ["url", "sha256", "agency_id", "year", "kind", "first_seen", "last_seen", "is_current"]
+        df = self.frame()
+        df = df[df["outcome"].isin(SUCCESS_OUTCOMES) & df["sha256"].notna()]
+        if df.empty:
+            out = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+            return out.astype({"is_current": bool})
+        grouped = df.groupby(["url", "sha256"], sort=False)
+        out = grouped.agg(
+            agency_id=("agency_id", "last"),
+            year=("year", "last"),
+            kind=("kind", "last"),
+            first_seen=("fetched_at", "min"),
+            last_seen=("fetched_at", "max"),
+        ).reset_index()
+        current = df.groupby("url", sort=False)["sha256"].last()  # df is in fetched_at order
+        out["is_current"] = out["sha256"].to_numpy() == out["url"].map(current).to_numpy()
+        return out[cols].sort_values(["url", "first_seen"], kind="stable").reset_index(drop=True)
+
+
+def _isna(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False

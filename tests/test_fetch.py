@@ -1,0 +1,498 @@
+"""extract.fetch against a real HTTP server on 127.0.0.1 (127.0.0.2 stands for a foreign host).
+
+Private, link-local and other non-loopback addresses are tested against the URL policy only: no test
+opens a connection outside 127.0.0.0/8.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import itertools
+import threading
+import time
+import tracemalloc
+import zlib
+from collections.abc import Iterator
+from email.utils import formatdate
+from urllib.parse import urlsplit
+
+import pytest
+
+from extract.fetch import DEFAULT_USER_AGENT, Fetcher, UrlRefused, _retry_after, check_url
+from tests.httpserver import LocalServer, Reply, Request, serve
+
+HOSTS = ("127.0.0.1",)
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    yield from serve("127.0.0.1")
+
+
+@pytest.fixture
+def foreign() -> Iterator[LocalServer]:
+    yield from serve("127.0.0.2")
+
+
+def fetcher(**kw: object) -> Fetcher:
+    """Small timeouts and backoffs so the file runs in seconds; loopback allowed for the test server."""
+    opts: dict[str, object] = {
+        "timeout": 0.5,
+        "retries": 2,
+        "backoff": 0.01,
+        "max_backoff": 2.0,
+        "delay": 0.0,
+        "allow_loopback": True,
+    }
+    opts.update(kw)
+    return Fetcher(**opts)  # type: ignore[arg-type]
+
+
+# -- URL policy (no connections) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://10.0.0.1/a", "private"),
+        ("http://192.168.1.1/a", "private"),
+        ("http://172.16.0.1/a", "private"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://0.0.0.0/", "unspecified"),
+        ("http://[::1]/", "loopback"),
+        ("http://127.0.0.1/", "loopback"),
+        ("http://[::ffff:10.0.0.1]/", "private"),
+        ("http://224.0.0.1/", "multicast"),
+        ("http://100.64.0.1/", "non-global"),
+        ("http://[fe80::1]/", "link-local"),
+    ],
+)
+def test_check_url_refuses_non_public_addresses(url: str, reason: str) -> None:
+    host = urlsplit(url).hostname or ""
+    with pytest.raises(UrlRefused, match=reason):
+        check_url(url, [host])
+
+
+def test_check_url_loopback_only_when_allowed() -> None:
+    check_url("http://127.0.0.1:8080/x", ["127.0.0.1"], allow_loopback=True)
+    check_url("http://[::1]/x", ["::1"], allow_loopback=True)
+    with pytest.raises(UrlRefused, match="loopback"):
+        check_url("http://127.0.0.1:8080/x", ["127.0.0.1"])
+    # Names are resolved: localhost is loopback too.
+    with pytest.raises(UrlRefused, match="resolves to"):
+        check_url("http://localhost/x", ["localhost"])
+    # Loopback allowed still never lets private addresses through.
+    with pytest.raises(UrlRefused, match="private"):
+        check_url("http://10.0.0.1/", ["10.0.0.1"], allow_loopback=True)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("file:///etc/passwd", "scheme"),
+        ("ftp://127.0.0.1/x", "scheme"),
+        ("javascript:alert(1)", "scheme"),
+        ("http:///nohost", "no host"),
+        ("http://127.0.0.1:99999/", "malformed"),
+        ("http://user:pw@127.0.0.1/", "credentials"),
+        ("http://127.0.0.2/", "not among"),
+        ("http://www.example.com/", "not among"),
+    ],
+)
+def test_check_url_refuses_scheme_host_and_shape(url: str, reason: str) -> None:
+    with pytest.raises(UrlRefused, match=reason):
+        check_url(url, ["127.0.0.1"], allow_loopback=True)
+
+
+def test_check_url_host_matching_ignores_case_port_and_trailing_dot() -> None:
+    check_url("http://127.0.0.1:1234/", ["127.0.0.1"], allow_loopback=True)
+    check_url("HTTP://127.0.0.1./x", ["127.0.0.1"], allow_loopback=True)
+
+
+def test_check_url_unresolvable_name_is_left_to_the_request() -> None:
+    check_url("http://no-such-host.invalid/x", ["no-such-host.invalid"])
+
+
+def test_retry_after_parses_seconds_and_dates() -> None:
+    assert _retry_after("3") == 3.0
+    assert _retry_after(None) is None
+    assert _retry_after("soon") is None
+    later = _retry_after(formatdate(time.time() + 10, usegmt=True))
+    assert later is not None and 8 <= later <= 10
+    assert _retry_after(formatdate(time.time() - 100, usegmt=True)) == 0.0
+
+
+# -- plain fetches ---------------------------------------------------------------------------------
+
+
+def test_fetch_ok_sends_user_agent_and_hashes_body(server: LocalServer) -> None:
+    body = "<html>报告</html>".encode()
+    server.route("/a", Reply(body=body, headers={"Content-Type": "text/html; charset=UTF-8", "ETag": '"x"'}))
+    with fetcher() as f:
+        r = f.get(server.url("/a"), allowed_hosts=HOSTS)
+    assert r.outcome == "fetched" and r.status == 200 and r.error is None
+    assert r.body == body and r.sha256 == hashlib.sha256(body).hexdigest()
+    assert r.declared_charset == "utf-8" and r.etag == '"x"' and r.attempts == 1
+    assert server.requests_for("/a")[0].headers["user-agent"] == DEFAULT_USER_AGENT
+    assert "govreports" in DEFAULT_USER_AGENT
+
+
+def test_retry_500_then_success(server: LocalServer) -> None:
+    server.route("/a", [Reply(500, b"oops"), Reply(body=b"ok")])
+    with fetcher() as f:
+        r = f.get(server.url("/a"), allowed_hosts=HOSTS)
+    assert r.outcome == "fetched" and r.body == b"ok" and r.attempts == 2
+    assert server.count("/a") == 2
+
+
+def test_persistent_503_gives_up(server: LocalServer) -> None:
+    server.route("/a", Reply(503, b"busy"))
+    with fetcher(retries=3) as f:
+        r = f.get(server.url("/a"), allowed_hosts=HOSTS)
+    assert r.outcome == "failed" and r.status == 503 and r.attempts == 4 and r.body is None
+    assert "HTTP 503" in (r.error or "") and "4 attempts" in (r.error or "")
+    assert server.count("/a") == 4
+
+
+def test_404_is_not_retried(server: LocalServer) -> None:
+    with fetcher() as f:
+        r = f.get(server.url("/missing"), allowed_hosts=HOSTS)
+    assert r.outcome == "failed" and r.status == 404 and r.attempts == 1 and r.error == "HTTP 404"
+    assert server.count("/missing") == 1
+
+
+def test_slow_response_times_out_and_is_retried(server: LocalServer) -> None:
+    server.route("/slow", Reply(body=b"late", delay=2.0))
+    with fetcher(timeout=0.3, retries=1) as f:
+        t0 = time.monotonic()
+        r = f.get(server.url("/slow"), allowed_hosts=HOSTS)
+        took = time.monotonic() - t0
+    assert r.outcome == "failed" and r.status is None and r.attempts == 2
+    assert "timed out" in (r.error or "")
+    assert took < 1.5
+
+
+def test_429_honours_retry_after(server: LocalServer) -> None:
+    server.route("/a", [Reply(429, b"slow down", {"Retry-After": "1"}), Reply(body=b"ok")])
+    with fetcher(backoff=0.0) as f:
+        r = f.get(server.url("/a"), allowed_hosts=HOSTS)
+    assert r.outcome == "fetched" and r.attempts == 2
+    first, second = server.requests_for("/a")
+    assert 0.9 <= second.at - first.at < 2.0
+
+
+def test_retry_after_is_capped_by_max_backoff(server: LocalServer) -> None:
+    server.route("/a", [Reply(503, b"", {"Retry-After": "3600"}), Reply(body=b"ok")])
+    with fetcher(max_backoff=0.2) as f:
+        t0 = time.monotonic()
+        r = f.get(server.url("/a"), allowed_hosts=HOSTS)
+    assert r.outcome == "fetched" and time.monotonic() - t0 < 1.0
+
+
+# -- redirects ---------------------------------------------------------------------------------------
+
+
+def test_redirect_within_host_is_followed(server: LocalServer) -> None:
+    server.route("/old", Reply(301, b"", {"Location": "/new"}))
+    server.route("/new", Reply(body=b"here"))
+    with fetcher() as f:
+        r = f.get(server.url("/old"), allowed_hosts=HOSTS)
+    assert r.outcome == "fetched" and r.body == b"here"
+    assert r.url == server.url("/old") and r.final_url == server.url("/new") and r.attempts == 2
+
+
+def test_redirect_loop(server: LocalServer) -> None:
+    server.route("/a", Reply(302, b"", {"Location": "/b"}))
+    server.route("/b", Reply(302, b"", {"Location": "/a"}))
+    with fetcher() as f:
+        r = f.get(server.url("/a"), allowed_hosts=HOSTS)
+    assert r.outcome == "failed" and "redirect loop" in (r.error or "")
+    assert server.count("/a") == 1 and server.count("/b") == 1
+
+
+def test_too_many_redirects(server: LocalServer) -> None:
+    for i in range(10):
+        server.route(f"/r{i}", Reply(302, b"", {"Location": f"/r{i + 1}"}))
+    with fetcher(max_redirects=3) as f:
+        r = f.get(server.url("/r0"), allowed_hosts=HOSTS)
+    assert r.outcome == "failed" and "too many redirects" in (r.error or "")
+    assert server.count("/r3") == 1 and server.count("/r4") == 0
+
+
+def test_redirect_to_foreign_host_is_refused_before_connecting(server: LocalServer, foreign: LocalServer) -> None:
+    foreign.route("/", Reply(body=b"elsewhere"))
+    server.route("/a", Reply(302, b"", {"Location": foreign.url("/")}))
+    with fetcher() as f:
+        r = f.get(server.url("/a"), allowed_hosts=HOSTS)
+    assert r.outcome == "refused" and "127.0.0.2" in (r.error or "") and "not among" in (r.error or "")
+    assert r.body is None
+    assert foreign.count() == 0  # not even robots.txt
+
+
+def test_foreign_host_is_reachable_when_allowed(foreign: LocalServer) -> None:
+    # The foreign server itself works, so the refusal above is the policy, not a dead server.
+    foreign.route("/", Reply(body=b"elsewhere"))
+    with fetcher() as f:
+        assert f.get(foreign.url("/"), allowed_hosts=("127.0.0.2",)).outcome == "fetched"
+
+
+@pytest.mark.parametrize("target", ["file:///etc/passwd", "ftp://127.0.0.1/x", "gopher://127.0.0.1/"])
+def test_redirect_to_other_scheme_is_refused(server: LocalServer, target: str) -> None:
+    server.route("/a", Reply(302, b"", {"Location": target}))
+    with fetcher() as f:
+        r = f.get(server.url("/a"), allowed_hosts=HOSTS)
+    assert r.outcome == "refused" and "scheme" in (r.error or "")
+
+
+def test_redirect_to_private_address_is_refused(server: LocalServer) -> None:
+    server.route("/a", Reply(302, b"", {"Location": "http://169.254.169.254/latest/meta-data/"}))
+    with fetcher() as f:
+        r = f.get(server.url("/a"), allowed_hosts=(*HOSTS, "169.254.169.254"))
+    assert r.outcome == "refused" and "link-local" in (r.error or "")
+
+
+def test_first_url_is_checked_too() -> None:
+    with fetcher(allow_loopback=False) as f:
+        r = f.get("http://127.0.0.1:9/x", allowed_hosts=HOSTS)
+    assert r.outcome == "refused" and r.attempts == 0 and "loopback" in (r.error or "")
+
+
+# -- charsets ----------------------------------------------------------------------------------------
+
+
+def test_declared_charset_is_what_the_header_says(server: LocalServer) -> None:
+    gbk = "<html><title>鄞州区2020年政府信息公开工作年度报告</title></html>".encode("gbk")
+    server.route("/wrong", Reply(body=gbk, headers={"Content-Type": "text/html; charset=ISO-8859-1"}))
+    server.route("/none", Reply(body=gbk, headers={"Content-Type": "text/html"}))
+    with fetcher() as f:
+        wrong = f.get(server.url("/wrong"), allowed_hosts=HOSTS)
+        none = f.get(server.url("/none"), allowed_hosts=HOSTS)
+    assert wrong.declared_charset == "iso-8859-1" and wrong.body == gbk
+    assert none.declared_charset is None and none.content_type == "text/html" and none.body == gbk
+
+
+# -- bounds ------------------------------------------------------------------------------------------
+
+
+def test_oversize_body_by_content_length(server: LocalServer) -> None:
+    server.route("/big", Reply(body=b"x" * 5000))
+    with fetcher(max_bytes=1000) as f:
+        r = f.get(server.url("/big"), allowed_hosts=HOSTS)
+    assert r.outcome == "failed" and "larger than 1000 bytes" in (r.error or "") and r.attempts == 1
+
+
+def test_oversize_chunked_body_without_length(server: LocalServer) -> None:
+    server.route("/big", Reply(chunks=[b"y" * 300] * 20))
+    with fetcher(max_bytes=1000) as f:
+        r = f.get(server.url("/big"), allowed_hosts=HOSTS)
+    assert r.outcome == "failed" and "larger than 1000 bytes" in (r.error or "")
+
+
+def test_body_at_the_cap_is_accepted(server: LocalServer) -> None:
+    server.route("/ok", Reply(chunks=[b"y" * 250] * 4))
+    with fetcher(max_bytes=1000) as f:
+        r = f.get(server.url("/ok"), allowed_hosts=HOSTS)
+    assert r.outcome == "fetched" and len(r.body or b"") == 1000
+
+
+def test_gzip_body_is_decoded(server: LocalServer) -> None:
+    body = "<html>年度报告</html>".encode() * 50
+    server.route("/gz", Reply(body=gzip.compress(body), headers={"Content-Encoding": "gzip"}))
+    raw_deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    server.route(
+        "/raw-deflate",
+        Reply(body=raw_deflate.compress(body) + raw_deflate.flush(), headers={"Content-Encoding": "deflate"}),
+    )
+    server.route("/deflate", Reply(body=zlib.compress(body), headers={"Content-Encoding": "deflate"}))
+    with fetcher() as f:
+        for path in ("/gz", "/raw-deflate", "/deflate"):
+            r = f.get(server.url(path), allowed_hosts=HOSTS)
+            assert r.outcome == "fetched" and r.body == body, path
+            assert r.sha256 == hashlib.sha256(body).hexdigest()
+    assert "gzip" in server.requests_for("/gz")[0].headers["accept-encoding"]
+
+
+def test_gzip_bomb_fails_cleanly_with_bounded_memory(server: LocalServer) -> None:
+    bomb = gzip.compress(b"\0" * (64 * 2**20), compresslevel=9)  # ~64 KB on the wire, 64 MiB decoded
+    assert len(bomb) < 100_000
+    server.route("/bomb", Reply(body=bomb, headers={"Content-Encoding": "gzip", "Content-Type": "text/html"}))
+    with fetcher(max_bytes=2**20) as f:
+        tracemalloc.start()
+        try:
+            r = f.get(server.url("/bomb"), allowed_hosts=HOSTS)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert r.outcome == "failed" and "larger than" in (r.error or "") and r.attempts == 1
+    assert peak < 8 * 2**20  # the cap plus a few chunks, never the decoded 64 MiB
+
+
+def test_nested_content_encoding_is_refused(server: LocalServer) -> None:
+    body = gzip.compress(gzip.compress(b"\0" * 2**20))
+    server.route("/double", Reply(body=body, headers={"Content-Encoding": "gzip, gzip"}))
+    server.route("/br", Reply(body=b"xx", headers={"Content-Encoding": "br"}))
+    with fetcher() as f:
+        r = f.get(server.url("/double"), allowed_hosts=HOSTS)
+        assert r.outcome == "failed" and "Content-Encoding" in (r.error or "")
+        r = f.get(server.url("/br"), allowed_hosts=HOSTS)
+        assert r.outcome == "failed" and "Content-Encoding" in (r.error or "")
+
+
+def test_body_cut_short_is_retried_then_failed(server: LocalServer) -> None:
+    server.route("/cut", Reply(body=b"z" * 10_000, drop_after=1000))
+    with fetcher(retries=2) as f:
+        r = f.get(server.url("/cut"), allowed_hosts=HOSTS)
+    assert r.outcome == "failed" and r.attempts == 3 and "cut short" in (r.error or "")
+    assert server.count("/cut") == 3
+
+
+def test_body_cut_short_then_complete(server: LocalServer) -> None:
+    server.route("/cut", [Reply(body=b"z" * 10_000, drop_after=1000), Reply(body=b"z" * 10_000)])
+    with fetcher() as f:
+        r = f.get(server.url("/cut"), allowed_hosts=HOSTS)
+    assert r.outcome == "fetched" and r.attempts == 2 and len(r.body or b"") == 10_000
+
+
+def test_endless_chunked_response_ends_by_the_deadline(server: LocalServer) -> None:
+    # A chunk every 20 ms: the read timeout never fires, the size cap is far away; the deadline ends it.
+    server.route("/endless", Reply(chunks=itertools.repeat(b"." * 10), chunk_delay=0.02))
+    with fetcher(timeout=0.3, max_bytes=10 * 2**20) as f:
+        t0 = time.monotonic()
+        r = f.get(server.url("/endless"), allowed_hosts=HOSTS)
+        took = time.monotonic() - t0
+    assert r.outcome == "failed" and "not complete within" in (r.error or "") and r.attempts == 1
+    assert 0.8 <= took < 2.5
+
+
+def test_stalled_body_times_out(server: LocalServer) -> None:
+    def stalled() -> Iterator[bytes]:
+        yield b"start"
+        time.sleep(3)
+        yield b"never"
+
+    server.route("/stall", Reply(chunks=stalled()))
+    with fetcher(timeout=0.3, retries=0) as f:
+        t0 = time.monotonic()
+        r = f.get(server.url("/stall"), allowed_hosts=HOSTS)
+    assert r.outcome == "failed" and "timed out" in (r.error or "") and time.monotonic() - t0 < 1.5
+
+
+# -- robots.txt --------------------------------------------------------------------------------------
+
+
+def test_robots_disallow(server: LocalServer) -> None:
+    robots = "User-agent: *\nDisallow: /all-bots/\n\nUser-agent: govreports\nDisallow: /private/\n"
+    server.route("/robots.txt", Reply(body=robots, headers={"Content-Type": "text/plain"}))
+    server.route("/private/x", Reply(body=b"secret"))
+    server.route("/public/x", Reply(body=b"open"))
+    with fetcher() as f:
+        r = f.get(server.url("/private/x"), allowed_hosts=HOSTS)
+        assert r.outcome == "refused" and r.error == "disallowed by robots.txt" and r.attempts == 0
+        assert f.get(server.url("/public/x"), allowed_hosts=HOSTS).outcome == "fetched"
+        assert f.get(server.url("/public/x"), allowed_hosts=HOSTS).outcome == "fetched"
+    assert server.count("/private/x") == 0
+    assert server.count("/robots.txt") == 1  # once per host
+    assert server.requests_for("/robots.txt")[0].headers["user-agent"] == DEFAULT_USER_AGENT
+
+
+def test_robots_disallow_applies_to_redirect_targets(server: LocalServer) -> None:
+    server.route("/robots.txt", Reply(body="User-agent: *\nDisallow: /private/\n"))
+    server.route("/a", Reply(302, b"", {"Location": "/private/x"}))
+    with fetcher() as f:
+        r = f.get(server.url("/a"), allowed_hosts=HOSTS)
+    assert r.outcome == "refused" and r.error == "disallowed by robots.txt"
+    assert server.count("/private/x") == 0
+
+
+@pytest.mark.parametrize("robots", [Reply(404, b"no"), Reply(500, b"broken"), Reply(body=b"\xff\xfe garbage")])
+def test_missing_or_failing_robots_allows_everything(server: LocalServer, robots: Reply) -> None:
+    server.route("/robots.txt", robots)
+    server.route("/x", Reply(body=b"ok"))
+    with fetcher(retries=0) as f:
+        assert f.get(server.url("/x"), allowed_hosts=HOSTS).outcome == "fetched"
+
+
+def test_robots_can_be_ignored(server: LocalServer) -> None:
+    server.route("/robots.txt", Reply(body="User-agent: *\nDisallow: /\n"))
+    server.route("/x", Reply(body=b"ok"))
+    with fetcher(respect_robots=False) as f:
+        assert f.get(server.url("/x"), allowed_hosts=HOSTS).outcome == "fetched"
+    assert server.count("/robots.txt") == 0
+
+
+# -- conditional requests ----------------------------------------------------------------------------
+
+
+def test_etag_then_304(server: LocalServer) -> None:
+    def page(req: Request) -> Reply:
+        if req.headers.get("if-none-match") == '"v1"':
+            return Reply(304, b"", {"ETag": '"v1"'})
+        return Reply(body=b"report", headers={"ETag": '"v1"', "Last-Modified": "Mon, 06 Jan 2025 08:00:00 GMT"})
+
+    server.route("/r", page)
+    with fetcher() as f:
+        first = f.get(server.url("/r"), allowed_hosts=HOSTS)
+        assert first.outcome == "fetched" and first.etag == '"v1"'
+        second = f.get(server.url("/r"), allowed_hosts=HOSTS, etag=first.etag, last_modified=first.last_modified)
+    assert second.outcome == "not_modified" and second.status == 304 and second.body is None
+    assert second.sha256 is None and second.etag == '"v1"'
+    sent = server.requests_for("/r")[1].headers
+    assert sent["if-none-match"] == '"v1"' and sent["if-modified-since"] == "Mon, 06 Jan 2025 08:00:00 GMT"
+    assert "if-none-match" not in server.requests_for("/r")[0].headers
+
+
+# -- politeness --------------------------------------------------------------------------------------
+
+
+def test_per_host_delay_between_request_starts(server: LocalServer) -> None:
+    server.route("/a", Reply(body=b"a"))
+    server.route("/b", Reply(body=b"b"))
+    with fetcher(delay=0.3, per_host_concurrency=4, respect_robots=False) as f:
+        threads = [
+            threading.Thread(target=f.get, args=(server.url(p),), kwargs={"allowed_hosts": HOSTS})
+            for p in ("/a", "/b", "/a")
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    starts = sorted(r.at for r in server.requests)
+    assert len(starts) == 3
+    assert all(b - a >= 0.28 for a, b in itertools.pairwise(starts))
+
+
+def test_per_host_concurrency_limit(server: LocalServer) -> None:
+    lock = threading.Lock()
+    state = {"now": 0, "max": 0}
+
+    def slow(req: Request) -> Reply:
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        time.sleep(0.15)
+        with lock:
+            state["now"] -= 1
+        return Reply(body=b"ok")
+
+    server.route("/s", slow)
+    with fetcher(per_host_concurrency=2, respect_robots=False) as f:
+        threads = [
+            threading.Thread(target=f.get, args=(server.url("/s"),), kwargs={"allowed_hosts": HOSTS})
+            for _ in range(6)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert server.count("/s") == 6 and state["max"] == 2
+
+
+def test_crawl_delay_in_robots_slows_the_host(server: LocalServer) -> None:
+    server.route("/robots.txt", Reply(body="User-agent: *\nCrawl-delay: 5\n"))
+    server.route("/x", Reply(body=b"ok"))
+    with fetcher(max_backoff=0.4) as f:  # the crawl delay is capped at max_backoff
+        f.get(server.url("/x"), allowed_hosts=HOSTS)
+        f.get(server.url("/x"), allowed_hosts=HOSTS)
+    first, second = server.requests_for("/x")
+    assert 0.38 <= second.at - first.at < 1.5

@@ -1,0 +1,236 @@
+"""extract.rawzone (content-addressed raw pages) and extract.fetchlog (the Parquet log of attempts)."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from extract.fetchlog import LOG_SCHEMA, FetchLog
+from extract.rawzone import RawZone
+
+# -- RawZone ---------------------------------------------------------------------------------------
+
+
+def test_put_get_has_path(tmp_path: Path) -> None:
+    raw = RawZone(tmp_path / "raw")
+    body = "<html>鄞州区交通运输局</html>".encode("gbk")
+    sha, new = raw.put(body)
+    assert sha == hashlib.sha256(body).hexdigest() and new
+    assert raw.path(sha) == tmp_path / "raw" / sha[:2] / sha[2:4] / sha
+    assert raw.path(sha).read_bytes() == body
+    assert raw.has(sha) and raw.get(sha) == body
+    assert raw.get(sha.upper()) == body  # hex is hex
+
+
+def test_put_is_idempotent(tmp_path: Path) -> None:
+    raw = RawZone(tmp_path)
+    sha, new = raw.put(b"page")
+    assert new
+    mtime = raw.path(sha).stat().st_mtime_ns
+    assert raw.put(b"page") == (sha, False)
+    assert raw.path(sha).stat().st_mtime_ns == mtime  # not rewritten
+    assert list(raw) == [sha]
+
+
+def test_empty_body_is_stored(tmp_path: Path) -> None:
+    raw = RawZone(tmp_path)
+    sha, new = raw.put(b"")
+    assert new and raw.get(sha) == b""
+
+
+def test_no_temporary_files_remain(tmp_path: Path) -> None:
+    raw = RawZone(tmp_path)
+    for i in range(5):
+        raw.put(b"body %d" % i)
+        raw.put(b"body %d" % i)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(files) == 5 and not any(p.name.startswith(".") for p in files)
+
+
+def test_concurrent_writers_of_the_same_body(tmp_path: Path) -> None:
+    raw = RawZone(tmp_path)
+    body = b"x" * 200_000
+    results: list[tuple[str, bool]] = []
+    barrier = threading.Barrier(16)
+
+    def write() -> None:
+        barrier.wait()
+        results.append(raw.put(body))
+
+    threads = [threading.Thread(target=write) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    shas = {sha for sha, _ in results}
+    assert len(results) == 16 and len(shas) == 1
+    assert sum(new for _, new in results) == 1  # exactly one writer stored it
+    assert raw.get(shas.pop()) == body
+    assert len([p for p in tmp_path.rglob("*") if p.is_file()]) == 1
+
+
+def test_corruption_is_detected_and_put_repairs_it(tmp_path: Path) -> None:
+    raw = RawZone(tmp_path)
+    sha, _ = raw.put(b"original bytes")
+    raw.path(sha).write_bytes(b"original bytez")  # same size, different bytes
+    with pytest.raises(ValueError, match="corrupt"):
+        raw.get(sha)
+    assert raw.put(b"original bytes") == (sha, True)
+    assert raw.get(sha) == b"original bytes"
+
+
+def test_missing_body(tmp_path: Path) -> None:
+    raw = RawZone(tmp_path)
+    sha = hashlib.sha256(b"never stored").hexdigest()
+    assert not raw.has(sha)
+    with pytest.raises(FileNotFoundError):
+        raw.get(sha)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["../../etc/passwd", "g" * 64, "a" * 63, "a" * 65, "", "ab/cd/" + "a" * 58, "a" * 63 + "\0", " " + "a" * 63],
+)
+def test_malformed_sha_is_rejected_before_touching_the_filesystem(tmp_path: Path, bad: str) -> None:
+    raw = RawZone(tmp_path / "raw")
+    for call in (raw.get, raw.has, raw.path):
+        with pytest.raises(ValueError, match="not a sha256"):
+            call(bad)
+    assert not (tmp_path / "raw").exists()
+
+
+def test_iteration_skips_strays(tmp_path: Path) -> None:
+    raw = RawZone(tmp_path)
+    shas = {raw.put(b"a")[0], raw.put(b"b")[0]}
+    sha = next(iter(shas))
+    (raw.path(sha).parent / f".{sha[:12]}.xyz.tmp").write_bytes(b"half")  # left by a crash
+    (tmp_path / "README").write_text("not a body")
+    (tmp_path / "zz").mkdir()
+    assert set(raw) == shas
+    assert list(RawZone(tmp_path / "absent")) == []
+
+
+# -- FetchLog --------------------------------------------------------------------------------------
+
+T0 = datetime(2025, 1, 10, 2, 0, tzinfo=UTC)
+
+
+def rec(url: str, outcome: str, minutes: int, **kw: object) -> dict[str, object]:
+    return {"url": url, "agency_id": "a1", "kind": "report", "outcome": outcome,
+            "fetched_at": T0 + timedelta(minutes=minutes), **kw}
+
+
+def test_empty_log_frame_has_the_schema_columns(tmp_path: Path) -> None:
+    log = FetchLog(tmp_path / "fetch_log")
+    df = log.frame()
+    assert list(df.columns) == LOG_SCHEMA.names and df.empty
+    assert log.last_success("http://x/") is None
+    assert log.versions().empty
+    log.append([])
+    assert not (tmp_path / "fetch_log").exists()
+
+
+def test_append_writes_one_new_file_per_call_and_never_rewrites(tmp_path: Path) -> None:
+    log = FetchLog(tmp_path)
+    log.append([rec("http://h/a", "new", 1, sha256="1" * 64, status=200, bytes=10, year=2020)])
+    first = sorted(tmp_path.iterdir())
+    assert len(first) == 1 and first[0].suffix == ".parquet"
+    mtime = first[0].stat().st_mtime_ns
+    log.append([rec("http://h/b", "failed", 2, error="HTTP 503"), rec("http://h/c", "attachment", 3)])
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == 2 and first[0] in files and first[0].stat().st_mtime_ns == mtime
+    assert not any(p.name.startswith(".") for p in files)
+    assert pq.read_schema(files[0]).equals(LOG_SCHEMA)
+    assert pq.ParquetFile(files[0]).metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_frame_in_fetched_at_order_with_types(tmp_path: Path) -> None:
+    log = FetchLog(tmp_path)
+    log.append([rec("http://h/late", "new", 5, status=200, year=2021, bytes=3)])
+    log.append([rec("http://h/early", "failed", 1, error="timed out")])
+    df = log.frame()
+    assert list(df["url"]) == ["http://h/early", "http://h/late"]
+    assert str(df["year"].dtype) == "Int32" and str(df["status"].dtype) == "Int32"
+    assert str(df["bytes"].dtype) == "Int64"
+    assert pd.isna(df["status"].iloc[0]) and df["status"].iloc[1] == 200
+    assert str(df["fetched_at"].dt.tz) == "UTC"
+
+
+def test_fetched_at_defaults_to_now(tmp_path: Path) -> None:
+    log = FetchLog(tmp_path)
+    before = datetime.now(UTC)
+    log.append([{"url": "http://h/a", "outcome": "refused", "error": "disallowed by robots.txt"}])
+    when = log.frame()["fetched_at"].iloc[0]
+    assert when >= pd.Timestamp(before).floor("us")
+
+
+def test_append_rejects_bad_records(tmp_path: Path) -> None:
+    log = FetchLog(tmp_path)
+    with pytest.raises(ValueError, match="outcome"):
+        log.append([rec("http://h/a", "exploded", 1)])
+    with pytest.raises(ValueError, match="unknown fetch log fields"):
+        log.append([rec("http://h/a", "new", 1, colour="red")])
+    with pytest.raises(ValueError, match="url"):
+        log.append([rec("", "new", 1)])
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_last_success(tmp_path: Path) -> None:
+    log = FetchLog(tmp_path)
+    log.append([
+        rec("http://h/a", "new", 1, sha256="1" * 64, etag='"v1"'),
+        rec("http://h/a", "not_modified", 2, sha256="1" * 64, etag='"v1"'),
+        rec("http://h/a", "failed", 3, error="HTTP 503"),
+        rec("http://h/b", "attachment", 1),
+        rec("http://h/c", "failed", 1, status=404),
+    ])
+    last = log.last_success("http://h/a")
+    assert last is not None and last["outcome"] == "not_modified" and last["etag"] == '"v1"'
+    assert last["sha256"] == "1" * 64
+    assert log.last_success("http://h/b") is None and log.last_success("http://h/c") is None
+    # The cache built by the first call follows later appends of the same instance.
+    log.append([rec("http://h/a", "new_version", 4, sha256="2" * 64, last_modified="Tue, 07 Jan 2025 00:00:00 GMT")])
+    last = log.last_success("http://h/a")
+    assert last is not None and last["sha256"] == "2" * 64 and last["etag"] is None
+    # And a fresh instance reads the same from the files.
+    again = FetchLog(tmp_path).last_success("http://h/a")
+    assert again is not None and again["sha256"] == "2" * 64
+
+
+def test_versions_say_which_is_current(tmp_path: Path) -> None:
+    log = FetchLog(tmp_path)
+    log.append([rec("http://h/a", "new", 1, sha256="1" * 64, year=2020)])
+    log.append([rec("http://h/a", "unchanged", 2, sha256="1" * 64, year=2020)])
+    log.append([rec("http://h/a", "new_version", 3, sha256="2" * 64, year=2020)])
+    log.append([rec("http://h/a", "failed", 4, error="HTTP 500"), rec("http://h/b", "new", 4, sha256="3" * 64)])
+    v = log.versions()
+    assert list(v.columns) == ["url", "sha256", "agency_id", "year", "kind", "first_seen", "last_seen", "is_current"]
+    rows = {(r.url, r.sha256): r for r in v.itertuples()}
+    assert set(rows) == {("http://h/a", "1" * 64), ("http://h/a", "2" * 64), ("http://h/b", "3" * 64)}
+    old, cur = rows[("http://h/a", "1" * 64)], rows[("http://h/a", "2" * 64)]
+    assert not old.is_current and cur.is_current and rows[("http://h/b", "3" * 64)].is_current
+    assert old.first_seen == pd.Timestamp(T0 + timedelta(minutes=1))
+    assert old.last_seen == pd.Timestamp(T0 + timedelta(minutes=2))
+    assert old.year == 2020
+
+
+def test_concurrent_appends(tmp_path: Path) -> None:
+    log = FetchLog(tmp_path)
+    log.last_success("http://h/0")  # build the cache first, so appends must keep it current
+
+    def write(i: int) -> None:
+        log.append([rec(f"http://h/{i}", "new", i, sha256=f"{i:064x}")])
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(log.frame()) == 12 and len(list(tmp_path.glob("*.parquet"))) == 12
+    assert all(log.last_success(f"http://h/{i}") is not None for i in range(12))
