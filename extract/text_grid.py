@@ -20,8 +20,8 @@ _PIPE_STYLE_MIN = 3  # lines with pipes needed before the text counts as piped (
 
 def _pipe_cells(line: str) -> list[str]:
     parts = line.split("|")
-    if parts and not parts[0].strip():
-        parts = parts[1:]  # leading pipe (markdown) or a filler-only line
+    if parts and (parts[0] == "" or not line.strip().strip("|")):
+        parts = parts[1:]  # a leading pipe (markdown) or a filler-only line; " | x" is a blank first cell
     if parts and not parts[-1].strip():
         parts = parts[:-1]  # trailing pipe
     return parts

@@ -186,6 +186,7 @@ class _Reader:
         self.label_hits = 0
         self.table = 0
         self.delimited = True
+        self.results4 = False  # the 四 result header (结果维持 …) has been read
 
     # -- driving --------------------------------------------------------------------------------
     def feed(self, table: Table) -> None:
@@ -193,7 +194,9 @@ class _Reader:
         self.delimited = table.row_delimited
         for row in table.rows:
             cells = [c for c in row if not c.copy]
-            if table.row_delimited and self.section == "四" and self._is_row4(cells):
+            while len(cells) > 3 * _N_RESULTS and not cells[-1].text.strip():
+                cells = cells[:-1]  # trailing filler cells ("… | 0 | | |")
+            if table.row_delimited and self.section == "四" and self._is_row4(cells, self._has_row4()):
                 # A grid row of exactly 15 values: take them by position, so that a blank first
                 # cell is a blank 行政复议 结果维持, not the start of a shifted row.
                 self.rows.append(_Row("row4", 3 * _N_RESULTS, self.table, cells=cells))
@@ -204,9 +207,15 @@ class _Reader:
                 self.end_row()
 
     @staticmethod
-    def _is_row4(cells: list[Cell]) -> bool:
+    def _is_row4(cells: list[Cell], have_one: bool) -> bool:
+        """A grid row of 15 value cells; all blank counts too when it is the first after the header."""
+        if len(cells) != 3 * _N_RESULTS:
+            return False
         kinds = [classify(c.text)[0] for c in cells]
-        return len(cells) == 3 * _N_RESULTS and VALUE in kinds and all(k in (VALUE, EMPTY, UNKNOWN) for k in kinds)
+        return (VALUE in kinds or not have_one) and all(k in (VALUE, EMPTY, UNKNOWN) for k in kinds)
+
+    def _has_row4(self) -> bool:
+        return any(r.kind in ("row4", "group4") for r in self.rows)
 
     def end_row(self) -> None:
         if self.pending is not None:
@@ -229,6 +238,9 @@ class _Reader:
             self.close(p, complete=False)
             self.pending = None
         if kind == EMPTY:
+            if self.section == "四" and not self.delimited and self.results4 and not self._has_row4():
+                # One cell per line (" |" lines): the first blank after the result header opens the row.
+                self.pending = _Row("row4", 3 * _N_RESULTS, self.table, cells=[cell])
             return
         if kind == CAPTION:
             self.enter("二")
@@ -302,6 +314,8 @@ class _Reader:
         elif hit.kind == "applicant":
             if self.phase3 is None:
                 self.phase3 = "header"
+        elif hit.kind == "result4":
+            self.results4 = True
         elif hit.kind == "group4":
             self.pending = _Row("group4", _N_RESULTS, self.table, key=hit.key, label=cell.text, tentative=True)
 
