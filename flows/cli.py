@@ -65,37 +65,125 @@ def _print_frame(df, fmt: str, checks: bool) -> None:
         sys.stdout.write(view.to_string(index=False, max_colwidth=36) + "\n")
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    import pandas as pd
+def _progress_printer(quiet: bool):
+    """A crawl event callback that keeps one status line per agency on a terminal."""
+    if quiet:
+        return None
+    from rich.console import Console
 
-    from transform.report import ParseFailure, parse_report
+    console = Console(stderr=True)
 
-    paths = sorted(p for p in SAMPLE_PAGES.iterdir() if p.is_file())
-    summary, facts = [], []
-    for path in paths:
-        try:
-            r = parse_report(path.read_bytes(), source=str(path.relative_to(REPO_ROOT)))
-        except ParseFailure as exc:
-            summary.append({"page": path.name, "error": exc.reason})
-            continue
-        c = r.checks
-        summary.append({
-            "page": path.name, "agency": r.meta.agency, "year": r.meta.year, "template": r.meta.template,
-            "values": len(r.facts), "unparsed": int((r.facts["value_status"] == "unparsed").sum()),
-            "checks_failed": int(((c["status"] == "fail")).sum()),
-            "truncated": r.meta.truncated,
-        })
-        facts.append(r.facts)
-    print(f"Parsed {len(paths)} bundled sample pages (sample data, see README):\n")
-    print(pd.DataFrame(summary).to_string(index=False))
-    if facts:
-        all_facts = pd.concat(facts, ignore_index=True)
-        decisions = all_facts[all_facts["metric"].isin(["licensing_decisions", "penalty_decisions"])]
-        table = decisions.pivot_table(index=["agency", "year", "template"], columns="metric", values="value",
-                                      aggfunc="first")
-        print("\nDecisions (行政许可 / 行政处罚), one series across both templates:\n")
-        print(table.to_string())
+    def on_event(agency_id: str, message: str) -> None:
+        console.print(f"[dim]{agency_id}[/dim] {message}", highlight=False)
+
+    return on_event
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from extract.fetch import Fetcher
+    from extract.sources import SourcesError, load_sources, select
+    from flows import steps
+    from flows.config import DATA_DIR
+
+    try:
+        sources = select(load_sources(args.sources or DATA_DIR / "sources.csv", site=args.site),
+                         agencies=args.agency, region=args.region)
+    except SourcesError as exc:
+        print(f"govreports fetch: {exc}", file=sys.stderr)
+        return 1
+    wh = _warehouse(args)
+    with Fetcher(allow_loopback=args.allow_loopback, delay=args.delay, timeout=args.timeout) as fetcher:
+        result = steps.fetch(sources, wh, fetcher, years=args.year, on_event=_progress_printer(args.quiet))
+    print(f"{'agency':<24}{'discovered':>11}{'fetched':>9}{'changed':>9}{'unchanged':>10}{'failed':>8}"
+          f"{'not readable':>14}")
+    for s in result.agencies.values():
+        print(f"{s.agency_id:<24}{s.discovered:>11}{s.fetched:>9}{s.new_versions:>9}{s.unchanged:>10}"
+              f"{s.failed:>8}{s.not_readable:>14}")
+        for error in s.errors:
+            print(f"  ! {error}")
+    print(f"{result.changed} changed; raw zone {wh.raw}; fetch log {wh.fetch_log}")
+    return 1 if result.all_failed else EXIT_OK
+
+
+def _flow_kwargs(args: argparse.Namespace) -> dict:
+    return {"sources_file": str(args.sources) if args.sources else None, "warehouse": args.warehouse,
+            "site": args.site, "agencies": args.agency or None, "region": args.region,
+            "allow_loopback": args.allow_loopback, "delay": args.delay, "timeout": args.timeout}
+
+
+def _run_flow(name: str, kwargs: dict, task_runner: str = "thread", dask_address: str | None = None) -> int:
+    from flows import pipeline
+
+    flow = {"nightly": pipeline.nightly, "backfill": pipeline.backfill, "reparse": pipeline.reparse}[name]
+    if task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        runner = DaskTaskRunner(address=dask_address) if dask_address else DaskTaskRunner()
+        flow = flow.with_options(task_runner=runner)
+    try:
+        summary = pipeline.RunSummary(**flow(**kwargs))
+    except (pipeline.StageFailed, ValueError) as exc:
+        print(f"govreports {name}: {exc}", file=sys.stderr)
+        return 1
+    print(summary.text())
     return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _run_flow(args.flow, _flow_kwargs(args), args.task_runner, args.dask_address)
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    first, last = args.years
+    return _run_flow("backfill", {**_flow_kwargs(args), "years": list(range(first, last + 1))},
+                     args.task_runner, args.dask_address)
+
+
+def cmd_reparse(args: argparse.Namespace) -> int:
+    return _run_flow("reparse", {"warehouse": args.warehouse, "sources_file": args.sources, "site": args.site})
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flows import schedule
+
+    return schedule.serve(cron=args.cron, timezone=args.timezone, port=args.port, flow_kwargs=_flow_kwargs(args))
+
+
+def cmd_demo_site(args: argparse.Namespace) -> int:
+    from flows import demo_site
+
+    demo_site.main(args.port)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Serve the bundled demo site on 127.0.0.1, run the nightly flow against it, print the comparison."""
+    from flows import demo_site
+    from flows.config import DATA_DIR
+
+    # A fixed port: the registry's URLs (and so the fetch log's) stay the same from one run to the next,
+    # which is what lets a second run find nothing changed.
+    try:
+        server, url = demo_site.serve(port=args.port)
+    except OSError as exc:
+        print(f"govreports demo: cannot serve the demo site on 127.0.0.1:{args.port}: {exc.strerror or exc} "
+              "(choose another with --port)", file=sys.stderr)
+        return 1
+    try:
+        print(f"demo site (sample data) at {url}", flush=True)
+        kwargs = {"sources_file": str(DATA_DIR / "sample_site" / "sources.csv"), "warehouse": args.warehouse,
+                  "site": url, "agencies": None, "region": None, "allow_loopback": True, "delay": 0.0,
+                  "timeout": 10.0}
+        rc = _run_flow("nightly", kwargs)
+    finally:
+        server.shutdown()
+    if rc != EXIT_OK:
+        return rc
+    chart = Path(args.warehouse) / "licensing.png"
+    print()
+    ns = argparse.Namespace(warehouse=args.warehouse, db=args.db, measure="licensing", region="浙江省/宁波市",
+                            years=None, top=None, chart=str(chart))
+    return cmd_compare(ns)
 
 
 def _years(text: str) -> tuple[int, int]:
@@ -198,8 +286,70 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--chart", metavar="FILE.png", help="also draw a PNG line chart of the yearly values")
     c.set_defaults(func=cmd_compare)
 
-    d = sub.add_parser("demo", help="the README's main command: run the pipeline on the bundled sample data",
-                       description="Parse the bundled sample pages and print what they say.")
+    def crawl_options(p: argparse.ArgumentParser, years: bool = False) -> None:
+        p.add_argument("--sources", type=Path, help="the registry CSV (default: data/sources.csv)")
+        p.add_argument("--site", help="base URL that fills {site} in the registry (the demo site's)")
+        p.add_argument("--agency", action="append", metavar="ID", help="only this agency (repeatable)")
+        p.add_argument("--region", help="only agencies in this region (a path prefix or a part, e.g. 宁波市)")
+        p.add_argument("--allow-loopback", action="store_true",
+                       help="allow fetching from 127.0.0.0/8 (the demo site, tests)")
+        p.add_argument("--delay", type=float, default=0.5, help="seconds between requests to one host")
+        p.add_argument("--timeout", type=float, default=20.0, help="seconds before a request times out")
+        if years:
+            p.add_argument("--year", type=int, action="append", metavar="Y", help="only this year (repeatable)")
+
+    def runner_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--task-runner", choices=("thread", "dask"), default="thread",
+                       help="run parse and fetch batches in threads, or on a Dask cluster (prefect-dask)")
+        p.add_argument("--dask-address", help="scheduler address of a running Dask cluster (default: a local one)")
+
+    f = sub.add_parser("fetch", help="discover and fetch report pages into the raw zone (no Prefect)",
+                       description="Discover report pages on the registry's agency sites and fetch what changed. "
+                                   "Exit 1 when every agency failed.")
+    crawl_options(f, years=True)
+    f.add_argument("--quiet", action="store_true", help="no progress lines")
+    f.set_defaults(func=cmd_fetch)
+
+    r = sub.add_parser("run", help="run a pipeline flow (nightly) with Prefect",
+                       description="Run the nightly flow: discover, fetch what changed, parse, check, load, "
+                                   "refresh the views, and print a summary.")
+    r.add_argument("flow", choices=("nightly",), help="the flow to run")
+    crawl_options(r)
+    runner_options(r)
+    r.set_defaults(func=cmd_run)
+
+    b = sub.add_parser("backfill", help="run the pipeline for chosen years, agencies or a region",
+                       description="The nightly pipeline for a slice, e.g. every district of one city for 2019-2024.")
+    b.add_argument("--years", type=_years, required=True, help="a year or a span, e.g. 2019-2024")
+    crawl_options(b)
+    runner_options(b)
+    b.set_defaults(func=cmd_backfill)
+
+    rp = sub.add_parser("reparse", help="rebuild facts, reports and checks from the raw zone (no network)",
+                        description="Parse every stored page version again (after a parser upgrade) into a new "
+                                    "lake, swap it in, and rebuild the database.")
+    rp.add_argument("--sources", type=Path, help="the registry CSV, for agency names and regions")
+    rp.add_argument("--site", help="base URL that fills {site} in the registry")
+    rp.set_defaults(func=cmd_reparse)
+
+    sv = sub.add_parser("serve", help="serve the nightly flow on a Prefect server with a cron schedule",
+                        description="Start (or connect to, with PREFECT_API_URL) a Prefect server on 127.0.0.1 and "
+                                    "serve the nightly flow on a cron schedule until stopped.")
+    sv.add_argument("--cron", default="0 2 * * *", help="cron schedule (default: 0 2 * * *)")
+    sv.add_argument("--timezone", default="Asia/Shanghai", help="the schedule's time zone (default: Asia/Shanghai)")
+    sv.add_argument("--port", type=int, default=4200, help="port of the Prefect server it starts (default: 4200)")
+    crawl_options(sv)
+    sv.set_defaults(func=cmd_serve)
+
+    ds = sub.add_parser("demo-site", help="serve the bundled demo site (sample data) on 127.0.0.1",
+                        description="Serve data/sample_site on 127.0.0.1 until Ctrl-C.")
+    ds.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    ds.set_defaults(func=cmd_demo_site)
+
+    d = sub.add_parser("demo", help="the README's main command: the nightly run on the bundled demo site",
+                       description="Serve the demo site on 127.0.0.1, run the nightly flow against it, and print "
+                                   "the cross-district licensing comparison and its chart.")
+    d.add_argument("--port", type=int, default=18731, help="port of the demo site (default: 18731)")
     d.set_defaults(func=cmd_demo)
     return parser
 

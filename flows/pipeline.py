@@ -1,0 +1,223 @@
+"""Prefect flows: nightly, backfill and reparse.
+
+Tasks wrap the plain stages of flows/steps.py in batches (agencies for fetching, chunks of pages for
+parsing), so orchestration costs little next to the work. Only the network stage retries. Loads run
+one batch at a time (two batches may hold versions of one agency-year), then the database is
+rebuilt once.
+"""
+
+from __future__ import annotations
+
+from flows.prefect_env import configure
+
+configure()
+
+import shutil  # noqa: E402 - prefect must see its settings before it is imported
+import time  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from dataclasses import asdict, dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from prefect import flow, task  # noqa: E402
+from prefect.artifacts import create_markdown_artifact  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
+
+from extract.crawl import CrawlResult  # noqa: E402
+from extract.fetch import Fetcher  # noqa: E402
+from extract.fetchlog import FetchLog  # noqa: E402
+from extract.sources import Source, load_sources, select  # noqa: E402
+from flows import steps  # noqa: E402
+from flows.config import DATA_DIR, DEFAULT_WAREHOUSE, Warehouse  # noqa: E402
+from load.lake import Lake, WriteSummary  # noqa: E402
+
+FETCH_BATCH = 25  # agencies per fetch task
+PARSE_BATCH = 50  # pages per parse task
+
+
+class StageFailed(RuntimeError):
+    """A stage failed as a whole (no source reachable, warehouse not writable)."""
+
+
+@dataclass(slots=True)
+class RunSummary:
+    flow: str
+    agencies: int = 0
+    discovered: int = 0
+    fetched: int = 0  # new pages
+    new_versions: int = 0
+    unchanged: int = 0
+    not_readable: int = 0  # attachments and image-only reports
+    fetch_failed: int = 0
+    parsed: int = 0
+    values: int = 0
+    failed_checks: int = 0
+    failures: list[str] = field(default_factory=list)
+    database: str = ""
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> int:
+        return self.fetched + self.new_versions
+
+    def rows(self) -> list[tuple[str, object]]:
+        return [("agencies", self.agencies), ("reports discovered", self.discovered),
+                ("fetched (new)", self.fetched), ("new versions", self.new_versions),
+                ("unchanged", self.unchanged), ("not readable (attachments, images)", self.not_readable),
+                ("fetch failures", self.fetch_failed), ("parsed", self.parsed), ("values", self.values),
+                ("failed checks", self.failed_checks), ("seconds", round(self.seconds, 1))]
+
+    def text(self) -> str:
+        lines = [f"{self.flow}: {self.changed} changed"]
+        lines += [f"  {name:<36} {value}" for name, value in self.rows()]
+        if self.failures:
+            lines.append(f"  failures ({len(self.failures)}):")
+            lines += [f"    {f}" for f in self.failures[:50]]
+            if len(self.failures) > 50:
+                lines.append(f"    … and {len(self.failures) - 50} more")
+        if self.database:
+            lines.append(f"  database: {self.database}")
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        out = [f"# govreports {self.flow}", "", "| | |", "|---|---|"]
+        out += [f"| {name} | {value} |" for name, value in self.rows()]
+        if self.failures:
+            out += ["", "## Failures", ""] + [f"- {f}" for f in self.failures[:200]]
+        return "\n".join(out)
+
+
+def _sources(sources_file: str | None, site: str | None, agencies: Sequence[str] | None,
+             region: str | None) -> list[Source]:
+    path = sources_file or str(DATA_DIR / "sources.csv")
+    return select(load_sources(path, site=site), agencies=agencies or None, region=region)
+
+
+# Inputs hold frames and clients: hashing them for Prefect's cache would cost time for nothing; the
+# real cache is the lake, keyed by each page's sha256 (steps.not_loaded).
+@task(name="fetch", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def fetch_task(sources: list[Source], wh: Warehouse, years: list[int] | None, allow_loopback: bool,
+               delay: float, timeout: float) -> CrawlResult:
+    with Fetcher(allow_loopback=allow_loopback, delay=delay, timeout=timeout) as fetcher:
+        return steps.fetch(sources, wh, fetcher, years=years)
+
+
+@task(name="parse", cache_policy=NO_CACHE)
+def parse_task(raw_root: str, refs: list[steps.PageRef], sources: dict[str, Source]) -> steps.ParseOutcome:
+    return steps.parse_pages(raw_root, refs, sources)
+
+
+@task(name="load", cache_policy=NO_CACHE)
+def load_task(lake_root: str, outcome: steps.ParseOutcome) -> WriteSummary:
+    return steps.load(lake_root, outcome.bundles)
+
+
+@task(name="refresh", cache_policy=NO_CACHE)
+def refresh_task(wh: Warehouse) -> str:
+    return str(steps.refresh(wh))
+
+
+def _parse_and_load(summary: RunSummary, wh: Warehouse, lake_root: str, refs: list[steps.PageRef],
+                    sources: dict[str, Source]) -> None:
+    """Parse in batches, and load each batch as it comes (nothing holds the whole corpus)."""
+    futures = [parse_task.submit(wh.raw, list(batch), sources) for batch in steps.chunks(refs, PARSE_BATCH)]
+    for future in futures:
+        outcome = future.result()
+        load_task(lake_root, outcome)
+        summary.parsed += len(outcome.bundles)
+        summary.values += outcome.values
+        summary.failed_checks += outcome.failed_checks
+        summary.failures += outcome.failures
+
+
+def _finish(summary: RunSummary, wh: Warehouse, started: float) -> RunSummary:
+    try:
+        summary.database = refresh_task(wh)
+    except OSError as exc:
+        raise StageFailed(f"cannot write the warehouse database {wh.db}: {exc}") from exc
+    summary.seconds = time.perf_counter() - started
+    create_markdown_artifact(summary.markdown(), key=f"govreports-{summary.flow}",
+                             description=f"govreports {summary.flow} run summary")
+    return summary
+
+
+def _crawl_and_load(name: str, sources: list[Source], wh: Warehouse, years: list[int] | None,
+                    allow_loopback: bool, delay: float, timeout: float) -> RunSummary:
+    started = time.perf_counter()
+    summary = RunSummary(flow=name, agencies=len(sources))
+    if not sources:
+        raise StageFailed("no agency selected: check --agency / --region and the sources file")
+    futures = [fetch_task.submit(list(batch), wh, years, allow_loopback, delay, timeout)
+               for batch in steps.chunks(sources, FETCH_BATCH)]
+    results = [f.result() for f in futures]
+    log = FetchLog(wh.fetch_log)
+    refs: list[steps.PageRef] = []
+    for result in results:
+        for s in result.agencies.values():
+            summary.discovered += s.discovered
+            summary.fetched += s.fetched
+            summary.new_versions += s.new_versions
+            summary.unchanged += s.unchanged
+            summary.not_readable += s.not_readable
+            summary.fetch_failed += s.failed
+            summary.failures += [f"{s.agency_id}: {e}" for e in s.errors]
+        refs += steps.refs_from_crawl(result, log)
+    if results and all(r.all_failed for r in results):
+        raise StageFailed("every agency failed to fetch: " + "; ".join(summary.failures[:5]))
+    try:
+        lake = Lake(wh.lake)
+        todo = steps.not_loaded(refs, lake)
+    except OSError as exc:
+        raise StageFailed(f"cannot read the lake at {wh.lake}: {exc}") from exc
+    _parse_and_load(summary, wh, wh.lake, todo, {s.agency_id: s for s in sources})
+    return _finish(summary, wh, started)
+
+
+@flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
+def nightly(sources_file: str | None = None, warehouse: str = DEFAULT_WAREHOUSE, site: str | None = None,
+            agencies: list[str] | None = None, region: str | None = None, allow_loopback: bool = False,
+            delay: float = 0.5, timeout: float = 20.0) -> dict:
+    """Discover → fetch what changed → parse → check → load → refresh the views, for every agency."""
+    wh = Warehouse(warehouse)
+    summary = _crawl_and_load("nightly", _sources(sources_file, site, agencies, region), wh, None,
+                              allow_loopback, delay, timeout)
+    return asdict(summary)
+
+
+@flow(name="backfill", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
+def backfill(years: list[int], sources_file: str | None = None, warehouse: str = DEFAULT_WAREHOUSE,
+             site: str | None = None, agencies: list[str] | None = None, region: str | None = None,
+             allow_loopback: bool = False, delay: float = 0.5, timeout: float = 20.0) -> dict:
+    """The nightly pipeline for a chosen slice: some years, some agencies or one region."""
+    wh = Warehouse(warehouse)
+    summary = _crawl_and_load("backfill", _sources(sources_file, site, agencies, region), wh, list(years),
+                              allow_loopback, delay, timeout)
+    return asdict(summary)
+
+
+@flow(name="reparse", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
+def reparse(warehouse: str = DEFAULT_WAREHOUSE, sources_file: str | None = None, site: str | None = None) -> dict:
+    """Rebuild facts, reports and checks from the raw zone and the fetch log, with no network (after a
+    parser upgrade). The new lake is built beside the old one and swapped in when complete."""
+    started = time.perf_counter()
+    wh = Warehouse(warehouse)
+    if wh.is_url:
+        raise StageFailed("reparse swaps lake directories and needs a local warehouse")
+    path = sources_file or str(DATA_DIR / "sources.csv")
+    try:
+        sources = {s.agency_id: s for s in load_sources(path, site=site)}
+    except ValueError:
+        sources = {}  # the registry is optional here: names then come from the pages
+    refs = steps.refs_from_log(FetchLog(wh.fetch_log))
+    summary = RunSummary(flow="reparse", agencies=len({r.agency_id for r in refs}), discovered=len(refs))
+    lake_dir = Path(wh.lake)
+    fresh = lake_dir.with_name(f"{lake_dir.name}.reparse-{uuid.uuid4().hex[:8]}")
+    _parse_and_load(summary, wh, str(fresh), refs, sources)
+    old = lake_dir.with_name(f"{lake_dir.name}.old-{uuid.uuid4().hex[:8]}")
+    if lake_dir.exists():
+        lake_dir.rename(old)
+    if fresh.exists():
+        fresh.rename(lake_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return asdict(_finish(summary, wh, started))

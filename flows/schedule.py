@@ -1,0 +1,75 @@
+"""`govreports serve`: the nightly flow on a real schedule.
+
+Prefect's `serve` does not schedule runs on the ephemeral API, so this starts a Prefect server on
+127.0.0.1 (or uses the one PREFECT_API_URL names) and serves the nightly flow with a cron schedule
+until stopped. The alternative without a server is system cron running `govreports run nightly`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+from flows.prefect_env import configure
+
+DEPLOYMENT = "govreports-nightly"
+
+
+def wait_healthy(api_url: str, timeout: float = 180.0, proc: subprocess.Popen | None = None) -> None:
+    """Wait until the Prefect API answers its health check."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the Prefect server exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"no Prefect API at {api_url} after {timeout:.0f} s")
+
+
+def start_server(port: int) -> tuple[subprocess.Popen, str]:
+    """Start `prefect server start` on 127.0.0.1:port; returns the process and its API URL."""
+    configure()
+    api_url = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port)}
+    env.pop("PREFECT_API_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(api_url, proc=proc)
+    except BaseException:
+        proc.terminate()
+        raise
+    return proc, api_url
+
+
+def serve(cron: str, timezone: str, port: int, flow_kwargs: dict) -> int:
+    """Serve the nightly flow on `cron` (in `timezone`) until interrupted."""
+    configure()
+    proc = None
+    if not os.environ.get("PREFECT_API_URL"):
+        proc, api_url = start_server(port)
+        os.environ["PREFECT_API_URL"] = api_url
+        print(f"Prefect server on {api_url} (UI off; set PREFECT_API_URL to use your own server)", flush=True)
+    try:
+        from prefect.schedules import Cron
+
+        from flows.pipeline import nightly
+
+        parameters = {k: v for k, v in flow_kwargs.items() if v is not None}
+        nightly.serve(name=DEPLOYMENT, schedule=Cron(cron, timezone=timezone), parameters=parameters,
+                      print_starting_message=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(30)
+    return 0

@@ -1,0 +1,173 @@
+"""The pipeline's stages as plain functions over extract, transform and load.
+
+No Prefect here: flows/pipeline.py wraps these in tasks, and the tests call them alone. A page is
+parsed once per version: the parse stage skips every page whose report_id (its sha256) the lake
+already holds, so a rerun after a crash picks up what was fetched but never loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from extract.crawl import CrawlResult, crawl
+from extract.fetch import Fetcher
+from extract.fetchlog import FetchLog
+from extract.rawzone import RawZone
+from extract.sources import Source
+from flows.config import Warehouse
+from load.lake import Lake, ReportBundle, WriteSummary
+from load.warehouse import build
+from transform.frame import CHECK_COLUMNS, FACT_COLUMNS, checks_frame, facts_frame
+from transform.report import ParseFailure, parse_report, report_id_for
+
+
+@dataclass(frozen=True, slots=True)
+class PageRef:
+    """One stored version of a report page, to be parsed."""
+
+    agency_id: str
+    url: str
+    sha256: str
+    year: int | None  # from the listing link's text, when it says
+    fetched_at: pd.Timestamp | None  # when this version was first fetched
+    declared_charset: str | None = None
+
+
+@dataclass(slots=True)
+class ParseOutcome:
+    bundles: list[ReportBundle] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # "agency_id url: reason"
+
+    @property
+    def values(self) -> int:
+        return sum(len(b.facts) for b in self.bundles)
+
+    @property
+    def failed_checks(self) -> int:
+        return sum(int(b.report.get("n_checks_failed") or 0) for b in self.bundles)
+
+
+def fetch(sources: Sequence[Source], wh: Warehouse, fetcher: Fetcher, years: Iterable[int] | None = None,
+          workers: int = 4, on_event: Callable[[str, str], None] | None = None) -> CrawlResult:
+    """Discover and fetch: new and changed pages go to the raw zone, every attempt to the fetch log."""
+    return crawl(sources, RawZone(wh.raw), FetchLog(wh.fetch_log), fetcher,
+                 years=set(years) if years else None, workers=workers, on_event=on_event)
+
+
+def first_seen(log: FetchLog) -> dict[tuple[str, str], pd.Timestamp]:
+    """(url, sha256) -> when that version was first fetched."""
+    versions = log.versions()
+    return {(u, s): pd.Timestamp(t) for u, s, t in zip(versions["url"], versions["sha256"], versions["first_seen"],
+                                                       strict=True)}
+
+
+def refs_from_crawl(result: CrawlResult, log: FetchLog) -> list[PageRef]:
+    """Every report page the crawl saw (new, changed or unchanged), as parse candidates."""
+    seen = first_seen(log)
+    return [PageRef(p.agency_id, p.url, p.sha256, p.year, seen.get((p.url, p.sha256)), p.declared_charset)
+            for p in result.pages]
+
+
+def refs_from_log(log: FetchLog, agencies: Iterable[str] | None = None,
+                  years: Iterable[int] | None = None) -> list[PageRef]:
+    """Every stored version of every report page, from the fetch log alone (no network)."""
+    versions = log.versions()
+    versions = versions[versions["kind"].fillna("report") == "report"]
+    wanted_agencies = set(agencies) if agencies else None
+    wanted_years = set(years) if years else None
+    refs = []
+    for row in versions.itertuples(index=False):
+        year = None if pd.isna(row.year) else int(row.year)
+        if wanted_agencies and row.agency_id not in wanted_agencies:
+            continue
+        if wanted_years and year is not None and year not in wanted_years:
+            continue
+        refs.append(PageRef(row.agency_id, row.url, row.sha256, year, pd.Timestamp(row.first_seen)))
+    return refs
+
+
+def not_loaded(refs: Iterable[PageRef], lake: Lake) -> list[PageRef]:
+    """The refs whose version the lake does not hold yet: the cache is keyed by the bytes' sha256."""
+    loaded = lake.report_ids()
+    out, seen = [], set()
+    for ref in refs:
+        rid = report_id_for(ref.sha256)
+        if rid not in loaded and rid not in seen:
+            seen.add(rid)
+            out.append(ref)
+    return out
+
+
+def _report_row(ref: PageRef, source: Source | None, loaded_at: pd.Timestamp) -> dict:
+    region = source.region if source else None
+    return {
+        "report_id": report_id_for(ref.sha256), "agency_id": ref.agency_id, "agency": source.name if source else None,
+        "region": region, "parent_region": region.rsplit("/", 1)[0] if region and "/" in region else region,
+        "level": source.level if source else None, "kind": source.kind if source else None, "year": ref.year,
+        "url": ref.url, "content_sha256": ref.sha256, "fetched_at": ref.fetched_at, "loaded_at": loaded_at,
+    }
+
+
+def parse_page(data: bytes, ref: PageRef, source: Source | None, loaded_at: pd.Timestamp) -> ReportBundle:
+    """One page version -> its bundle. A page that yields no report is a report row with status failed."""
+    report = _report_row(ref, source, loaded_at)
+    try:
+        parsed = parse_report(data, source=ref.url, agency=source.name if source else None,
+                              http_charset=ref.declared_charset)
+    except ParseFailure as exc:
+        report.update(status="failed", failure=str(exc), n_values=0, n_unparsed=0, n_checks_failed=0,
+                      n_checks_not_assessable=0, sections="")
+        return ReportBundle(report, facts_frame([]), checks_frame([]))
+    meta, facts, checks = parsed.meta, parsed.facts, parsed.checks
+    # The page's own title or statistics period outranks the listing's link text.
+    year = meta.year if meta.year_source in ("title", "period") or ref.year is None else ref.year
+    if year != meta.year:
+        facts = facts.assign(year=pd.array([year] * len(facts), dtype=FACT_COLUMNS["year"]))
+    sections = set(facts["section"])
+    report.update(
+        agency=report["agency"] or meta.agency, year=year, template=meta.template, title=meta.title,
+        published=meta.published, status="truncated" if meta.truncated else "parsed", failure=None,
+        n_values=len(facts), n_unparsed=int((facts["value_status"] == "unparsed").sum()),
+        n_checks_failed=int((checks["status"] == "fail").sum()),
+        n_checks_not_assessable=int((checks["status"] == "not_assessable").sum()),
+        sections="".join(s for s in "二三四" if s in sections), problems="\n".join(meta.problems) or None,
+    )
+    return ReportBundle(report, facts[list(FACT_COLUMNS)], checks[list(CHECK_COLUMNS)])
+
+
+def parse_pages(raw_root: str, refs: Sequence[PageRef], sources: Mapping[str, Source]) -> ParseOutcome:
+    """Parse a batch of stored pages. A page that cannot be read is recorded, never raised."""
+    raw = RawZone(raw_root)
+    loaded_at = pd.Timestamp.now(tz="UTC")
+    out = ParseOutcome()
+    for ref in refs:
+        try:
+            data = raw.get(ref.sha256)
+        except (OSError, ValueError) as exc:
+            out.failures.append(f"{ref.agency_id} {ref.url}: raw page unreadable: {exc}")
+            continue
+        bundle = parse_page(data, ref, sources.get(ref.agency_id), loaded_at)
+        if bundle.report["status"] == "failed":
+            out.failures.append(f"{ref.agency_id} {ref.url}: {bundle.report['failure']}")
+        out.bundles.append(bundle)
+    return out
+
+
+def load(lake_root: str, bundles: Sequence[ReportBundle]) -> WriteSummary:
+    return Lake(lake_root).write(bundles)
+
+
+def refresh(wh: Warehouse) -> Path:
+    """Rebuild the analysts' database from the lake (atomically replacing the old file)."""
+    log_glob = None
+    if not wh.is_url and any(Path(wh.fetch_log).glob("*.parquet")):
+        log_glob = str(Path(wh.fetch_log).resolve() / "*.parquet")
+    return build(Lake(wh.lake), wh.db, fetch_log_glob=log_glob)
+
+
+def chunks(items: Sequence, size: int) -> list[Sequence]:
+    return [items[i:i + size] for i in range(0, len(items), size)] if items else []
