@@ -1,0 +1,93 @@
+"""Serve the bundled demo site (data/sample_site/, sample data) on 127.0.0.1: what `govreports demo-site` runs.
+
+A plain static server (http.server): HTML goes out as a bare `text/html` with no charset, so the GBK site
+(北仑区交通运输局) is served, as on the real web, with no charset anywhere. Files carry Last-Modified and
+If-Modified-Since is honoured. Only loopback addresses (127.0.0.0/8) are ever bound. No Prefect here.
+
+    server, url = serve()          # a background thread on an ephemeral port
+    ...                            # fetch f"{url}/330212-jtj/ndbg/index.html"
+    server.shutdown(); server.server_close()
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ROOT = REPO_ROOT / "data" / "sample_site"
+SITE_PLACEHOLDER = "{site}"  # in data/sample_site/sources.csv: stands for the base URL serve() returns
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    """Static files, quietly. Content types come from the file name; text types carry no charset."""
+
+    server_version = "govreports-demo-site"
+    sys_version = ""
+    extensions_map: ClassVar[dict[str, str]] = {
+        **SimpleHTTPRequestHandler.extensions_map,
+        ".html": "text/html",
+        ".htm": "text/html",
+        ".txt": "text/plain",
+        ".css": "text/css",
+        ".js": "application/javascript",
+        ".json": "application/json",
+        ".csv": "text/csv",
+        ".md": "text/markdown",
+        ".pdf": "application/pdf",
+    }
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def list_directory(self, path: str) -> None:
+        """No generated directory listings (a directory without index.html is 404, as on agency sites)."""
+        self.send_error(404, "File not found")
+        return None
+
+
+def _check_host(host: str) -> None:
+    if host == "localhost":
+        return
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"demo site: {host!r} is not a loopback address (use 127.0.0.1)") from None
+    if address not in ipaddress.ip_network("127.0.0.0/8"):
+        raise ValueError(f"demo site: {host} is outside 127.0.0.0/8; the demo site is served on loopback only")
+
+
+def serve(root: Path = DEFAULT_ROOT, host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, str]:
+    """Serve `root` on host:port (0: an ephemeral port) from a daemon thread. Returns the server (stop it with
+    shutdown() then server_close()) and its base URL, e.g. "http://127.0.0.1:40123". Raises ValueError for
+    a host outside 127.0.0.0/8 and FileNotFoundError when `root` is not a directory."""
+    _check_host(host)
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"demo site: no directory {root} (build it: python -m benchmarks.build_sample_site)")
+    server = ThreadingHTTPServer((host, port), partial(_Handler, directory=str(root)))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name=f"demo-site:{server.server_port}", daemon=True)
+    thread.start()
+    return server, f"http://{host}:{server.server_port}"
+
+
+def main(port: int = 0, root: Path = DEFAULT_ROOT) -> None:
+    """Serve until Ctrl-C, printing the URL and how to point the demo registry at it."""
+    server, url = serve(root, port=port)
+    print(f"Demo site (sample data) at {url}/  (Ctrl-C to stop)")
+    print(f"  listings: {url}/330212-jtj/ndbg/index.html …; registry: {root / 'sources.csv'} "
+          f"with {SITE_PLACEHOLDER} = {url}")
+    sys.stdout.flush()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("\nstopped")
+    finally:
+        server.shutdown()
+        server.server_close()
