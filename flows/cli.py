@@ -65,18 +65,33 @@ def _print_frame(df, fmt: str, checks: bool) -> None:
         sys.stdout.write(view.to_string(index=False, max_colwidth=36) + "\n")
 
 
-def _progress_printer(quiet: bool):
-    """A crawl event callback that keeps one status line per agency on a terminal."""
-    if quiet:
-        return None
-    from rich.console import Console
+class _FetchProgress:
+    """A progress bar over agencies (done / total) with the pages seen so far, on standard error.
+    On a terminal it redraws in place; elsewhere rich prints nothing until the end."""
 
-    console = Console(stderr=True)
+    def __init__(self, total: int, quiet: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    def on_event(agency_id: str, message: str) -> None:
-        console.print(f"[dim]{agency_id}[/dim] {message}", highlight=False)
+        self.quiet = quiet
+        self.pages = 0
+        self.progress = Progress(TextColumn("[bold]fetch[/bold]"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("agencies, {task.fields[pages]} pages  {task.description}"),
+                                 TimeElapsedColumn(), disable=quiet, transient=False)
+        self.task = self.progress.add_task("", total=total, pages=0)
 
-    return on_event
+    def __enter__(self) -> _FetchProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, agency_id: str, message: str) -> None:
+        if message == "done":
+            self.progress.advance(self.task)
+        elif message.split(":", 1)[0] in ("new", "new_version", "unchanged", "failed"):
+            self.pages += 1
+        self.progress.update(self.task, pages=self.pages, description=f"{agency_id}: {message}"[:60])
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -92,8 +107,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         print(f"govreports fetch: {exc}", file=sys.stderr)
         return 1
     wh = _warehouse(args)
-    with Fetcher(allow_loopback=args.allow_loopback, delay=args.delay, timeout=args.timeout) as fetcher:
-        result = steps.fetch(sources, wh, fetcher, years=args.year, on_event=_progress_printer(args.quiet))
+    with (Fetcher(allow_loopback=args.allow_loopback, delay=args.delay, timeout=args.timeout) as fetcher,
+          _FetchProgress(len(sources), args.quiet) as progress):
+        result = steps.fetch(sources, wh, fetcher, years=args.year, on_event=progress)
     print(f"{'agency':<24}{'discovered':>11}{'fetched':>9}{'changed':>9}{'unchanged':>10}{'failed':>8}"
           f"{'not readable':>14}")
     for s in result.agencies.values():
@@ -307,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Discover report pages on the registry's agency sites and fetch what changed. "
                                    "Exit 1 when every agency failed.")
     crawl_options(f, years=True)
-    f.add_argument("--quiet", action="store_true", help="no progress lines")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
     f.set_defaults(func=cmd_fetch)
 
     r = sub.add_parser("run", help="run a pipeline flow (nightly) with Prefect",

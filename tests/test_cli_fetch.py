@@ -1,0 +1,49 @@
+"""`govreports fetch` against the demo site on 127.0.0.1: summary, a second run with nothing changed,
+and exit 1 when every agency fails."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.config import DATA_DIR
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = str(DATA_DIR / "sample_site" / "sources.csv")
+
+
+@pytest.fixture(scope="module")
+def site():
+    from flows.demo_site import serve
+
+    server, url = serve(DATA_DIR / "sample_site")
+    yield url
+    server.shutdown()
+
+
+def fetch(warehouse, site, *extra):
+    return subprocess.run([sys.executable, "-m", "flows.cli", "--warehouse", str(warehouse), "fetch", "--sources",
+                           SOURCES, "--site", site, "--allow-loopback", "--delay", "0", "--quiet", *extra],
+                          capture_output=True, cwd=ROOT, timeout=300)
+
+
+def test_fetch_twice(site, tmp_path):
+    first = fetch(tmp_path, site, "--agency", "330212-jtj", "--agency", "321323-fgj")
+    assert first.returncode == 0, first.stderr.decode()
+    out = first.stdout.decode()
+    assert "330212-jtj" in out and "321323-fgj" in out and "330203-jtj" not in out
+    assert "11 changed" in out  # 6 + 5 pages; 泗阳县's 2019 report is only a PDF (not readable)
+    second = fetch(tmp_path, site, "--agency", "330212-jtj", "--agency", "321323-fgj")
+    assert second.returncode == 0
+    assert "0 changed" in second.stdout.decode()
+    stored = {p.name for p in (tmp_path / "raw").rglob("*") if p.is_file()}
+    third = fetch(tmp_path, site, "--agency", "330212-jtj")
+    assert {p.name for p in (tmp_path / "raw").rglob("*") if p.is_file()} == stored
+    assert third.returncode == 0
+
+
+def test_every_agency_failing_exits_1(tmp_path):
+    out = fetch(tmp_path, "http://127.0.0.1:9", "--timeout", "2")
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr.decode()
