@@ -114,6 +114,12 @@ def _label_index() -> dict[str, tuple[Hit, ...]]:
 
 
 @cache
+def _leaf_metrics() -> frozenset[str]:
+    """Metrics that are a cell of some template (not only a subtotal some agencies add)."""
+    return frozenset(e.metric for e in dd.entries() if e.kind == "cell")
+
+
+@cache
 def _structure() -> tuple[tuple[str, str, str, str], ...]:
     return tuple((label_key(r["pattern"]), r["match"], r["section"], r["role"]) for r in dd.structure())
 
@@ -324,8 +330,12 @@ class _Reader:
         return len(hit.parents) <= 1 or self.group3[: len(hit.parents)] == hit.parents
 
     def close(self, row: _Row, complete: bool) -> None:
-        if row.tentative and not any(c.text.strip() for c in row.cells):
-            return  # a group label followed by nothing, or by the fillers of a spanning header
+        if row.tentative and not any(c.text.strip() for c in row.cells) and not (
+            row.key in _leaf_metrics() and len(row.cells) >= row.need
+        ):
+            # A group label followed by nothing, or by the fillers of a spanning header. A full row of
+            # blanks stays when the label is a row of its own in some template (2019 （六）其他处理).
+            return
         if self.delimited and len(row.cells) > row.need:
             # A grid row with more cells than columns: trailing fillers ("| 15 | |") or an empty
             # label cell before the values (a subtotal row under a spanning group label).
