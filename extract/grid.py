@@ -13,6 +13,8 @@ _SKIP_TEXT = {"script", "style", "table"}  # a nested table is a table of its ow
 
 
 def _span(value: str | None, cap: int) -> int:
+    if value is None:  # the common case, without the cost of an exception
+        return 1
     try:
         n = int(str(value).strip().rstrip(";"))
     except (TypeError, ValueError):
@@ -20,9 +22,17 @@ def _span(value: str | None, cap: int) -> int:
     return min(max(n, 1), cap)
 
 
-def cell_text(el: etree._Element) -> str:
-    """Text of a cell without the text of tables nested inside it; <br> and paragraphs become
-    newlines (labels ignore whitespace, and values never span paragraphs)."""
+def cell_text(el: etree._Element, plain: bool = False) -> str:
+    """A cell's printed text, whitespace runs (markup indentation, <br>, &nbsp;) folded to one space:
+    labels ignore whitespace and a value never spans lines. A table nested in the cell is a table of
+    its own and its text stays out. `plain`: the caller knows the cell holds no table, script or style."""
+    if plain or (el.find(".//table") is None and el.find(".//script") is None and el.find(".//style") is None):
+        return " ".join(etree.tostring(el, method="text", encoding=str, with_tail=False).split())
+    return " ".join(_walk_text(el).split())
+
+
+def _walk_text(el: etree._Element) -> str:
+    """The slow path of cell_text: walk the cell, skipping nested tables, scripts and styles."""
     parts: list[str] = []
     if el.text:
         parts.append(el.text)
@@ -44,8 +54,7 @@ def cell_text(el: etree._Element) -> str:
             stack.extend(reversed(node))
         elif node.tail:
             parts.append(node.tail)
-    # Markup indentation is not printed text: keep one newline between printed lines.
-    return "\n".join(line.strip() for line in "".join(parts).splitlines() if line.strip())
+    return "".join(parts)
 
 
 def _rows(table: etree._Element) -> list[etree._Element]:
@@ -64,6 +73,8 @@ def table_grid(table: etree._Element, index: int) -> Table:
     spanning cell's text with copy=True so that each grid row is complete."""
     grid: dict[tuple[int, int], Cell] = {}
     n_rows = 0
+    # Checked once per table: most report tables hold no nested table, script or style at all.
+    plain = table.find(".//table") is None and table.find(".//script") is None and table.find(".//style") is None
     for r, tr in enumerate(_rows(table)):
         c = 0
         for td in tr:
@@ -73,7 +84,7 @@ def table_grid(table: etree._Element, index: int) -> Table:
                 c += 1
             rowspan = _span(td.get("rowspan"), MAX_ROWSPAN)
             colspan = _span(td.get("colspan"), MAX_COLSPAN)
-            text = cell_text(td)
+            text = cell_text(td, plain)
             for dr in range(rowspan):
                 for dc in range(colspan):
                     grid[(r + dr, c + dc)] = Cell(text, r + dr, c + dc, copy=bool(dr or dc))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import lxml.html
 from lxml import etree
 
 from extract.cells import Table
@@ -19,13 +18,16 @@ from extract.grid import table_grid
 from extract.text_grid import text_table
 
 _HTML_HINT = re.compile(r"<\s*(?:html|body|table|div|p|tr|td|head|meta|br)\b", re.I)
-_BLOCK_TAGS = frozenset(
+_BLOCK_TAGS = tuple(
     "p div br tr li ul ol h1 h2 h3 h4 h5 h6 table section article header footer title td th pre "
     "blockquote dd dt".split()
 )
-_SKIP_TAGS = frozenset(("script", "style", "noscript", "template"))
+_SKIP_TAGS = ("script", "style", "noscript", "template")
+_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True)
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)  # lxml refuses one in a str
 META_KEYS = ("名称", "标题", "索引号", "发布机构", "发文机关", "发布日期", "公开日期", "成文日期",
              "生成日期", "文号", "发文字号", "主题分类", "分类", "来源", "信息来源", "时间", "单位")
+_META_KEYS = frozenset(META_KEYS)
 _META_TEXT = re.compile(r"(" + "|".join(sorted(META_KEYS, key=len, reverse=True)) + r")\s*[:：]\s*([^\s:：|]+)")
 _DATE = re.compile(r"((?:19|20)\d\d)\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})")
 _REPORT_WORDS = re.compile(r"政府信息公开.{0,12}(?:报告|年报|年度报)")
@@ -62,42 +64,38 @@ class Page:
     complete: bool = False  # HTML that reaches its closing tag: a report in it cannot be cut off
 
 
+def _element_text(el: etree._Element) -> str:
+    return " ".join(etree.tostring(el, method="text", encoding=str, with_tail=False).split())
+
+
 def looks_like_html(text: str) -> bool:
     return bool(_HTML_HINT.search(text[:65536]))
 
 
 def _visible_text(root: etree._Element) -> str:
-    parts: list[str] = []
-    walker = etree.iterwalk(root, events=("start", "end"))
-    for event, el in walker:
-        tag = el.tag if isinstance(el.tag, str) else ""
-        if event == "start":
-            if tag in _SKIP_TAGS or not tag:
-                walker.skip_subtree()
-                if el.tail and (tag in _SKIP_TAGS or not tag):
-                    pass  # the tail is emitted at the "end" event below
-                continue
-            if tag in _BLOCK_TAGS:
-                parts.append("\n")
-            if el.text:
-                parts.append(el.text)
-        else:
-            if tag in _BLOCK_TAGS:
-                parts.append("\n")
-            if el.tail and el is not root:
-                parts.append(el.tail)
-    lines = (line.strip() for line in "".join(parts).split("\n"))
+    """The page's text, one block (paragraph, cell, list item, heading) per line. Changes the tree:
+    call it last. Done with lxml's C text serialiser after marking block ends with newlines."""
+    etree.strip_elements(root, *_SKIP_TAGS, with_tail=False)
+    for el in root.iter(*_BLOCK_TAGS):
+        el.tail = "\n" + el.tail if el.tail else "\n"
+        if el.text:
+            el.text = "\n" + el.text
+    text = etree.tostring(root, method="text", encoding=str)
+    lines = (line.strip() for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
 
 
+def _meta_key(text: str) -> str:
+    return text.replace(" ", "").rstrip(":：")  # cell text has its whitespace folded to single spaces
+
+
 def _metadata_from_table(table: Table) -> dict[str, str]:
-    keys = {k for k in META_KEYS}
     out: dict[str, str] = {}
     for row in table.rows:
         cells = [c for c in row if not c.copy]
         for i, cell in enumerate(cells[:-1]):
-            key = re.sub(r"\s+", "", cell.text).rstrip(":：")
-            if key in keys and key not in out:
+            key = _meta_key(cell.text)
+            if key in _META_KEYS and key not in out:
                 value = " ".join(cells[i + 1].text.split())
                 if value:
                     out[key] = value
@@ -108,7 +106,7 @@ def _is_metadata_box(table: Table) -> bool:
     found = 0
     for row in table.rows:
         for cell in row:
-            if not cell.copy and re.sub(r"\s+", "", cell.text).rstrip(":：") in META_KEYS:
+            if not cell.copy and len(cell.text) < 12 and _meta_key(cell.text) in _META_KEYS:
                 found += 1
     return found >= 2
 
@@ -194,12 +192,15 @@ def identify(page: Page, headings: list[str]) -> None:
 
 def read_html(text: str) -> Page:
     try:
-        root = lxml.html.document_fromstring(text)
-    except (etree.ParserError, ValueError):
+        # A plain etree parser: lxml.html's element classes cost a Python lookup per element.
+        root = etree.fromstring(_XML_DECLARATION.sub("", text, count=1), _PARSER)
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError):
+        root = None
+    if root is None:
         return read_text(text)
     title_el = root.find(".//title")
-    title = " ".join(title_el.text_content().split()) if title_el is not None else None
-    headings = [" ".join(h.text_content().split()) for h in root.iter("h1", "h2", "h3")]
+    title = _element_text(title_el) if title_el is not None else None
+    headings = [_element_text(h) for h in root.iter("h1", "h2", "h3")]
     tables: list[Table] = []
     metadata: dict[str, str] = {}
     n = 0

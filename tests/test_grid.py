@@ -33,7 +33,7 @@ def test_word_pasted_cell_text_is_joined_and_markup_whitespace_dropped():
         "<o:p></o:p></p>\n</td><td><p><span>商业</span></p><p><span>企业</span></p></td>"
         "<td><p><span><o:p>&nbsp;</o:p></span></p></td><td>1<br>077</td></tr></table>"
     )
-    assert [c.text for c in t.rows[0]] == ["申请人情况", "商业\n企业", "", "1\n077"]
+    assert [c.text for c in t.rows[0]] == ["申请人情况", "商业企业", "", "1077"]
 
 
 def test_nested_table_text_stays_out_of_the_layout_cell():

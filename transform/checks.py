@@ -18,16 +18,17 @@ from transform.frame import checks_frame
 _TOLERANCE = 1e-6  # sums of decimals (万元) are not exact in binary
 
 
-def _lookup(facts: pd.DataFrame) -> tuple[dict[tuple[str, str], tuple[float | None, str]], dict[str, str]]:
+Row = tuple[str | None, str | None, float | None, str, str]  # metric, applicant, value, status, template
+
+
+def _lookup(rows: Iterable[Row]) -> tuple[dict[tuple[str, str], tuple[float | None, str]], dict[str, str]]:
     """(metric, applicant code or "") -> (value, status), and metric -> template."""
     codes = {label: code for code, label in dd.applicants()}
     values: dict[tuple[str, str], tuple[float | None, str]] = {}
     templates: dict[str, str] = {}
-    known = facts[facts["metric"].notna()]
-    for metric, applicant, value, status, template in zip(
-        known["metric"], known["applicant"], known["value"], known["value_status"], known["template"],
-        strict=True,
-    ):
+    for metric, applicant, value, status, template in rows:
+        if not isinstance(metric, str):
+            continue
         code = codes.get(applicant, "") if isinstance(applicant, str) else ""
         v = None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
         values.setdefault((metric, code), (v, status))
@@ -58,8 +59,15 @@ def _evaluate(report_id: str, ident: dd.Identity, subject: str,
 
 
 def run_checks(report_id: str, facts: pd.DataFrame) -> pd.DataFrame:
-    """Evaluate every hard and informational identity that applies to the report."""
-    values, templates = _lookup(facts)
+    """Evaluate every hard and informational identity that applies to the report's long frame."""
+    rows = zip(facts["metric"], facts["applicant"], facts["value"], facts["value_status"], facts["template"],
+               strict=True)
+    return check_rows(report_id, rows)
+
+
+def check_rows(report_id: str, rows: Iterable[Row]) -> pd.DataFrame:
+    """The same on plain (metric, applicant, value, status, template) rows: the parser's fast path."""
+    values, templates = _lookup(rows)
     present_metrics = {m for m, _ in values}
     out: list[dict] = []
     applicants = dd.applicants()

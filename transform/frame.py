@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 # name -> pandas dtype. Order is the frame's column order.
@@ -43,9 +44,18 @@ CHECK_COLUMNS: dict[str, str] = {
 VALUE_STATUSES = ("number", "blank", "na", "unparsed")
 
 
+def _column(values: list, dtype: str) -> Any:
+    if dtype == "float64":  # a plain float column: null is NaN
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    return pd.array(values, dtype=dtype)
+
+
 def _frame(records: Iterable[Mapping[str, Any]], columns: Mapping[str, str]) -> pd.DataFrame:
-    df = pd.DataFrame.from_records(list(records), columns=list(columns))
-    return df.astype(dict(columns))
+    # Typed columns built directly: several times faster than from_records + astype, and this runs
+    # once per page.
+    rows = list(records)
+    return pd.DataFrame({name: _column([r.get(name) for r in rows], dtype) for name, dtype in columns.items()},
+                        copy=False)
 
 
 def facts_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import pandas as pd
 from extract.decode import DecodeError, decode
 from extract.page import Page, read_page
 from extract.text_grid import text_table
-from transform.checks import run_checks
+from transform.checks import check_rows
 from transform.frame import facts_frame
 from transform.tables import Recognition, recognise
 
@@ -110,4 +110,5 @@ def parse_report(data: bytes, source: str = "<bytes>", agency: str | None = None
         }
         for v in rec.values
     )
-    return ParsedReport(meta=meta, facts=facts, checks=run_checks(meta.report_id, facts))
+    rows = ((v.metric, v.applicant, v.parsed.value, v.parsed.status, v.template) for v in rec.values)
+    return ParsedReport(meta=meta, facts=facts, checks=check_rows(meta.report_id, rows))
