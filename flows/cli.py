@@ -106,10 +106,17 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     except SourcesError as exc:
         print(f"govreports fetch: {exc}", file=sys.stderr)
         return 1
+    from flows.runlock import LockHeld, RunLock
+
     wh = _warehouse(args)
-    with (Fetcher(allow_loopback=args.allow_loopback, delay=args.delay, timeout=args.timeout) as fetcher,
-          _FetchProgress(len(sources), args.quiet) as progress):
-        result = steps.fetch(sources, wh, fetcher, years=args.year, on_event=progress)
+    try:
+        with (RunLock(wh.root),
+              Fetcher(allow_loopback=args.allow_loopback, delay=args.delay, timeout=args.timeout) as fetcher,
+              _FetchProgress(len(sources), args.quiet) as progress):
+            result = steps.fetch(sources, wh, fetcher, years=args.year, on_event=progress)
+    except LockHeld as exc:
+        print(f"govreports fetch: {exc}", file=sys.stderr)
+        return 1
     print(f"{'agency':<24}{'discovered':>11}{'fetched':>9}{'changed':>9}{'unchanged':>10}{'failed':>8}"
           f"{'not readable':>14}")
     for s in result.agencies.values():

@@ -30,6 +30,7 @@ from extract.fetchlog import FetchLog  # noqa: E402
 from extract.sources import Source, load_sources, select  # noqa: E402
 from flows import steps  # noqa: E402
 from flows.config import DATA_DIR, DEFAULT_WAREHOUSE, Warehouse  # noqa: E402
+from flows.runlock import LockHeld, RunLock, sweep  # noqa: E402
 from load.lake import Lake, WriteSummary  # noqa: E402
 
 FETCH_BATCH = 25  # agencies per fetch task
@@ -142,8 +143,27 @@ def _finish(summary: RunSummary, wh: Warehouse, started: float) -> RunSummary:
     return summary
 
 
+def _locked(wh: Warehouse) -> RunLock:
+    """Take the warehouse's lock and sweep what a killed run left; a held lock fails the stage."""
+    lock = RunLock(wh.root)
+    try:
+        lock.acquire()
+    except LockHeld as exc:
+        raise StageFailed(str(exc)) from exc
+    except OSError as exc:
+        raise StageFailed(f"warehouse {wh.root} not writable: {exc}") from exc
+    sweep(wh.root)
+    return lock
+
+
 def _crawl_and_load(name: str, sources: list[Source], wh: Warehouse, years: list[int] | None,
                     allow_loopback: bool, delay: float, timeout: float) -> RunSummary:
+    with _locked(wh):
+        return _crawl_and_load_locked(name, sources, wh, years, allow_loopback, delay, timeout)
+
+
+def _crawl_and_load_locked(name: str, sources: list[Source], wh: Warehouse, years: list[int] | None,
+                           allow_loopback: bool, delay: float, timeout: float) -> RunSummary:
     started = time.perf_counter()
     summary = RunSummary(flow=name, agencies=len(sources))
     if not sources:
@@ -209,15 +229,16 @@ def reparse(warehouse: str = DEFAULT_WAREHOUSE, sources_file: str | None = None,
         sources = {s.agency_id: s for s in load_sources(path, site=site)}
     except ValueError:
         sources = {}  # the registry is optional here: names then come from the pages
-    refs = steps.refs_from_log(FetchLog(wh.fetch_log))
-    summary = RunSummary(flow="reparse", agencies=len({r.agency_id for r in refs}), discovered=len(refs))
-    lake_dir = Path(wh.lake)
-    fresh = lake_dir.with_name(f"{lake_dir.name}.reparse-{uuid.uuid4().hex[:8]}")
-    _parse_and_load(summary, wh, str(fresh), refs, sources)
-    old = lake_dir.with_name(f"{lake_dir.name}.old-{uuid.uuid4().hex[:8]}")
-    if lake_dir.exists():
-        lake_dir.rename(old)
-    if fresh.exists():
-        fresh.rename(lake_dir)
-    shutil.rmtree(old, ignore_errors=True)
-    return asdict(_finish(summary, wh, started))
+    with _locked(wh):
+        refs = steps.refs_from_log(FetchLog(wh.fetch_log))
+        summary = RunSummary(flow="reparse", agencies=len({r.agency_id for r in refs}), discovered=len(refs))
+        lake_dir = Path(wh.lake)
+        fresh = lake_dir.with_name(f"{lake_dir.name}.reparse-{uuid.uuid4().hex[:8]}")
+        _parse_and_load(summary, wh, str(fresh), refs, sources)
+        old = lake_dir.with_name(f"{lake_dir.name}.old-{uuid.uuid4().hex[:8]}")
+        if lake_dir.exists():
+            lake_dir.rename(old)
+        if fresh.exists():
+            fresh.rename(lake_dir)
+        shutil.rmtree(old, ignore_errors=True)
+        return asdict(_finish(summary, wh, started))

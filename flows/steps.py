@@ -19,6 +19,7 @@ from extract.fetchlog import FetchLog
 from extract.rawzone import RawZone
 from extract.sources import Source
 from flows.config import Warehouse
+from flows.faults import checkpoint
 from load.lake import Lake, ReportBundle, WriteSummary
 from load.warehouse import build
 from transform.frame import CHECK_COLUMNS, FACT_COLUMNS, checks_frame, facts_frame
@@ -54,8 +55,15 @@ class ParseOutcome:
 def fetch(sources: Sequence[Source], wh: Warehouse, fetcher: Fetcher, years: Iterable[int] | None = None,
           workers: int = 4, on_event: Callable[[str, str], None] | None = None) -> CrawlResult:
     """Discover and fetch: new and changed pages go to the raw zone, every attempt to the fetch log."""
+
+    def event(agency_id: str, message: str) -> None:
+        if message.startswith("new"):
+            checkpoint("fetch")
+        if on_event is not None:
+            on_event(agency_id, message)
+
     return crawl(sources, RawZone(wh.raw), FetchLog(wh.fetch_log), fetcher,
-                 years=set(years) if years else None, workers=workers, on_event=on_event)
+                 years=set(years) if years else None, workers=workers, on_event=event)
 
 
 def first_seen(log: FetchLog) -> dict[tuple[str, str], pd.Timestamp]:
@@ -151,6 +159,7 @@ def parse_pages(raw_root: str, refs: Sequence[PageRef], sources: Mapping[str, So
             out.failures.append(f"{ref.agency_id} {ref.url}: raw page unreadable: {exc}")
             continue
         bundle = parse_page(data, ref, sources.get(ref.agency_id), loaded_at)
+        checkpoint("parse")
         if bundle.report["status"] == "failed":
             out.failures.append(f"{ref.agency_id} {ref.url}: {bundle.report['failure']}")
         out.bundles.append(bundle)
@@ -158,7 +167,7 @@ def parse_pages(raw_root: str, refs: Sequence[PageRef], sources: Mapping[str, So
 
 
 def load(lake_root: str, bundles: Sequence[ReportBundle]) -> WriteSummary:
-    return Lake(lake_root).write(bundles)
+    return Lake(lake_root).write(bundles, on_file=lambda _path: checkpoint("write"))
 
 
 def refresh(wh: Warehouse) -> Path:
@@ -166,7 +175,7 @@ def refresh(wh: Warehouse) -> Path:
     log_glob = None
     if not wh.is_url and any(Path(wh.fetch_log).glob("*.parquet")):
         log_glob = str(Path(wh.fetch_log).resolve() / "*.parquet")
-    return build(Lake(wh.lake), wh.db, fetch_log_glob=log_glob)
+    return build(Lake(wh.lake), wh.db, fetch_log_glob=log_glob, on_step=lambda _name: checkpoint("refresh"))
 
 
 def chunks(items: Sequence, size: int) -> list[Sequence]:

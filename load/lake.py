@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -103,8 +103,10 @@ class Lake:
         pq.write_table(table, tmp, filesystem=self.fs, compression=COMPRESSION)
         self.fs.move(tmp, f"{directory}/{PART_FILE}")  # rename: atomic on a local filesystem
 
-    def write(self, bundles: Iterable[ReportBundle]) -> WriteSummary:
-        """Load report versions, replacing any earlier load of the same report_id."""
+    def write(self, bundles: Iterable[ReportBundle],
+              on_file: Callable[[str], None] | None = None) -> WriteSummary:
+        """Load report versions, replacing any earlier load of the same report_id. `on_file(path)` is
+        called after each partition file is in place (progress, and the crash tests' checkpoint)."""
         by_partition: dict[tuple[int, str], list[ReportBundle]] = defaultdict(list)
         for b in bundles:
             year = b.report.get("year")
@@ -134,6 +136,8 @@ class Lake:
                 if dataset == "reports":
                     table = _current(table)
                 self._write_part(directory, table)
+                if on_file is not None:
+                    on_file(directory)
             summary.reports += len(group)
             summary.facts += len(new["facts"])
             summary.checks += len(new["checks"])

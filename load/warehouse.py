@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -57,8 +58,11 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = None) -> Path:
-    """(Re)build the warehouse file from the lake, atomically. Returns its path."""
+def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = None,
+          on_step: Callable[[str], None] | None = None) -> Path:
+    """(Re)build the warehouse file from the lake, atomically. Returns its path. `on_step(name)` is
+    called after each table and view file is created (the crash tests' checkpoint)."""
+    step = on_step or (lambda _name: None)
     db_path = Path(db_path).resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = db_path.with_name(f".{db_path.name}.{uuid.uuid4().hex}.tmp")
@@ -71,12 +75,14 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
                 select = (f"SELECT c.agency_id, r.agency, c.* EXCLUDE (agency_id) FROM ({select}) c "
                           "LEFT JOIN reports_all_versions r USING (report_id)")
             con.execute(f"CREATE TABLE {dataset}_all_versions AS {select}")
+            step(f"{dataset}_all_versions")
             if lake.has_files(dataset):
                 con.execute(f"CREATE VIEW lake_{dataset} AS SELECT * FROM {source}")
         if fetch_log_glob:
             con.execute(f"CREATE VIEW fetch_log AS SELECT * FROM read_parquet({_quote(fetch_log_glob)})")
         for sql in sorted(VIEWS_DIR.glob("*.sql")):
             con.execute(sql.read_text(encoding="utf-8"))
+            step(sql.name)
         con.execute("CHECKPOINT")
     finally:
         con.close()
