@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 __all__ = ["LOG_SCHEMA", "OUTCOMES", "SUCCESS_OUTCOMES", "FetchLog"]
@@ -70,11 +71,19 @@ class FetchLog:
     """Append-only Parquet log of fetch attempts under `root`."""
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+        self._fs: pafs.FileSystem | None = None
+        if "://" in str(root):  # a filesystem URL (file://, s3://): files written through pyarrow
+            self._fs, base = pafs.FileSystem.from_uri(str(root))
+            self._base = base.rstrip("/")
+        self.root = Path(root) if self._fs is None else Path(self._base)
         self._lock = threading.Lock()
         self._last: dict[str, dict[str, Any]] | None = None  # url -> latest usable record, built lazily
 
-    def _files(self) -> list[Path]:
+    def _files(self) -> list:
+        if self._fs is not None:
+            selector = pafs.FileSelector(self._base, allow_not_found=True)
+            return sorted(i.path for i in self._fs.get_file_info(selector)
+                          if i.base_name.endswith(".parquet") and not i.base_name.startswith("."))
         if not self.root.is_dir():
             return []
         return sorted(p for p in self.root.glob("*.parquet") if not p.name.startswith("."))
@@ -98,9 +107,16 @@ class FetchLog:
             row["fetched_at"] = _when(row["fetched_at"] or now)
             rows.append(row)
         table = pa.Table.from_pylist(rows, schema=LOG_SCHEMA)
-        self.root.mkdir(parents=True, exist_ok=True)
         # Names sort by time of writing; the uuid keeps concurrent writers apart.
         name = f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:12]}.parquet"
+        if self._fs is not None:
+            self._fs.create_dir(self._base, recursive=True)
+            tmp = f"{self._base}/.{name}.tmp"
+            pq.write_table(table, tmp, filesystem=self._fs, compression="zstd")
+            self._fs.move(tmp, f"{self._base}/{name}")
+            self._remember_all(rows)
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".", suffix=".parquet.tmp")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -114,6 +130,9 @@ class FetchLog:
             except FileNotFoundError:
                 pass
             raise
+        self._remember_all(rows)
+
+    def _remember_all(self, rows: Sequence[Mapping[str, Any]]) -> None:
         with self._lock:
             if self._last is not None:
                 for row in rows:
@@ -132,7 +151,7 @@ class FetchLog:
         files = self._files()
         if not files:
             return LOG_SCHEMA.empty_table().to_pandas(types_mapper=_INT_TYPES.get)
-        table = pa.concat_tables([pq.read_table(p, schema=LOG_SCHEMA) for p in files])
+        table = pa.concat_tables([pq.read_table(p, schema=LOG_SCHEMA, filesystem=self._fs) for p in files])
         df = table.to_pandas(types_mapper=_INT_TYPES.get)
         return df.sort_values("fetched_at", kind="stable").reset_index(drop=True)
 

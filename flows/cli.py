@@ -110,7 +110,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
     wh = _warehouse(args)
     try:
-        with (RunLock(wh.root),
+        with (RunLock(wh.lock_dir),
               Fetcher(allow_loopback=args.allow_loopback, delay=args.delay, timeout=args.timeout) as fetcher,
               _FetchProgress(len(sources), args.quiet) as progress):
             result = steps.fetch(sources, wh, fetcher, years=args.year, on_event=progress)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
@@ -38,9 +39,23 @@ class Warehouse:
         return self._join("parquet")
 
     @property
+    def local_root(self) -> Path | None:
+        """The root as a local directory: a path, or a file:// URL; None for an object store."""
+        if not self.is_url:
+            return Path(self.root)
+        if self.root.startswith("file://"):
+            return Path(urlsplit(self.root).path)
+        return None
+
+    @property
     def db(self) -> Path:
+        """The DuckDB file, always local: beside the lake when that is local, else data/warehouse/."""
         if self.database:
             return Path(self.database)
-        if self.is_url:
-            return Path("data/warehouse/govreports.duckdb")
-        return Path(self.root, "govreports.duckdb")
+        local = self.local_root
+        return Path(local, "govreports.duckdb") if local else Path("data/warehouse/govreports.duckdb")
+
+    @property
+    def lock_dir(self) -> Path:
+        """Where the run lock lives: the local root, else beside the database."""
+        return self.local_root or self.db.parent

@@ -17,7 +17,6 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 from prefect import flow, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
@@ -145,14 +144,14 @@ def _finish(summary: RunSummary, wh: Warehouse, started: float) -> RunSummary:
 
 def _locked(wh: Warehouse) -> RunLock:
     """Take the warehouse's lock and sweep what a killed run left; a held lock fails the stage."""
-    lock = RunLock(wh.root)
+    lock = RunLock(wh.lock_dir)
     try:
         lock.acquire()
     except LockHeld as exc:
         raise StageFailed(str(exc)) from exc
     except OSError as exc:
         raise StageFailed(f"warehouse {wh.root} not writable: {exc}") from exc
-    sweep(wh.root)
+    sweep(wh.lock_dir)
     return lock
 
 
@@ -222,8 +221,6 @@ def reparse(warehouse: str = DEFAULT_WAREHOUSE, sources_file: str | None = None,
     parser upgrade). The new lake is built beside the old one and swapped in when complete."""
     started = time.perf_counter()
     wh = Warehouse(warehouse)
-    if wh.is_url:
-        raise StageFailed("reparse swaps lake directories and needs a local warehouse")
     path = sources_file or str(DATA_DIR / "sources.csv")
     try:
         sources = {s.agency_id: s for s in load_sources(path, site=site)}
@@ -232,7 +229,12 @@ def reparse(warehouse: str = DEFAULT_WAREHOUSE, sources_file: str | None = None,
     with _locked(wh):
         refs = steps.refs_from_log(FetchLog(wh.fetch_log))
         summary = RunSummary(flow="reparse", agencies=len({r.agency_id for r in refs}), discovered=len(refs))
-        lake_dir = Path(wh.lake)
+        if wh.local_root is None:
+            # An object store cannot swap directories: rewrite the lake in place, report by report
+            # (a reload replaces a report's rows, so the result is the same).
+            _parse_and_load(summary, wh, wh.lake, refs, sources)
+            return asdict(_finish(summary, wh, started))
+        lake_dir = wh.local_root / "parquet"
         fresh = lake_dir.with_name(f"{lake_dir.name}.reparse-{uuid.uuid4().hex[:8]}")
         _parse_and_load(summary, wh, str(fresh), refs, sources)
         old = lake_dir.with_name(f"{lake_dir.name}.old-{uuid.uuid4().hex[:8]}")

@@ -173,8 +173,9 @@ def load(lake_root: str, bundles: Sequence[ReportBundle]) -> WriteSummary:
 def refresh(wh: Warehouse) -> Path:
     """Rebuild the analysts' database from the lake (atomically replacing the old file)."""
     log_glob = None
-    if not wh.is_url and any(Path(wh.fetch_log).glob("*.parquet")):
-        log_glob = str(Path(wh.fetch_log).resolve() / "*.parquet")
+    local = wh.local_root
+    if local is not None and any((local / "fetch_log").glob("*.parquet")):
+        log_glob = str((local / "fetch_log").resolve() / "*.parquet")
     return build(Lake(wh.lake), wh.db, fetch_log_glob=log_glob, on_step=lambda _name: checkpoint("refresh"))
 
 

@@ -142,3 +142,16 @@ def test_nightly_on_a_dask_cluster(pipeline, site, tmp_path):
         summary = pipeline.RunSummary(**flow(**common(site, tmp_path)))
     assert summary.parsed == len([r for r in MANIFEST["reports"] if r["kind"] == "report"])
     assert summary.failures == [] or all("attachment" not in f for f in summary.failures)
+
+
+def test_nightly_on_a_file_url_warehouse(pipeline, site, tmp_path):
+    root = f"file://{tmp_path}/wh"
+    summary = run(pipeline, "nightly", **common(site, root))
+    assert summary.parsed == len([r for r in MANIFEST["reports"] if r["kind"] == "report"])
+    assert (tmp_path / "wh" / "raw").is_dir() and list((tmp_path / "wh" / "fetch_log").glob("*.parquet"))
+    with connect(tmp_path / "wh" / "govreports.duckdb") as con:
+        assert con.execute("SELECT count(*) FROM reports").fetchone()[0] == summary.parsed
+    again = run(pipeline, "nightly", **common(site, root))
+    assert again.changed == 0
+    reparsed = run(pipeline, "reparse", warehouse=root, sources_file=str(SITE / "sources.csv"), site=site)
+    assert reparsed.parsed == summary.parsed
