@@ -14,3 +14,14 @@ def prefect_harness(tmp_path_factory):
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+@pytest.fixture(scope="session")
+def demo_site_url():
+    """The bundled demo site, served on 127.0.0.1 for the whole session."""
+    from flows.config import DATA_DIR
+    from flows.demo_site import serve
+
+    server, url = serve(DATA_DIR / "sample_site")
+    yield url
+    server.shutdown()

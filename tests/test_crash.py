@@ -22,12 +22,8 @@ SOURCES = str(DATA_DIR / "sample_site" / "sources.csv")
 
 
 @pytest.fixture(scope="module")
-def site():
-    from flows.demo_site import serve
-
-    server, url = serve(DATA_DIR / "sample_site")
-    yield url
-    server.shutdown()
+def site(demo_site_url):
+    return demo_site_url
 
 
 def nightly(warehouse: Path, site: str, prefect_home: Path, fault: str | None = None):

@@ -19,12 +19,8 @@ MANIFEST = json.loads((SITE / "manifest.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
-def site():
-    from flows.demo_site import serve
-
-    server, url = serve(SITE)
-    yield url
-    server.shutdown()
+def site(demo_site_url):
+    return demo_site_url
 
 
 @pytest.fixture(scope="module")
