@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import unicodedata
-from functools import lru_cache
 
 import opencc
+
+from extract.textcache import text_cache
 
 _T2S = opencc.OpenCC("t2s")
 
 
-@lru_cache(maxsize=131072)
+@text_cache(maxsize=131072)
 def simplify(text: str) -> str:
     """NFKC (full-width digits, letters and brackets to ASCII; U+3000 and nbsp to spaces), then
     traditional characters to simplified."""

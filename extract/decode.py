@@ -70,7 +70,7 @@ _REFUSED = frozenset(
 
 # Both forms: <meta charset="gbk"> and <meta http-equiv=... content="text/html; charset=gbk">,
 # attributes in any order, quoted or not.
-_META_RE = re.compile(rb"""<meta\b[^>]*?\bcharset\s*=\s*["']?\s*([A-Za-z0-9._:\-]+)""", re.IGNORECASE)
+_META_RE = re.compile(rb"""<meta\b[^<>]*?\bcharset\s*=\s*["']?\s*([A-Za-z0-9._:\-]+)""", re.IGNORECASE)
 _CT_RE = re.compile(r"""\bcharset\s*=\s*["']?\s*([^"';,\s]+)""", re.IGNORECASE)
 
 # C0/C1 control characters other than \t \n \r \f: their share tells binary from text.
@@ -103,7 +103,7 @@ def _codec_for(label: str) -> str | None:
         return "gb18030"
     try:
         info = codecs.lookup(label)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: NUL; UnicodeEncodeError: lone surrogates
         return None  # unknown names fall through to the next source, never crash
     # Transform codecs (rot13, base64, hex) are not text encodings.
     if not getattr(info, "_is_text_encoding", True) or info.name in _REFUSED:

@@ -9,6 +9,7 @@ from extract.cells import Cell, Table
 # Hostile or broken markup can ask for absurd spans; real report tables are far below these.
 MAX_ROWSPAN = 500
 MAX_COLSPAN = 64
+MAX_POSITIONS = 100_000  # grid positions one table may expand to; spans beyond print once
 _SKIP_TEXT = {"script", "style", "table"}  # a nested table is a table of its own
 
 
@@ -75,15 +76,20 @@ def table_grid(table: etree._Element, index: int) -> Table:
     n_rows = 0
     # Checked once per table: most report tables hold no nested table, script or style at all.
     plain = table.find(".//table") is None and table.find(".//script") is None and table.find(".//style") is None
-    for r, tr in enumerate(_rows(table)):
+    trs = _rows(table)
+    budget = MAX_POSITIONS
+    for r, tr in enumerate(trs):
         c = 0
         for td in tr:
             if td.tag not in ("td", "th"):
                 continue
             while (r, c) in grid:
                 c += 1
-            rowspan = _span(td.get("rowspan"), MAX_ROWSPAN)
+            rowspan = min(_span(td.get("rowspan"), MAX_ROWSPAN), len(trs) - r)
             colspan = _span(td.get("colspan"), MAX_COLSPAN)
+            if rowspan * colspan > budget:
+                rowspan = colspan = 1
+            budget -= rowspan * colspan
             text = cell_text(td, plain)
             for dr in range(rowspan):
                 for dc in range(colspan):

@@ -23,7 +23,8 @@ _BLOCK_TAGS = tuple(
     "blockquote dd dt".split()
 )
 _SKIP_TAGS = ("script", "style", "noscript", "template")
-_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True)
+_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, huge_tree=True)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)  # lxml refuses one in a str
 META_KEYS = ("名称", "标题", "索引号", "发布机构", "发文机关", "发布日期", "公开日期", "成文日期",
              "生成日期", "文号", "发文字号", "主题分类", "分类", "来源", "信息来源", "时间", "单位")
@@ -144,7 +145,7 @@ def _agency_name(text: str) -> str | None:
 def _agency_year_from_titles(candidates: list[str]) -> tuple[str | None, int | None]:
     agency: str | None = None
     for raw in candidates:
-        line = re.sub(r"\s+", "", simplify(raw))
+        line = re.sub(r"\s+", "", simplify(raw))[: 4 * _TITLE_MAX]
         if "政府信息公开" not in line:
             continue
         m = _TITLE_AGENCY_YEAR.search(line)
@@ -193,11 +194,12 @@ def identify(page: Page, headings: list[str]) -> None:
 def read_html(text: str) -> Page:
     try:
         # A plain etree parser: lxml.html's element classes cost a Python lookup per element.
-        root = etree.fromstring(_XML_DECLARATION.sub("", text, count=1), _PARSER)
+        root = etree.fromstring(_NOT_XML.sub(" ", _XML_DECLARATION.sub("", text, count=1)), _PARSER)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
         root = None
     if root is None:
         return read_text(text)
+    etree.strip_elements(root, "template", with_tail=False)  # never rendered
     title_el = root.find(".//title")
     title = _element_text(title_el) if title_el is not None else None
     headings = [_element_text(h) for h in root.iter("h1", "h2", "h3")]

@@ -56,6 +56,7 @@ def _pipe_table(lines: list[str]) -> Table:
 def _tab_table(lines: list[str]) -> Table:
     rows: list[list[Cell]] = []
     current: list[Cell] = []
+    wrapped: dict[int, list] = {}
     in_table = False
     for n, line in enumerate(lines):
         if line.startswith("\t"):
@@ -67,7 +68,7 @@ def _tab_table(lines: list[str]) -> Table:
                 current = []
             in_table = False
         elif in_table and current:
-            current[-1].text += "\n" + line  # a cell wrapped onto the next line
+            wrapped.setdefault(id(current[-1]), [current[-1]]).append(line)  # a cell wrapped onto the next line
         else:
             if current:
                 rows.append(current)
@@ -75,6 +76,8 @@ def _tab_table(lines: list[str]) -> Table:
             rows.append([Cell(line, n, 0)])
     if current:
         rows.append(current)
+    for cell, *more in wrapped.values():
+        cell.text = "\n".join([cell.text, *more])
     return Table(index=0, rows=rows, row_delimited=True)
 
 

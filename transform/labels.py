@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import csv
 import re
-from functools import lru_cache
 from pathlib import Path
 
 from extract.chinese import simplify
+from extract.textcache import text_cache
 from transform.dictionary import DATA_DIR
 
 _WHITESPACE = re.compile(r"\s+")
@@ -33,7 +33,7 @@ def _load_replacements(path: Path) -> tuple[tuple[str, str], ...]:
 _REPLACEMENTS = _load_replacements(DATA_DIR / "aliases.csv")
 
 
-@lru_cache(maxsize=131072)
+@text_cache(maxsize=131072)
 def clean(text: str) -> str:
     """NFKC (full-width digits and brackets to ASCII), simplified characters, no whitespace,
     known misprints and word swaps replaced (data/aliases.csv, kind=replace)."""
@@ -44,14 +44,16 @@ def clean(text: str) -> str:
     return s
 
 
-@lru_cache(maxsize=131072)
+@text_cache(maxsize=131072)
 def label_key(text: str) -> str:
     """The key labels are matched on: `clean`, then without leading numbering, parenthetical
     notes (处理决定数量（指2020年办件量）) and punctuation (本年增/减 = 本年增减)."""
     s = clean(text)
     s = _NUMBERING.sub("", s)
     previous = None
-    while previous != s:  # nested notes: strip innermost first
+    for _ in range(8):  # nested notes: strip innermost first (real labels nest 2 deep at most)
+        if previous == s:
+            break
         previous = s
         s = _PARENS.sub("", s)
     s = _UNCLOSED_PAREN.sub("", s)  # a note cut off by a truncated page
@@ -63,7 +65,7 @@ _CAPTION = re.compile(r"第二十条第\(?([一二三四五六七八九十]+)\)?
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 
 
-@lru_cache(maxsize=16384)
+@text_cache(maxsize=16384)
 def caption_block(text: str) -> str | None:
     """The block number of a 二 caption ("第二十条第（五）项" -> "5"), else None."""
     m = _CAPTION.search(clean(text))
@@ -75,3 +77,4 @@ def caption_block(text: str) -> str | None:
     else:
         n = _CN_DIGITS.get(digits[0], 0)
     return str(n) if n else None
+

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
 from extract.cells import Cell, Table
+from extract.textcache import text_cache
 from transform import dictionary as dd
 from transform.labels import caption_block, label_key
 from transform.values import CellValue, parse_value
@@ -136,7 +137,7 @@ def _lookup(key: str) -> tuple[Hit, ...]:
     return ()
 
 
-@lru_cache(maxsize=131072)
+@text_cache(maxsize=131072)
 def classify(text: str) -> tuple[int, object]:
     """What one cell's text is: empty, a value, a 二 caption, a section heading, a structural
     header word, a known label (with its possible meanings), or unknown text."""
@@ -145,6 +146,8 @@ def classify(text: str) -> tuple[int, object]:
     parsed = parse_value(text)
     if parsed.status in ("number", "na"):
         return VALUE, None
+    if len(text) > 16 * _MAX_LABEL:
+        return UNKNOWN, None  # prose, not a label: and label_key need not see it
     block = caption_block(text)
     if block:
         return CAPTION, block
@@ -200,8 +203,10 @@ class _Reader:
         self.delimited = table.row_delimited
         for row in table.rows:
             cells = [c for c in row if not c.copy]
-            while len(cells) > 3 * _N_RESULTS and not cells[-1].text.strip():
-                cells = cells[:-1]  # trailing filler cells ("… | 0 | | |")
+            end = len(cells)
+            while end > 3 * _N_RESULTS and not cells[end - 1].text.strip():
+                end -= 1  # trailing filler cells ("… | 0 | | |")
+            cells = cells[:end]
             if table.row_delimited and self.section == "四" and self._is_row4(cells, self._has_row4()):
                 # A grid row of exactly 15 values: take them by position, so that a blank first
                 # cell is a blank 行政复议 结果维持, not the start of a shifted row.
@@ -340,10 +345,12 @@ class _Reader:
             # A grid row with more cells than columns: trailing fillers ("| 15 | |") or an empty
             # label cell before the values (a subtotal row under a spanning group label).
             cells = row.cells
-            while len(cells) > row.need and not cells[-1].text.strip():
-                cells = cells[:-1]
-            while len(cells) > row.need and not cells[0].text.strip():
-                cells = cells[1:]
+            start, end = 0, len(cells)
+            while end - start > row.need and not cells[end - 1].text.strip():
+                end -= 1
+            while end - start > row.need and not cells[start].text.strip():
+                start += 1
+            cells = cells[start:end]
             if len(cells) > row.need:
                 self.problems.append(f"row {row.label.strip() or row.kind} has {len(cells)} cells for "
                                      f"{row.need} columns; the first {row.need} were read")
@@ -502,3 +509,4 @@ def recognise(tables: list[Table], year: int | None = None, complete: bool = Fal
         if values and section not in found:
             problems.append(f"section {section}: no table found")
     return Recognition(values, report_template, truncated, problems, found, reader.label_hits)
+

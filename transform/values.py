@@ -7,11 +7,13 @@ rule) decides, instead of a wrong number silently entering the dataset.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
+
+from extract.textcache import text_cache
 
 __all__ = [
     "BLANK",
@@ -115,8 +117,14 @@ _SCALE: dict[tuple[str, str], Decimal] = {
 _SUFFIX_FOLD = {"萬": "万", "萬元": "万元", "億": "亿", "億元": "亿元"}
 
 
-@lru_cache(maxsize=65536)
+# Superscripts, subscripts and circled or parenthesised numbers: NFKC would make them digits.
+_MARKS = re.compile("[\u00b2\u00b3\u00b9\u2070-\u209f\u2460-\u24ff\u2776-\u2793\u3251-\u325f\u32b1-\u32bf]")
+
+
+@text_cache(maxsize=65536)
 def _parse(raw: str, unit: str) -> CellValue:
+    if _MARKS.search(raw):
+        return CellValue(None, UNPARSED, raw)  # 5¹, 5①: a footnote mark, not a digit
     text = normalise(raw)
     if not text:
         return CellValue(None, BLANK, raw)
@@ -138,7 +146,10 @@ def _parse(raw: str, unit: str) -> CellValue:
     if m["sign"] in _NEGATIVE:
         number = -number
     # "+ 0.0" turns a negative zero ("-0") into plain 0.0.
-    return CellValue(float(number) + 0.0, NUMBER, raw)
+    value = float(number) + 0.0
+    if not math.isfinite(value):
+        return CellValue(None, UNPARSED, raw)  # 309 digits and more overflow to inf
+    return CellValue(value, NUMBER, raw)
 
 
 def parse_value(raw: str, unit: str = "count") -> CellValue:
@@ -147,3 +158,4 @@ def parse_value(raw: str, unit: str = "count") -> CellValue:
         # A typo in the dictionary must fail loudly, not turn every cell into "unparsed".
         raise ValueError(f"unknown unit {unit!r}; expected one of {sorted(UNITS)}")
     return _parse(raw, unit)
+
