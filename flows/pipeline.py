@@ -15,8 +15,10 @@ configure()
 import shutil  # noqa: E402 - prefect must see its settings before it is imported
 import time  # noqa: E402
 import uuid  # noqa: E402
+from collections import deque  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from prefect import flow, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
@@ -32,8 +34,9 @@ from flows.config import DATA_DIR, DEFAULT_WAREHOUSE, Warehouse  # noqa: E402
 from flows.runlock import LockHeld, RunLock, sweep  # noqa: E402
 from load.lake import Lake, WriteSummary  # noqa: E402
 
-FETCH_BATCH = 25  # agencies per fetch task
+FETCH_TASKS = 4  # fetch tasks per run (each crawls its agencies with its own threads): each reads the log once
 PARSE_BATCH = 50  # pages per parse task
+PARSE_AHEAD = 8  # parse batches in flight: memory holds a window of batches, not the whole run
 
 
 class StageFailed(RuntimeError):
@@ -121,9 +124,13 @@ def refresh_task(wh: Warehouse) -> str:
 def _parse_and_load(summary: RunSummary, wh: Warehouse, lake_root: str, refs: list[steps.PageRef],
                     sources: dict[str, Source]) -> None:
     """Parse in batches, and load each batch as it comes (nothing holds the whole corpus)."""
-    futures = [parse_task.submit(wh.raw, list(batch), sources) for batch in steps.chunks(refs, PARSE_BATCH)]
-    for future in futures:
-        outcome = future.result()
+    batches = deque(steps.chunks(refs, PARSE_BATCH))
+    window: deque = deque()
+    while batches or window:
+        while batches and len(window) < PARSE_AHEAD:
+            window.append(parse_task.submit(wh.raw, list(batches.popleft()), sources))
+        outcome = window.popleft().result()  # the future, and with it the batch, is then released
+        _stale_marker(wh).touch()
         load_task(lake_root, outcome)
         summary.parsed += len(outcome.bundles)
         summary.values += outcome.values
@@ -131,9 +138,20 @@ def _parse_and_load(summary: RunSummary, wh: Warehouse, lake_root: str, refs: li
         summary.failures += outcome.failures
 
 
-def _finish(summary: RunSummary, wh: Warehouse, started: float) -> RunSummary:
+def _stale_marker(wh: Warehouse) -> Path:
+    """Present from the first load until the database is rebuilt: a run killed in between leaves it,
+    and the next run then rebuilds the database even when it loads nothing itself."""
+    return wh.lock_dir / ".refresh-needed"
+
+
+def _finish(summary: RunSummary, wh: Warehouse, started: float, always_refresh: bool = False) -> RunSummary:
+    marker = _stale_marker(wh)
     try:
-        summary.database = refresh_task(wh)
+        if always_refresh or summary.parsed or marker.exists() or not wh.db.exists():
+            summary.database = refresh_task(wh)
+            marker.unlink(missing_ok=True)
+        else:  # nothing loaded: the database already says it all (its fetch_log view reads the log live)
+            summary.database = str(wh.db.resolve())
     except OSError as exc:
         raise StageFailed(f"cannot write the warehouse database {wh.db}: {exc}") from exc
     summary.seconds = time.perf_counter() - started
@@ -167,11 +185,11 @@ def _crawl_and_load_locked(name: str, sources: list[Source], wh: Warehouse, year
     summary = RunSummary(flow=name, agencies=len(sources))
     if not sources:
         raise StageFailed("no agency selected: check --agency / --region and the sources file")
+    per_task = max(1, -(-len(sources) // FETCH_TASKS))
     futures = [fetch_task.submit(list(batch), wh, years, allow_loopback, delay, timeout)
-               for batch in steps.chunks(sources, FETCH_BATCH)]
+               for batch in steps.chunks(sources, per_task)]
     results = [f.result() for f in futures]
     log = FetchLog(wh.fetch_log)
-    refs: list[steps.PageRef] = []
     for result in results:
         for s in result.agencies.values():
             summary.discovered += s.discovered
@@ -181,7 +199,7 @@ def _crawl_and_load_locked(name: str, sources: list[Source], wh: Warehouse, year
             summary.not_readable += s.not_readable
             summary.fetch_failed += s.failed
             summary.failures += [f"{s.agency_id}: {e}" for e in s.errors]
-        refs += steps.refs_from_crawl(result, log)
+    refs = steps.refs_from_crawl(results, log)
     if results and all(r.all_failed for r in results):
         raise StageFailed("every agency failed to fetch: " + "; ".join(summary.failures[:5]))
     try:
@@ -233,7 +251,7 @@ def reparse(warehouse: str = DEFAULT_WAREHOUSE, sources_file: str | None = None,
             # An object store cannot swap directories: rewrite the lake in place, report by report
             # (a reload replaces a report's rows, so the result is the same).
             _parse_and_load(summary, wh, wh.lake, refs, sources)
-            return asdict(_finish(summary, wh, started))
+            return asdict(_finish(summary, wh, started, always_refresh=True))
         lake_dir = wh.local_root / "parquet"
         fresh = lake_dir.with_name(f"{lake_dir.name}.reparse-{uuid.uuid4().hex[:8]}")
         _parse_and_load(summary, wh, str(fresh), refs, sources)
@@ -243,4 +261,4 @@ def reparse(warehouse: str = DEFAULT_WAREHOUSE, sources_file: str | None = None,
         if fresh.exists():
             fresh.rename(lake_dir)
         shutil.rmtree(old, ignore_errors=True)
-        return asdict(_finish(summary, wh, started))
+        return asdict(_finish(summary, wh, started, always_refresh=True))

@@ -73,11 +73,12 @@ def first_seen(log: FetchLog) -> dict[tuple[str, str], pd.Timestamp]:
                                                        strict=True)}
 
 
-def refs_from_crawl(result: CrawlResult, log: FetchLog) -> list[PageRef]:
-    """Every report page the crawl saw (new, changed or unchanged), as parse candidates."""
+def refs_from_crawl(results: Iterable[CrawlResult], log: FetchLog) -> list[PageRef]:
+    """Every report page the crawls saw (new, changed or unchanged), as parse candidates. The log is
+    read once for all of them: it holds every attempt ever made."""
     seen = first_seen(log)
     return [PageRef(p.agency_id, p.url, p.sha256, p.year, seen.get((p.url, p.sha256)), p.declared_charset)
-            for p in result.pages]
+            for result in results for p in result.pages]
 
 
 def refs_from_log(log: FetchLog, agencies: Iterable[str] | None = None,
