@@ -76,15 +76,20 @@ def _to_table(dataset: str, frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(df, schema=schema, preserve_index=False)
 
 
+def _concat(frames: list[pd.DataFrame], columns: dict[str, str]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
+
+
 def _current(reports: pa.Table) -> pa.Table:
     """Mark the latest version (by fetched_at, then loaded_at) of the partition's report."""
     if reports.num_rows == 0:
         return reports
-    df = reports.to_pandas()
-    order = df.sort_values(["fetched_at", "loaded_at"], na_position="first").index
-    df["is_current"] = False
-    df.loc[order[-1], "is_current"] = True
-    return pa.Table.from_pandas(df, schema=SCHEMAS["reports"], preserve_index=False)
+    order = pc.sort_indices(reports, sort_keys=[("fetched_at", "ascending", "at_start"),
+                                                ("loaded_at", "ascending", "at_start")])
+    latest = order[-1].as_py()
+    flags = pa.array([i == latest for i in range(reports.num_rows)], pa.bool_())
+    return reports.set_column(reports.schema.get_field_index("is_current"), "is_current", flags)
 
 
 class Lake:
@@ -115,20 +120,20 @@ class Lake:
             partition_dir(self.root, "facts", year, agency_id)  # validate before anything is written
             by_partition[(year, agency_id)].append(b)
         summary = WriteSummary()
+        # Each dataset of the whole batch goes to Arrow once (pandas -> Arrow per partition cost more
+        # than the write itself); partitions then take their rows by report_id.
+        ordered = [b for key in sorted(by_partition) for b in by_partition[key]]
+        batch = {
+            "reports": _to_table("reports", pd.DataFrame([{k: b.report.get(k) for k in REPORT_COLUMNS}
+                                                          for b in ordered], columns=list(REPORT_COLUMNS))),
+            "facts": _to_table("facts", _concat([b.facts for b in ordered], FACT_COLUMNS)),
+            "checks": _to_table("checks", _concat([b.checks for b in ordered], CHECK_COLUMNS)),
+        }
         for (year, agency_id), group in sorted(by_partition.items()):
             ids = pa.array([b.report["report_id"] for b in group], pa.string())
-            new = {
-                "reports": pd.DataFrame([{k: b.report.get(k) for k in REPORT_COLUMNS} for b in group]),
-                "facts": pd.concat([b.facts for b in group], ignore_index=True) if group else None,
-                "checks": pd.concat([b.checks for b in group], ignore_index=True) if group else None,
-            }
-            if new["facts"] is None or new["facts"].empty:
-                new["facts"] = pd.DataFrame(columns=list(FACT_COLUMNS))
-            if new["checks"] is None or new["checks"].empty:
-                new["checks"] = pd.DataFrame(columns=list(CHECK_COLUMNS))
             for dataset in ("facts", "checks", "reports"):  # reports last: it says what is loaded
                 directory = partition_dir(self.root, dataset, year, agency_id)
-                table = _to_table(dataset, new[dataset])
+                table = batch[dataset].filter(pc.is_in(batch[dataset]["report_id"], value_set=ids))
                 old = self._read_part(directory, dataset)
                 if old is not None:
                     keep = pc.invert(pc.is_in(old["report_id"], value_set=ids))
@@ -139,8 +144,8 @@ class Lake:
                 if on_file is not None:
                     on_file(directory)
             summary.reports += len(group)
-            summary.facts += len(new["facts"])
-            summary.checks += len(new["checks"])
+            summary.facts += sum(len(b.facts) for b in group)
+            summary.checks += sum(len(b.checks) for b in group)
             summary.partitions.add((year, agency_id))
         return summary
 

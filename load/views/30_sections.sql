@@ -34,10 +34,17 @@ FROM facts
 WHERE section = '四' AND metric IS NOT NULL
 GROUP BY ALL;
 
--- Sums over the units (governments and departments) of each region and year.
+-- Sums over the units (governments and departments) of each region and year. Summed per unit first,
+-- then per region: the same result as count(DISTINCT agency_id), without its cost at 20M rows.
 CREATE VIEW region_rollup AS
-SELECT r.region, f.year, f.metric, coalesce(f.applicant, '') AS applicant,
-       count(DISTINCT f.agency_id) AS units, count(f.value) AS units_reporting, sum(f.value) AS total
-FROM facts f JOIN reports r USING (report_id)
-WHERE f.metric IS NOT NULL
+WITH per_unit AS (
+    SELECT r.region, f.year, f.metric, coalesce(f.applicant, '') AS applicant, f.agency_id,
+           count(f.value) AS reported, sum(f.value) AS total
+    FROM facts f JOIN reports r USING (report_id)
+    WHERE f.metric IS NOT NULL
+    GROUP BY ALL
+)
+SELECT region, year, metric, applicant, count(*) AS units, count(*) FILTER (WHERE reported > 0) AS units_reporting,
+       sum(total) AS total
+FROM per_unit
 GROUP BY ALL;
