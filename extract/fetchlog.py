@@ -155,6 +155,26 @@ class FetchLog:
         df = table.to_pandas(types_mapper=_INT_TYPES.get)
         return df.sort_values("fetched_at", kind="stable").reset_index(drop=True)
 
+    def compact(self, min_files: int = 64) -> int:
+        """Merge the log's files into one when there are at least `min_files` (each crawl adds one per
+        agency): the new file is written whole and moved into place, then the merged ones are removed.
+        A reader in between may see some attempts twice, never lose one. Call it holding the run
+        lock. Returns the number of files merged."""
+        files = self._files()
+        if len(files) < max(min_files, 2):
+            return 0
+        fs = self._fs or pafs.LocalFileSystem()
+        base = self._base if self._fs is not None else str(self.root)
+        table = pa.concat_tables([pq.read_table(p, schema=LOG_SCHEMA, filesystem=self._fs) for p in files])
+        table = table.sort_by([("fetched_at", "ascending")])
+        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-compact-{uuid.uuid4().hex[:12]}.parquet"
+        tmp = f"{base}/.{name}.tmp"
+        pq.write_table(table, tmp, filesystem=fs, compression="zstd")
+        fs.move(tmp, f"{base}/{name}")
+        for path in files:
+            fs.delete_file(str(path))
+        return len(files)
+
     def last_success(self, url: str) -> Mapping[str, Any] | None:
         """The latest successful attempt for `url` that carries an etag, last_modified or sha256."""
         with self._lock:

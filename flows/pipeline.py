@@ -199,6 +199,7 @@ def _crawl_and_load_locked(name: str, sources: list[Source], wh: Warehouse, year
             summary.not_readable += s.not_readable
             summary.fetch_failed += s.failed
             summary.failures += [f"{s.agency_id}: {e}" for e in s.errors]
+    log.compact()  # one file per agency per run would otherwise pile up night after night
     refs = steps.refs_from_crawl(results, log)
     if results and all(r.all_failed for r in results):
         raise StageFailed("every agency failed to fetch: " + "; ".join(summary.failures[:5]))

@@ -234,3 +234,19 @@ def test_concurrent_appends(tmp_path: Path) -> None:
         t.join()
     assert len(log.frame()) == 12 and len(list(tmp_path.glob("*.parquet"))) == 12
     assert all(log.last_success(f"http://h/{i}") is not None for i in range(12))
+
+
+def test_compact_merges_files_and_keeps_every_attempt(tmp_path):
+    from extract.fetchlog import FetchLog
+
+    log = FetchLog(tmp_path / "log")
+    for i in range(10):
+        log.append([{"url": f"http://127.0.0.1/{i}", "agency_id": "a", "kind": "report", "outcome": "new",
+                     "sha256": f"{i:064x}"}])
+    before = log.frame()
+    assert log.compact(min_files=20) == 0
+    assert log.compact(min_files=5) == 10
+    assert len(list((tmp_path / "log").glob("*.parquet"))) == 1
+    after = FetchLog(tmp_path / "log").frame()
+    assert after.equals(before)
+    assert FetchLog(tmp_path / "log").last_success("http://127.0.0.1/3")["sha256"] == f"{3:064x}"
