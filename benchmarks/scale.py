@@ -398,10 +398,7 @@ def child_plain(spec: dict) -> dict:
         t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=4) as pool:
             results = list(pool.map(fetch_batch, [list(b) for b in steps.chunks(sources, 25)]))
-            log = FetchLog(wh.fetch_log)
-            refs = []
-            for result in results:
-                refs += steps.refs_from_crawl(result, log)
+            refs = steps.refs_from_crawl(results, FetchLog(wh.fetch_log))
             todo = steps.not_loaded(refs, Lake(wh.lake))
             futures = [pool.submit(steps.parse_pages, wh.raw, list(b), by_id) for b in steps.chunks(todo, 50)]
             parsed = 0
