@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED_INPUT = 0, 2
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_PAGES = REPO_ROOT / "data" / "sample_pages"
 
 
 def _read_input(path: str) -> bytes:

@@ -130,8 +130,11 @@ def _parse_and_load(summary: RunSummary, wh: Warehouse, lake_root: str, refs: li
         while batches and len(window) < PARSE_AHEAD:
             window.append(parse_task.submit(wh.raw, list(batches.popleft()), sources))
         outcome = window.popleft().result()  # the future, and with it the batch, is then released
-        _stale_marker(wh).touch()
-        load_task(lake_root, outcome)
+        try:
+            _stale_marker(wh).touch()
+            load_task(lake_root, outcome)
+        except OSError as exc:  # a full disk or a read-only lake fails the stage as a whole
+            raise StageFailed(f"cannot write the lake at {lake_root}: {exc}") from exc
         summary.parsed += len(outcome.bundles)
         summary.values += outcome.values
         summary.failed_checks += outcome.failed_checks

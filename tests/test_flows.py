@@ -151,3 +151,10 @@ def test_nightly_on_a_file_url_warehouse(pipeline, site, tmp_path):
     assert again.changed == 0
     reparsed = run(pipeline, "reparse", warehouse=root, sources_file=str(SITE / "sources.csv"), site=site)
     assert reparsed.parsed == summary.parsed
+
+
+def test_an_unwritable_warehouse_fails_the_run_with_a_clear_message(pipeline, site, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(pipeline.StageFailed, match="not writable"):
+        run(pipeline, "nightly", **common(site, blocker / "wh"))
