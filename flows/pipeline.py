@@ -1,8 +1,9 @@
 """Prefect flows: nightly, backfill and reparse.
 
-Tasks wrap the plain stages of flows/steps.py in batches (agencies for fetching, chunks of pages for
-parsing), so orchestration costs little next to the work. Only the network stage retries. Loads run
-one batch at a time (two batches may hold versions of one agency-year), then the database is
+Tasks wrap the plain stages of flows/steps.py in batches (agencies for fetching, whole agencies'
+pages for parsing and loading), so orchestration costs little next to the work. Only the network
+stage retries. A parse-and-load batch writes lake partitions no other batch writes (a partition is
+one agency's year), so batches run in parallel and hand back counts only; then the database is
 rebuilt once.
 """
 
@@ -32,11 +33,11 @@ from extract.sources import Source, load_sources, select  # noqa: E402
 from flows import steps  # noqa: E402
 from flows.config import DATA_DIR, DEFAULT_WAREHOUSE, Warehouse  # noqa: E402
 from flows.runlock import LockHeld, RunLock, sweep  # noqa: E402
-from load.lake import Lake, WriteSummary  # noqa: E402
+from load.lake import Lake  # noqa: E402
 
 FETCH_TASKS = 4  # fetch tasks per run (each crawls its agencies with its own threads): each reads the log once
-PARSE_BATCH = 50  # pages per parse task
-PARSE_AHEAD = 8  # parse batches in flight: memory holds a window of batches, not the whole run
+PARSE_BATCH = 50  # pages per parse-and-load task (whole agencies)
+PARSE_AHEAD = 8  # batches in flight
 
 
 class StageFailed(RuntimeError):
@@ -106,14 +107,10 @@ def fetch_task(sources: list[Source], wh: Warehouse, years: list[int] | None, al
         return steps.fetch(sources, wh, fetcher, years=years)
 
 
-@task(name="parse", cache_policy=NO_CACHE)
-def parse_task(raw_root: str, refs: list[steps.PageRef], sources: dict[str, Source]) -> steps.ParseOutcome:
-    return steps.parse_pages(raw_root, refs, sources)
-
-
-@task(name="load", cache_policy=NO_CACHE)
-def load_task(lake_root: str, outcome: steps.ParseOutcome) -> WriteSummary:
-    return steps.load(lake_root, outcome.bundles)
+@task(name="parse-and-load", cache_policy=NO_CACHE)
+def parse_and_load_task(raw_root: str, lake_root: str, refs: list[steps.PageRef],
+                        sources: dict[str, Source]) -> steps.LoadOutcome:
+    return steps.parse_and_load(raw_root, lake_root, refs, sources)
 
 
 @task(name="refresh", cache_policy=NO_CACHE)
@@ -123,19 +120,23 @@ def refresh_task(wh: Warehouse) -> str:
 
 def _parse_and_load(summary: RunSummary, wh: Warehouse, lake_root: str, refs: list[steps.PageRef],
                     sources: dict[str, Source]) -> None:
-    """Parse in batches, and load each batch as it comes (nothing holds the whole corpus)."""
-    batches = deque(steps.chunks(refs, PARSE_BATCH))
+    """Parse and load in batches of whole agencies (disjoint partitions, so batches run in parallel);
+    a task hands back counts only, so nothing holds the corpus, and a window bounds what is in flight."""
+    batches = deque(steps.agency_batches(refs, PARSE_BATCH))
     window: deque = deque()
-    while batches or window:
-        while batches and len(window) < PARSE_AHEAD:
-            window.append(parse_task.submit(wh.raw, list(batches.popleft()), sources))
-        outcome = window.popleft().result()  # the future, and with it the batch, is then released
+    if batches:
         try:
             _stale_marker(wh).touch()
-            load_task(lake_root, outcome)
+        except OSError as exc:
+            raise StageFailed(f"warehouse {wh.root} not writable: {exc}") from exc
+    while batches or window:
+        while batches and len(window) < PARSE_AHEAD:
+            window.append(parse_and_load_task.submit(wh.raw, lake_root, batches.popleft(), sources))
+        try:
+            outcome = window.popleft().result()
         except OSError as exc:  # a full disk or a read-only lake fails the stage as a whole
             raise StageFailed(f"cannot write the lake at {lake_root}: {exc}") from exc
-        summary.parsed += len(outcome.bundles)
+        summary.parsed += outcome.parsed
         summary.values += outcome.values
         summary.failed_checks += outcome.failed_checks
         summary.failures += outcome.failures

@@ -180,5 +180,42 @@ def refresh(wh: Warehouse) -> Path:
     return build(Lake(wh.lake), wh.db, fetch_log_glob=log_glob, on_step=lambda _name: checkpoint("refresh"))
 
 
+@dataclass(slots=True)
+class LoadOutcome:
+    """What a parse-and-load batch reports back: counts, not the data (nothing big crosses a task)."""
+
+    parsed: int = 0
+    values: int = 0
+    failed_checks: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def parse_and_load(raw_root: str, lake_root: str, refs: Sequence[PageRef],
+                   sources: Mapping[str, Source]) -> LoadOutcome:
+    """Parse a batch of stored pages and load it. Batches from `agency_batches` touch disjoint lake
+    partitions, so several may run at once."""
+    outcome = parse_pages(raw_root, refs, sources)
+    load(lake_root, outcome.bundles)
+    return LoadOutcome(len(outcome.bundles), outcome.values, outcome.failed_checks, outcome.failures)
+
+
+def agency_batches(refs: Sequence[PageRef], size: int) -> list[list[PageRef]]:
+    """Batches of about `size` pages holding whole agencies: a lake partition is (year, agency), so
+    two batches never write the same partition, whatever year a page turns out to report on."""
+    by_agency: dict[str, list[PageRef]] = {}
+    for ref in refs:
+        by_agency.setdefault(ref.agency_id, []).append(ref)
+    batches: list[list[PageRef]] = []
+    current: list[PageRef] = []
+    for pages in by_agency.values():
+        if current and len(current) + len(pages) > size:
+            batches.append(current)
+            current = []
+        current.extend(pages)
+    if current:
+        batches.append(current)
+    return batches
+
+
 def chunks(items: Sequence, size: int) -> list[Sequence]:
     return [items[i:i + size] for i in range(0, len(items), size)] if items else []
