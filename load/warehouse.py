@@ -22,6 +22,7 @@ from load.schemas import REPORT_COLUMNS, SCHEMAS
 from transform.frame import CHECK_COLUMNS, FACT_COLUMNS
 
 VIEWS_DIR = Path(__file__).resolve().parent / "views"
+BUILD_MEMORY_LIMIT = os.environ.get("GOVREPORTS_DUCKDB_MEMORY", "1GB")
 _HIVE = "hive_partitioning = true, hive_types = {'year': INTEGER, 'agency': VARCHAR}"
 _DUCK_TYPES = {"string": "VARCHAR", "Int64": "BIGINT", "float64": "DOUBLE", "bool": "BOOLEAN",
                "datetime": "TIMESTAMPTZ"}
@@ -66,7 +67,9 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
     db_path = Path(db_path).resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = db_path.with_name(f".{db_path.name}.{uuid.uuid4().hex}.tmp")
-    con = duckdb.connect(str(tmp))
+    # DuckDB would take up to 80% of the machine's memory for the rebuild; a bound keeps the nightly
+    # run's footprint predictable (it spills to disk beyond it).
+    con = duckdb.connect(str(tmp), config={"memory_limit": BUILD_MEMORY_LIMIT})
     try:
         for dataset in ("reports", "facts", "checks"):
             source = f"read_parquet({_quote(lake.glob(dataset))}, {_HIVE})"
