@@ -159,7 +159,7 @@ class Lake:
 
     def report_ids(self) -> set[str]:
         """Every report version the lake holds (what the parse stage may skip)."""
-        if not self.has_files("reports"):
+        if self.fs.get_file_info(f"{self.root}/reports").type != pafs.FileType.Directory:
             return set()
         import pyarrow.dataset as ds
 

@@ -73,13 +73,14 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
     try:
         for dataset in ("reports", "facts", "checks"):
             source = f"read_parquet({_quote(lake.glob(dataset))}, {_HIVE})"
-            select = f"SELECT {_select(dataset)} FROM {source}" if lake.has_files(dataset) else _empty(dataset)
+            present = lake.has_files(dataset)  # a listing of the lake: once per dataset
+            select = f"SELECT {_select(dataset)} FROM {source}" if present else _empty(dataset)
             if dataset == "checks":  # give each check its agency's name, as facts have it
                 select = (f"SELECT c.agency_id, r.agency, c.* EXCLUDE (agency_id) FROM ({select}) c "
                           "LEFT JOIN reports_all_versions r USING (report_id)")
             con.execute(f"CREATE TABLE {dataset}_all_versions AS {select}")
             step(f"{dataset}_all_versions")
-            if lake.has_files(dataset):
+            if present:
                 con.execute(f"CREATE VIEW lake_{dataset} AS SELECT * FROM {source}")
         if fetch_log_glob:
             con.execute(f"CREATE VIEW fetch_log AS SELECT * FROM read_parquet({_quote(fetch_log_glob)})")

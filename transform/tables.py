@@ -410,6 +410,7 @@ def _section3_template(rows: list[_Row]) -> str | None:
     return None
 
 
+@cache
 def _entry_for_column(block: str, template: str, col_key: str | None) -> dd.Entry | None:
     for e in dd.entries():
         if e.section == "二" and e.block == block and template in e.templates and e.col_key == col_key:
