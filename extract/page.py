@@ -36,7 +36,8 @@ _TITLE_MAX = 64  # a longer line is prose that mentions the report, not its titl
 # Title: "<agency><year>年(度)政府信息公开…报告", "<year>年(度)<agency>政府信息公开…", or no year.
 _TITLE_AGENCY_YEAR = re.compile(r"^(?P<agency>.*?)(?P<year>(?:19|20)\d\d)年度?(?P<agency2>.*?)政府信息公开")
 _TITLE_NO_YEAR = re.compile(r"^(?P<agency>.+?)政府信息公开(?:工作)?(?:年度)?报告")
-_AGENCY_JUNK = re.compile(r"^(?:关于|印发|公布|发布|[《〈<\[【\"“])+|[》〉>\]】\"”]+$")
+# Wrappers around the name: 关于印发《…》, 【2021年】…, quotes; brackets on either side of it.
+_AGENCY_JUNK = re.compile(r"^(?:关于|印发|公布|发布|[《〈<\[【\"“》〉>\]】”])+|[》〉>\]】\"”《〈<\[【“]+$")
 # Titles written by the agency about itself ("本单位2022年度政府信息公开…") name no one.
 _NOT_A_NAME = frozenset(
     "本单位 本机关 本局 本委 本部门 本级 我局 我委 我单位 我镇 我乡 我街道 我办 我院 本镇 本乡 本街道".split()

@@ -70,3 +70,17 @@ def test_help_lists_subcommands():
     out = run("--help")
     assert out.returncode == 0
     assert "parse" in out.stdout.decode() and "demo" in out.stdout.decode()
+
+
+def test_agency_and_year_from_title_variants():
+    from extract.page import _agency_year_from_titles as from_titles
+
+    cases = {
+        "【2021年】宁波市鄞州区交通运输局政府信息公开工作年度报告": ("宁波市鄞州区交通运输局", 2021),
+        "关于印发《鄞州区交通运输局2020年政府信息公开工作年度报告》的通知": ("鄞州区交通运输局", 2020),
+        "2021年度鄞州区人民政府办公室政府信息公开工作年度报告": ("鄞州区人民政府办公室", 2021),
+        "鄞州区交通运输局2022年度政府信息公开工作年度报告-鄞州区人民政府": ("鄞州区交通运输局", 2022),
+        "現向社會公布2022年度本單位政府信息公開工作年度報告": (None, 2022),  # a pronoun names no one
+    }
+    for title, expected in cases.items():
+        assert from_titles([title]) == expected, title
