@@ -423,9 +423,7 @@ def recognise(tables: list[Table], year: int | None = None, complete: bool = Fal
     known to be whole (an HTML document with its closing tag)."""
     reader = _Reader()
     for table in tables:
-        reader.feed(table)
-        if table.row_delimited:
-            reader.end_row()
+        reader.feed(table)  # closes each row of a row-delimited table itself
     truncated = reader.finish(complete)
     rows = reader.rows
     problems = reader.problems
