@@ -58,7 +58,9 @@ def state(warehouse: Path) -> dict:
         out[name] = df.sort_values(list(df.columns)).reset_index(drop=True)
     out["raw"] = sorted(p.name for p in (warehouse / "raw").rglob("*") if p.is_file())
     with duckdb.connect(str(warehouse / "govreports.duckdb"), read_only=True) as con:
-        out["db"] = con.execute("SELECT count(*), sum(value), count(DISTINCT report_id) FROM facts").fetchone()
+        # A DECIMAL sum: a float sum's last bits depend on DuckDB's thread scheduling.
+        sql = "SELECT count(*), sum(value::DECIMAL(38, 4)), count(DISTINCT report_id) FROM facts"
+        out["db"] = con.execute(sql).fetchone()
     return out
 
 
