@@ -149,13 +149,22 @@ class Lake:
             summary.partitions.add((year, agency_id))
         return summary
 
+    def _for_duckdb(self, path: str) -> str:
+        """A path as DuckDB reads it: local as it is, else with its scheme (pyarrow's paths drop it)."""
+        return path if isinstance(self.fs, pafs.LocalFileSystem) else f"{self.fs.type_name}://{path}"
+
     def glob(self, dataset: str) -> str:
         """The glob of a dataset's files, for DuckDB's read_parquet."""
-        return f"{self.root}/{dataset}/*/*/{PART_FILE}"
+        return self._for_duckdb(f"{self.root}/{dataset}/*/*/{PART_FILE}")
+
+    def files(self, dataset: str) -> list[str]:
+        """Every partition file of a dataset, sorted, as DuckDB reads them."""
+        selector = pafs.FileSelector(f"{self.root}/{dataset}", allow_not_found=True, recursive=True)
+        return sorted(self._for_duckdb(info.path) for info in self.fs.get_file_info(selector)
+                      if info.base_name == PART_FILE)
 
     def has_files(self, dataset: str) -> bool:
-        selector = pafs.FileSelector(f"{self.root}/{dataset}", allow_not_found=True, recursive=True)
-        return any(info.base_name == PART_FILE for info in self.fs.get_file_info(selector))
+        return bool(self.files(dataset))
 
     def report_ids(self) -> set[str]:
         """Every report version the lake holds (what the parse stage may skip)."""

@@ -22,7 +22,14 @@ from load.schemas import REPORT_COLUMNS, SCHEMAS
 from transform.frame import CHECK_COLUMNS, FACT_COLUMNS
 
 VIEWS_DIR = Path(__file__).resolve().parent / "views"
-BUILD_MEMORY_LIMIT = os.environ.get("GOVREPORTS_DUCKDB_MEMORY", "1GB")
+BUILD_MEMORY_LIMIT = os.environ.get("GOVREPORTS_DUCKDB_MEMORY", "256MB")
+# Files read per statement and per connection. DuckDB keeps state for every Parquet file a database
+# instance has read (its object cache) and buffers parallel scans to keep insertion order: over one
+# glob of 300,000 lake files that grew to gigabytes. Chunks on fresh connections keep it flat.
+BUILD_CHUNK_FILES = 5000
+# Insertion order is not a promise of the tables (queries order what they show); keeping it costs
+# DuckDB buffers across many small files.
+_BUILD_CONFIG = {"memory_limit": BUILD_MEMORY_LIMIT, "preserve_insertion_order": "false"}
 _HIVE = "hive_partitioning = true, hive_types = {'year': INTEGER, 'agency': VARCHAR}"
 _DUCK_TYPES = {"string": "VARCHAR", "Int64": "BIGINT", "float64": "DOUBLE", "bool": "BOOLEAN",
                "datetime": "TIMESTAMPTZ"}
@@ -59,6 +66,26 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _read(files_sql: str) -> str:
+    return f"read_parquet({files_sql}, {_HIVE})"
+
+
+def _select_from(dataset: str, files: list[str] | None) -> str:
+    """The SELECT that reads these files (or none) into the dataset's table."""
+    if not files:
+        select = _empty(dataset)
+    else:
+        select = f"SELECT {_select(dataset)} FROM {_read('[' + ', '.join(map(_quote, files)) + ']')}"
+    if dataset == "checks":  # give each check its agency's name, as facts have it
+        select = (f"SELECT c.agency_id, r.agency, c.* EXCLUDE (agency_id) FROM ({select}) c "
+                  "LEFT JOIN reports_all_versions r USING (report_id)")
+    return select
+
+
 def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = None,
           on_step: Callable[[str], None] | None = None) -> Path:
     """(Re)build the warehouse file from the lake, atomically. Returns its path. `on_step(name)` is
@@ -67,29 +94,25 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
     db_path = Path(db_path).resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = db_path.with_name(f".{db_path.name}.{uuid.uuid4().hex}.tmp")
-    # DuckDB would take up to 80% of the machine's memory for the rebuild; a bound keeps the nightly
-    # run's footprint predictable (it spills to disk beyond it).
-    con = duckdb.connect(str(tmp), config={"memory_limit": BUILD_MEMORY_LIMIT})
-    try:
-        for dataset in ("reports", "facts", "checks"):
-            source = f"read_parquet({_quote(lake.glob(dataset))}, {_HIVE})"
-            present = lake.has_files(dataset)  # a listing of the lake: once per dataset
-            select = f"SELECT {_select(dataset)} FROM {source}" if present else _empty(dataset)
-            if dataset == "checks":  # give each check its agency's name, as facts have it
-                select = (f"SELECT c.agency_id, r.agency, c.* EXCLUDE (agency_id) FROM ({select}) c "
-                          "LEFT JOIN reports_all_versions r USING (report_id)")
-            con.execute(f"CREATE TABLE {dataset}_all_versions AS {select}")
-            step(f"{dataset}_all_versions")
-            if present:
-                con.execute(f"CREATE VIEW lake_{dataset} AS SELECT * FROM {source}")
+    present = []
+    for dataset in ("reports", "facts", "checks"):
+        files = lake.files(dataset)  # one listing of the lake per dataset
+        for i, chunk in enumerate(_chunks(files, BUILD_CHUNK_FILES) or [None]):
+            with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
+                verb = "INSERT INTO" if i else "CREATE TABLE"
+                con.execute(f"{verb} {dataset}_all_versions {'' if i else 'AS'} {_select_from(dataset, chunk)}")
+        if files:
+            present.append(dataset)
+        step(f"{dataset}_all_versions")
+    with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
+        for dataset in present:
+                con.execute(f"CREATE VIEW lake_{dataset} AS SELECT * FROM {_read(_quote(lake.glob(dataset)))}")
         if fetch_log_glob:
             con.execute(f"CREATE VIEW fetch_log AS SELECT * FROM read_parquet({_quote(fetch_log_glob)})")
         for sql in sorted(VIEWS_DIR.glob("*.sql")):
             con.execute(sql.read_text(encoding="utf-8"))
             step(sql.name)
         con.execute("CHECKPOINT")
-    finally:
-        con.close()
     os.replace(tmp, db_path)
     wal = tmp.with_name(tmp.name + ".wal")
     if wal.exists():

@@ -140,3 +140,17 @@ def test_an_analyst_reads_while_loads_run(tmp_path):
     assert failures == []
     assert observed, "the reader never got an answer"
     assert set(observed) <= set(states), "a reader saw a state that no completed load produced"
+
+
+def test_a_build_in_chunks_equals_a_build_in_one(warehouse, tmp_path, monkeypatch):
+    """The rebuild reads the lake a few thousand files per connection (memory); the tables must not
+    depend on where the chunks fall."""
+    import load.warehouse as wmod
+
+    lake = Lake(str(Path(warehouse).parent / "parquet"))
+    assert len(lake.files("reports")) > 3
+    monkeypatch.setattr(wmod, "BUILD_CHUNK_FILES", 2)
+    chunked = build(lake, tmp_path / "chunked.duckdb")
+    for table in ("reports_all_versions", "facts_all_versions", "checks_all_versions", "licensing_trend"):
+        whole = sorted(map(repr, q(warehouse, f"SELECT * FROM {table}")))
+        assert whole and sorted(map(repr, q(chunked, f"SELECT * FROM {table}"))) == whole, table
