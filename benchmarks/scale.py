@@ -50,6 +50,8 @@ YEARS = (2019, 2020, 2021, 2022, 2023, 2024)
 CHUNK_AGENCIES = 400  # agencies generated per chunk (a multiple of 8: synthetic_site's department cycle)
 SITE_PREFIX = "http://127.0.0.1:8000"  # URLs written to the fetch log by `reparse` (no server is needed)
 STAGES = ("fetch", "refs_from_crawl", "refs_from_log", "not_loaded", "parse_pages", "load", "refresh")
+# Stages seen from the flow's process: with parse workers, parse_pages and load run in the workers.
+WORKER_STAGES = ("parse_and_load",)
 
 
 # -- the corpus ------------------------------------------------------------------------------------------------
@@ -227,10 +229,10 @@ class StageClock:
         self._lock = threading.Lock()
 
     def install(self) -> None:
-        from flows import steps
+        from flows import steps, workers
 
-        for name in STAGES:
-            fn = getattr(steps, name)
+        for module, name in [(steps, n) for n in STAGES] + [(workers, n) for n in WORKER_STAGES]:
+            fn = getattr(module, name)
 
             def wrapped(*args, _fn=fn, _name=name, **kwargs):
                 t0 = time.perf_counter()
@@ -241,7 +243,7 @@ class StageClock:
                     with self._lock:
                         self.spans[_name].append((t0, t1))
 
-            setattr(steps, name, wrapped)
+            setattr(module, name, wrapped)
 
     def reset(self) -> None:
         with self._lock:
@@ -279,6 +281,7 @@ class RssSampler:
 
         self.proc = psutil.Process()
         self.peak_children_mb = 0.0
+        self.peak_total_mb = 0.0  # this process and every descendant (parse workers, Prefect server) at once
         self.samples: list[tuple[float, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -296,6 +299,7 @@ class RssSampler:
                 continue
             self.samples.append((round(time.perf_counter() - self._t0, 1), round(rss, 1)))
             self.peak_children_mb = max(self.peak_children_mb, kids)
+            self.peak_total_mb = max(self.peak_total_mb, rss + kids)
 
     def stop(self) -> dict:
         self._stop.set()
@@ -303,6 +307,7 @@ class RssSampler:
         step = max(1, len(self.samples) // 20)
         return {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                 "peak_children_rss_mb": round(self.peak_children_mb, 1),
+                "peak_total_rss_mb": round(self.peak_total_mb, 1),
                 "rss_timeline_mb": self.samples[::step]}
 
 
@@ -369,8 +374,9 @@ def child_nightly(spec: dict) -> dict:
 
 
 def child_plain(spec: dict) -> dict:
-    """The nightly's stages without Prefect, in the flow's shape: fetch batches of 25 agencies on 4 threads,
-    parse batches of 50 pages on 4 threads, loads one batch at a time in order, then one refresh."""
+    """The nightly's stages without Prefect, in the flow's shape: FETCH_TASKS fetch batches, then
+    parse-and-load batches of whole agencies on 4 threads (in worker processes when the flow would use
+    them), then one refresh."""
     from concurrent.futures import ThreadPoolExecutor
 
     clock = StageClock()
@@ -379,8 +385,9 @@ def child_plain(spec: dict) -> dict:
     from extract.fetch import Fetcher
     from extract.fetchlog import FetchLog
     from extract.sources import load_sources
-    from flows import steps
+    from flows import steps, workers
     from flows.config import Warehouse
+    from flows.pipeline import FETCH_TASKS, PARSE_BATCH
     from load.lake import Lake
 
     wh = Warehouse(spec["warehouse"])
@@ -396,17 +403,18 @@ def child_plain(spec: dict) -> dict:
         clock.reset()
         cpu0 = cpu_now()
         t0 = time.perf_counter()
+        per_task = max(1, -(-len(sources) // FETCH_TASKS))
         with ThreadPoolExecutor(max_workers=4) as pool:
-            results = list(pool.map(fetch_batch, [list(b) for b in steps.chunks(sources, 25)]))
-            refs = steps.refs_from_crawl(results, FetchLog(wh.fetch_log))
-            todo = steps.not_loaded(refs, Lake(wh.lake))
-            futures = [pool.submit(steps.parse_pages, wh.raw, list(b), by_id) for b in steps.chunks(todo, 50)]
-            parsed = 0
-            while futures:
-                outcome = futures.pop(0).result()
-                steps.load(wh.lake, outcome.bundles)
-                parsed += len(outcome.bundles)
-        steps.refresh(wh)
+            results = list(pool.map(fetch_batch, [list(b) for b in steps.chunks(sources, per_task)]))
+            log = FetchLog(wh.fetch_log)
+            log.compact()
+            todo = steps.not_loaded(steps.refs_from_crawl(results, log), Lake(wh.lake))
+            with workers.parse_pool(len(todo)):
+                outcomes = list(pool.map(lambda b: workers.parse_and_load(wh.raw, wh.lake, b, by_id),
+                                         steps.agency_batches(todo, PARSE_BATCH)))
+            parsed = sum(o.parsed for o in outcomes)
+        if parsed:
+            steps.refresh(wh)
         wall = time.perf_counter() - t0
         run = clock.report(wall, spec["reports"]) | cpu_since(cpu0)
         run["parsed"] = parsed

@@ -30,7 +30,7 @@ from extract.crawl import CrawlResult  # noqa: E402
 from extract.fetch import Fetcher  # noqa: E402
 from extract.fetchlog import FetchLog  # noqa: E402
 from extract.sources import Source, load_sources, select  # noqa: E402
-from flows import steps  # noqa: E402
+from flows import steps, workers  # noqa: E402
 from flows.config import DATA_DIR, DEFAULT_WAREHOUSE, Warehouse  # noqa: E402
 from flows.runlock import LockHeld, RunLock, sweep  # noqa: E402
 from load.lake import Lake  # noqa: E402
@@ -110,7 +110,7 @@ def fetch_task(sources: list[Source], wh: Warehouse, years: list[int] | None, al
 @task(name="parse-and-load", cache_policy=NO_CACHE)
 def parse_and_load_task(raw_root: str, lake_root: str, refs: list[steps.PageRef],
                         sources: dict[str, Source]) -> steps.LoadOutcome:
-    return steps.parse_and_load(raw_root, lake_root, refs, sources)
+    return workers.parse_and_load(raw_root, lake_root, refs, sources)
 
 
 @task(name="refresh", cache_policy=NO_CACHE)
@@ -120,18 +120,25 @@ def refresh_task(wh: Warehouse) -> str:
 
 def _parse_and_load(summary: RunSummary, wh: Warehouse, lake_root: str, refs: list[steps.PageRef],
                     sources: dict[str, Source]) -> None:
-    """Parse and load in batches of whole agencies (disjoint partitions, so batches run in parallel);
-    a task hands back counts only, so nothing holds the corpus, and a window bounds what is in flight."""
+    """Parse and load in batches of whole agencies (disjoint partitions, so batches run in parallel, in
+    worker processes for a large stage); a task hands back counts only, so nothing holds the corpus,
+    and a window bounds what is in flight."""
     batches = deque(steps.agency_batches(refs, PARSE_BATCH))
-    window: deque = deque()
     if batches:
         try:
             _stale_marker(wh).touch()
         except OSError as exc:
             raise StageFailed(f"warehouse {wh.root} not writable: {exc}") from exc
+    with workers.parse_pool(len(refs)):
+        _run_batches(summary, lake_root, batches, wh.raw, sources)
+
+
+def _run_batches(summary: RunSummary, lake_root: str, batches: deque, raw_root: str,
+                 sources: dict[str, Source]) -> None:
+    window: deque = deque()
     while batches or window:
         while batches and len(window) < PARSE_AHEAD:
-            window.append(parse_and_load_task.submit(wh.raw, lake_root, batches.popleft(), sources))
+            window.append(parse_and_load_task.submit(raw_root, lake_root, batches.popleft(), sources))
         try:
             outcome = window.popleft().result()
         except OSError as exc:  # a full disk or a read-only lake fails the stage as a whole

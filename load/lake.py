@@ -157,24 +157,32 @@ class Lake:
         """The glob of a dataset's files, for DuckDB's read_parquet."""
         return self._for_duckdb(f"{self.root}/{dataset}/*/*/{PART_FILE}")
 
+    def _paths(self, dataset: str) -> list[str]:
+        """Every partition file of a dataset, sorted, as paths in self.fs."""
+        selector = pafs.FileSelector(f"{self.root}/{dataset}", allow_not_found=True, recursive=True)
+        return sorted(info.path for info in self.fs.get_file_info(selector) if info.base_name == PART_FILE)
+
     def files(self, dataset: str) -> list[str]:
         """Every partition file of a dataset, sorted, as DuckDB reads them."""
-        selector = pafs.FileSelector(f"{self.root}/{dataset}", allow_not_found=True, recursive=True)
-        return sorted(self._for_duckdb(info.path) for info in self.fs.get_file_info(selector)
-                      if info.base_name == PART_FILE)
+        return [self._for_duckdb(path) for path in self._paths(dataset)]
 
     def has_files(self, dataset: str) -> bool:
         return bool(self.files(dataset))
 
     def report_ids(self) -> set[str]:
-        """Every report version the lake holds (what the parse stage may skip)."""
-        if self.fs.get_file_info(f"{self.root}/reports").type != pafs.FileType.Directory:
-            return set()
-        import pyarrow.dataset as ds
+        """Every report version the lake holds (what the parse stage may skip). File by file: a pyarrow
+        dataset over the whole lake held about 90 KB per file (0.9 GB at 10,000 reports)."""
+        from concurrent.futures import ThreadPoolExecutor
 
-        files = ds.dataset(f"{self.root}/reports", filesystem=self.fs, format="parquet",
-                           exclude_invalid_files=False, ignore_prefixes=[".", "_"])
-        return set(files.to_table(columns=["report_id"]).column("report_id").to_pylist())
+        def ids(path: str) -> list[str]:
+            with self.fs.open_input_file(path) as f:
+                return pq.ParquetFile(f).read(columns=["report_id"], use_threads=False).column(0).to_pylist()
+
+        out: set[str] = set()
+        with ThreadPoolExecutor(max_workers=4) as pool:  # threads hide an object store's latency
+            for chunk in pool.map(ids, self._paths("reports")):
+                out.update(chunk)
+        return out
 
     def read(self, dataset: str) -> pd.DataFrame:
         """A whole dataset with its partition columns (year, agency_id), for tests and small lakes."""

@@ -26,9 +26,10 @@ def site(demo_site_url):
     return demo_site_url
 
 
-def nightly(warehouse: Path, site: str, prefect_home: Path, fault: str | None = None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") and k != "GOVREPORTS_FAULT"}
+def nightly(warehouse: Path, site: str, prefect_home: Path, fault: str | None = None, processes: str = "0"):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GOVREPORTS_"))}
     env["PREFECT_HOME"] = str(prefect_home)
+    env["GOVREPORTS_PARSE_PROCESSES"] = processes  # the demo site is small: the default would parse in threads
     if fault:
         env["GOVREPORTS_FAULT"] = fault
     prefect_home.mkdir(parents=True, exist_ok=True)
@@ -72,12 +73,15 @@ def reference(site, tmp_path_factory):
     return state(wh)
 
 
-@pytest.mark.parametrize("fault", ["fetch:5", "parse:7", "write:4", "refresh:3"])
-def test_killed_then_rerun_equals_an_uninterrupted_run(site, reference, tmp_path, fault):
+@pytest.mark.parametrize(("fault", "processes"), [
+    ("fetch:5", "0"), ("parse:7", "0"), ("write:4", "0"), ("refresh:3", "0"),
+    ("parse:3", "2"), ("write:5", "2"),  # killed in a parse worker process: the run dies with it
+])
+def test_killed_then_rerun_equals_an_uninterrupted_run(site, reference, tmp_path, fault, processes):
     home = tmp_path / "prefect"
-    killed = nightly(tmp_path / "wh", site, home, fault)
+    killed = nightly(tmp_path / "wh", site, home, fault, processes)
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
-    again = nightly(tmp_path / "wh", site, home)
+    again = nightly(tmp_path / "wh", site, home, processes=processes)
     assert again.returncode == 0, again.stderr.decode()[-2000:]
     got = state(tmp_path / "wh")
     for name in ("facts", "reports", "checks"):

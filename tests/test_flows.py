@@ -108,6 +108,24 @@ def test_reparse_with_the_registry_equals_a_fresh_run_exactly(pipeline, site, ni
         pd.testing.assert_frame_equal(before[name], after[name])
 
 
+def test_reparse_in_worker_processes_equals_a_fresh_run_exactly(pipeline, site, nightly_run, monkeypatch):
+    from flows import steps
+
+    wh, _, before = nightly_run
+    monkeypatch.setenv("GOVREPORTS_PARSE_PROCESSES", "2")
+    monkeypatch.setattr(pipeline, "PARSE_BATCH", 5)  # several batches, so both workers take some
+
+    def not_here(*_args, **_kwargs):
+        raise AssertionError("parsed in the flow's process, not in a worker")
+
+    monkeypatch.setattr(steps, "parse_and_load", not_here)  # the workers' copy of steps is unpatched
+    summary = run(pipeline, "reparse", warehouse=wh.root, sources_file=str(SITE / "sources.csv"), site=site)
+    assert summary.parsed == len(before["reports"]) and not summary.failures
+    after = snapshot(wh)
+    for name in before:
+        pd.testing.assert_frame_equal(before[name], after[name])
+
+
 def test_backfill_of_a_subset(pipeline, site, tmp_path):
     summary = run(pipeline, "backfill", years=[2021, 2022], agencies=["330203-jtj"], **common(site, tmp_path))
     assert summary.agencies == 1

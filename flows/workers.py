@@ -1,0 +1,107 @@
+"""Worker processes for the parse-and-load stage.
+
+Parsing is Python under the GIL: in threads, every batch shares one core. While a `parse_pool` is
+open, `parse_and_load` sends each batch to one of a few worker processes (one per core by default,
+`GOVREPORTS_PARSE_PROCESSES`; 0 or 1 keeps the work in the calling thread). By default a stage of fewer
+than MIN_PAGES pages stays in the calling thread; a count set in the environment applies to any stage.
+Batches write disjoint lake partitions, so the workers need no coordination, and only counts come back.
+
+The workers start from a forkserver with the parser preloaded (forking the flow's own process, which
+runs Prefect's threads, is unsafe), die with the run (PR_SET_PDEATHSIG on Linux), and are replaced
+every BATCHES_PER_WORKER batches, so no heap grows for a whole backfill. A pool that breaks (a worker
+killed from outside, or crashed by a page) is dropped and its batches run in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+
+from extract.sources import Source
+from flows import faults, steps
+
+MIN_PAGES = 200  # below this, starting the workers (about a second) costs more than they save
+BATCHES_PER_WORKER = 40  # then the worker is replaced by a fresh one
+_PRELOAD = ["flows.steps"]  # imported once in the forkserver: pandas, pyarrow, lxml and the parser
+
+log = logging.getLogger(__name__)
+_active: ProcessPoolExecutor | None = None
+_lock = threading.Lock()
+
+
+def processes_for(pages: int) -> int:
+    """Worker processes for a stage of `pages` pages: GOVREPORTS_PARSE_PROCESSES when set, else one per
+    core for a stage of MIN_PAGES pages or more; 0 means the calling thread."""
+    raw = os.environ.get("GOVREPORTS_PARSE_PROCESSES", "").strip()
+    if not raw:
+        return (os.cpu_count() or 1) if pages >= MIN_PAGES else 0
+    try:
+        n = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"GOVREPORTS_PARSE_PROCESSES must be a whole number, not {raw!r}") from exc
+    return n if n > 1 and pages else 0
+
+
+def _die_with(run_pid: int) -> None:
+    """Worker start-up: never outlive the run, and let a crash test's kill take the run down too."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: killed when the forkserver (our parent) goes
+    faults.also_kill(run_pid)
+    try:
+        os.kill(run_pid, 0)
+    except ProcessLookupError:  # the run died while this worker was starting
+        os._exit(1)
+
+
+def _work(raw_root: str, lake_root: str, refs: list[steps.PageRef], sources: dict[str, Source]) -> steps.LoadOutcome:
+    return steps.parse_and_load(raw_root, lake_root, refs, sources)
+
+
+@contextmanager
+def parse_pool(pages: int) -> Iterator[ProcessPoolExecutor | None]:
+    """Open worker processes for a stage of `pages` pages, when it is worth it; yields the pool or None."""
+    global _active
+    n = processes_for(pages)
+    if n <= 1 or multiprocessing.current_process().daemon:
+        yield None  # daemonic processes (a Dask worker) cannot have children
+        return
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(_PRELOAD)
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_die_with, initargs=(os.getpid(),),
+                               max_tasks_per_child=BATCHES_PER_WORKER)
+    with _lock:
+        _active = pool
+    try:
+        yield pool
+    finally:
+        with _lock:
+            _active = None
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def parse_and_load(raw_root: str, lake_root: str, refs: Sequence[steps.PageRef],
+                   sources: Mapping[str, Source]) -> steps.LoadOutcome:
+    """steps.parse_and_load, in a worker process while a pool is open, else here."""
+    global _active
+    pool = _active
+    if pool is not None:
+        mine = {ref.agency_id: sources[ref.agency_id] for ref in refs if ref.agency_id in sources}
+        try:
+            return pool.submit(_work, raw_root, lake_root, list(refs), mine).result()
+        except BrokenProcessPool:
+            log.warning("parse worker process died; parsing the rest of the run in this process")
+            with _lock:
+                if _active is pool:
+                    _active = None
+    return steps.parse_and_load(raw_root, lake_root, refs, sources)
