@@ -68,3 +68,16 @@ def test_file_url_root(tmp_path):
     lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
     assert (tmp_path / "lake" / "reports" / "year=2022" / "agency=a1" / "part.parquet").exists()
     assert len(Lake(str(tmp_path / "lake")).read("reports")) == 1
+
+
+def test_report_ids_and_files_list_what_the_lake_holds(tmp_path):
+    lake = Lake(f"file://{tmp_path}/lake")
+    assert lake.report_ids() == set() and lake.files("reports") == []
+    bundles = [bundle(f"a{i}", f"{i}号区民政局", 2019 + i % 3, "2021", 10 + i, 2) for i in range(7)]
+    lake.write(bundles)
+    # Debris of an interrupted write beside a partition file is not part of the lake.
+    (tmp_path / "lake" / "reports" / "year=2019" / "agency=a0" / ".part.parquet.tmp").write_bytes(b"PAR1 half")
+    assert lake.report_ids() == {b.report["report_id"] for b in bundles}
+    files = lake.files("facts")
+    assert len(files) == 7 and files == sorted(files)
+    assert all(f.startswith(str(tmp_path / "lake" / "facts")) and f.endswith("/part.parquet") for f in files)
