@@ -7,7 +7,7 @@ than MIN_PAGES pages stays in the calling thread; a count set in the environment
 Batches write disjoint lake partitions, so the workers need no coordination, and only counts come back.
 
 The workers start from a forkserver with the parser preloaded (forking the flow's own process, which
-runs Prefect's threads, is unsafe), die with the run (PR_SET_PDEATHSIG on Linux), and are replaced
+runs Prefect's threads, is unsafe), exit when the run's process ends, and are replaced
 every BATCHES_PER_WORKER batches, so no heap grows for a whole backfill. A pool that breaks (a worker
 killed from outside, or crashed by a page) is dropped and its batches run in the caller's thread.
 """
@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import signal
-import sys
+import select
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -50,18 +50,30 @@ def processes_for(pages: int) -> int:
     return n if n > 1 and pages else 0
 
 
+def _watch(run_pid: int) -> None:
+    """Exit when the run's process ends (killed, say). A worker's parent is the forkserver, which the
+    workers themselves keep alive, and its task queue never reaches EOF: without this, a killed run
+    would leave idle workers behind for good."""
+    try:
+        fd = os.pidfd_open(run_pid)  # Linux: readable once the process has ended
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])
+    else:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(run_pid, 0)
+            except ProcessLookupError:
+                break
+    os._exit(1)
+
+
 def _die_with(run_pid: int) -> None:
     """Worker start-up: never outlive the run, and let a crash test's kill take the run down too."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: killed when the forkserver (our parent) goes
     faults.also_kill(run_pid)
-    try:
-        os.kill(run_pid, 0)
-    except ProcessLookupError:  # the run died while this worker was starting
-        os._exit(1)
+    threading.Thread(target=_watch, args=(run_pid,), name="watch-run", daemon=True).start()
 
 
 def _work(raw_root: str, lake_root: str, refs: list[steps.PageRef], sources: dict[str, Source]) -> steps.LoadOutcome:

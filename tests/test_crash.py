@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -42,6 +43,8 @@ def nightly(warehouse: Path, site: str, prefect_home: Path, fault: str | None = 
                                 stdout=o, stderr=e, cwd=ROOT, env=env, start_new_session=True)
         try:
             proc.wait(600)
+            if processes != "0" and proc.returncode == -signal.SIGKILL:
+                assert _left_behind(proc.pid) == [], "parse workers outlived the killed run"
         finally:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -63,6 +66,24 @@ def state(warehouse: Path) -> dict:
         sql = "SELECT count(*), sum(value::DECIMAL(38, 4)), count(DISTINCT report_id) FROM facts"
         out["db"] = con.execute(sql).fetchone()
     return out
+
+
+def _left_behind(session: int, wait: float = 15.0) -> list[str]:
+    """Multiprocessing helpers (forkserver, parse workers) still alive in the run's session after `wait`."""
+    deadline = time.monotonic() + wait
+    while True:
+        alive = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (OSError, IndexError):
+                continue
+            if int(fields[3]) == session and fields[0] != "Z" and "multiprocessing" in cmd:
+                alive.append(cmd[:120])
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +113,33 @@ def test_killed_then_rerun_equals_an_uninterrupted_run(site, reference, tmp_path
     leftovers = [p for p in (tmp_path / "wh").rglob("*") if p.name.endswith(".tmp") or ".reparse-" in p.name]
     assert leftovers == []
     assert not (tmp_path / "wh" / ".govreports.lock").exists()
+
+
+KILLED_WITH_WORKERS = """
+import os, signal, sys, time
+from flows import workers
+with workers.parse_pool(10_000) as pool:
+    assert pool is not None
+    futures = [pool.submit(time.sleep, 0.3) for _ in range(4)]  # both workers up
+    [f.result() for f in futures]
+    print("workers up", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer or an operator would
+"""
+
+
+def test_parse_workers_exit_when_the_run_is_killed_from_outside(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVREPORTS_")}
+    env["GOVREPORTS_PARSE_PROCESSES"] = "2"
+    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with out.open("wb") as o, err.open("wb") as e:  # files, not pipes: a survivor would hold a pipe open
+        proc = subprocess.Popen([sys.executable, "-c", KILLED_WITH_WORKERS], cwd=ROOT, env=env, stdout=o, stderr=e,
+                                start_new_session=True)
+    try:
+        proc.wait(120)
+        assert proc.returncode == -signal.SIGKILL and b"workers up" in out.read_bytes(), err.read_text()[-2000:]
+        assert _left_behind(proc.pid) == [], "parse workers outlived the killed run"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
