@@ -274,19 +274,28 @@ class StageClock:
 
 
 class RssSampler:
-    """Samples the resident memory of this process and of its children (the Prefect server) every 0.5 s."""
+    """Samples the resident memory of this process and of its children (the Prefect server, the parse
+    workers and their forkserver) every 0.5 s. The total over the tree is PSS (proportional set size):
+    the workers share the forkserver's pages (pandas, pyarrow, lxml), which RSS would count in each."""
 
     def __init__(self) -> None:
         import psutil
 
         self.proc = psutil.Process()
         self.peak_children_mb = 0.0
-        self.peak_total_mb = 0.0  # this process and every descendant (parse workers, Prefect server) at once
+        self.peak_total_pss_mb = 0.0  # this process and every descendant at once
         self.samples: list[tuple[float, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._t0 = time.perf_counter()
         self._thread.start()
+
+    @staticmethod
+    def _pss(proc: Any) -> int:
+        try:
+            return proc.memory_full_info().pss
+        except (AttributeError, OSError):
+            return proc.memory_info().rss
 
     def _run(self) -> None:
         import psutil
@@ -294,12 +303,14 @@ class RssSampler:
         while not self._stop.wait(0.5):
             try:
                 rss = self.proc.memory_info().rss / 2**20
-                kids = sum(c.memory_info().rss for c in self.proc.children(recursive=True)) / 2**20
+                kids = self.proc.children(recursive=True)
+                kids_rss = sum(c.memory_info().rss for c in kids) / 2**20
+                total = (self._pss(self.proc) + sum(self._pss(c) for c in kids)) / 2**20
             except psutil.Error:
                 continue
             self.samples.append((round(time.perf_counter() - self._t0, 1), round(rss, 1)))
-            self.peak_children_mb = max(self.peak_children_mb, kids)
-            self.peak_total_mb = max(self.peak_total_mb, rss + kids)
+            self.peak_children_mb = max(self.peak_children_mb, kids_rss)
+            self.peak_total_pss_mb = max(self.peak_total_pss_mb, total)
 
     def stop(self) -> dict:
         self._stop.set()
@@ -307,12 +318,13 @@ class RssSampler:
         step = max(1, len(self.samples) // 20)
         return {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                 "peak_children_rss_mb": round(self.peak_children_mb, 1),
-                "peak_total_rss_mb": round(self.peak_total_mb, 1),
+                "peak_total_pss_mb": round(self.peak_total_pss_mb, 1),
                 "rss_timeline_mb": self.samples[::step]}
 
 
 def cpu_now() -> tuple[float, float]:
-    """CPU seconds (user + system) used so far by this process and by its live children (the Prefect server)."""
+    """CPU seconds (user + system) used so far by this process and by its live children (the Prefect server,
+    the parse workers' forkserver), with what their own ended children used (retired parse workers)."""
     import psutil
 
     me = psutil.Process()
@@ -320,7 +332,7 @@ def cpu_now() -> tuple[float, float]:
     kids = 0.0
     for child in me.children(recursive=True):
         try:
-            kids += sum(child.cpu_times()[:2])
+            kids += sum(child.cpu_times()[:4])  # user, system, and those of its reaped children
         except psutil.Error:
             pass
     return own, kids
@@ -328,7 +340,7 @@ def cpu_now() -> tuple[float, float]:
 
 def cpu_since(start: tuple[float, float]) -> dict:
     own, kids = cpu_now()
-    return {"cpu_flow_process_s": round(own - start[0], 2), "cpu_prefect_server_s": round(kids - start[1], 2)}
+    return {"cpu_flow_process_s": round(own - start[0], 2), "cpu_children_s": round(kids - start[1], 2)}
 
 
 def _warm_prefect() -> float:
@@ -528,10 +540,11 @@ def _print_nightly(r: dict) -> None:
         print(f"  {label}: {run['wall_s']:.1f} s = {run['reports_per_s']} reports/s; inside stages "
               f"{run['inside_stages_s']:.1f} s; orchestration {run['orchestration_s']:.1f} s "
               f"({100 * run['orchestration_share']:.1f}%); CPU: flow process {run['cpu_flow_process_s']} s, "
-              f"Prefect server {run['cpu_prefect_server_s']} s")
+              f"children (Prefect server, parse workers) {run['cpu_children_s']} s")
         _print_stages(run)
     print(f"  second / first: {100 * r['second_over_first']:.1f}%  (goal < 10%)")
-    print(f"  peak RSS (flow process): {p['peak_rss_mb']} MB; Prefect server: {p['peak_children_rss_mb']} MB")
+    print(f"  peak RSS (flow process): {p['peak_rss_mb']} MB; children (Prefect server, parse workers): "
+          f"{p['peak_children_rss_mb']} MB; whole tree at once: {p['peak_total_pss_mb']} MB PSS")
     print(f"  check: {r['check']}")
     if "plain" in r:
         for label, run in zip(("plain first run", "plain second run"), r["plain"]["runs"], strict=True):
@@ -573,10 +586,11 @@ def cmd_reparse(args: argparse.Namespace) -> dict:
     print(f"\nreparse, {n} reports: {run['wall_s']:.1f} s = {run['reports_per_s']} reports/s; orchestration "
           f"{run['orchestration_s']:.1f} s ({100 * run['orchestration_share']:.1f}%); Prefect start-up "
           f"{run['prefect_startup_s']} s (not counted); CPU: flow process {run['cpu_flow_process_s']} s, "
-          f"Prefect server {run['cpu_prefect_server_s']} s")
+          f"children (Prefect server, parse workers) {run['cpu_children_s']} s")
     _print_stages(run)
     print(f"  peak RSS: {run['peak_rss_mb']} MB (ru_maxrss), {run.get('time_v_max_rss_mb')} MB (/usr/bin/time -v); "
-          f"Prefect server {run['peak_children_rss_mb']} MB")
+          f"children (Prefect server, parse workers) {run['peak_children_rss_mb']} MB; "
+          f"whole tree at once {run['peak_total_pss_mb']} MB PSS")
     print(f"  lake: {result['lake_files']} part files, {result['lake_mb']} MB; database {result['db_mb']} MB")
     print(f"  check: {result['check']}")
     if args.queries:
