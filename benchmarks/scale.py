@@ -420,7 +420,7 @@ def child_plain(spec: dict) -> dict:
             results = list(pool.map(fetch_batch, [list(b) for b in steps.chunks(sources, per_task)]))
             log = FetchLog(wh.fetch_log)
             log.compact()
-            todo = steps.not_loaded(steps.refs_from_crawl(results, log), Lake(wh.lake))
+            todo = steps.not_loaded(steps.refs_from_crawl(results, log), Lake(wh.lake), db=wh.db)
             with workers.parse_pool(len(todo)):
                 outcomes = list(pool.map(lambda b: workers.parse_and_load(wh.raw, wh.lake, b, by_id),
                                          steps.agency_batches(todo, PARSE_BATCH)))

@@ -29,6 +29,9 @@ class _Handler(SimpleHTTPRequestHandler):
 
     server_version = "govreports-demo-site"
     sys_version = ""
+    # Keep-alive, as agency web servers do: on HTTP/1.0 every request paid for a new connection, which
+    # made a nothing-changed run (one conditional request per page) measure the handshakes.
+    protocol_version = "HTTP/1.1"
     extensions_map: ClassVar[dict[str, str]] = {
         **SimpleHTTPRequestHandler.extensions_map,
         ".html": "text/html",

@@ -216,7 +216,8 @@ def _crawl_and_load_locked(name: str, sources: list[Source], wh: Warehouse, year
         raise StageFailed("every agency failed to fetch: " + "; ".join(summary.failures[:5]))
     try:
         lake = Lake(wh.lake)
-        todo = steps.not_loaded(refs, lake)
+        # A run killed after loading leaves the marker: then the database may lag the lake.
+        todo = steps.not_loaded(refs, lake, db=None if _stale_marker(wh).exists() else wh.db)
     except OSError as exc:
         raise StageFailed(f"cannot read the lake at {wh.lake}: {exc}") from exc
     _parse_and_load(summary, wh, wh.lake, todo, {s.agency_id: s for s in sources})

@@ -21,7 +21,7 @@ from extract.sources import Source
 from flows.config import Warehouse
 from flows.faults import checkpoint
 from load.lake import Lake, ReportBundle, WriteSummary
-from load.warehouse import build
+from load.warehouse import build, loaded_report_ids
 from transform.frame import CHECK_COLUMNS, FACT_COLUMNS, checks_frame, facts_frame
 from transform.report import ParseFailure, parse_report, report_id_for
 
@@ -99,9 +99,13 @@ def refs_from_log(log: FetchLog, agencies: Iterable[str] | None = None,
     return refs
 
 
-def not_loaded(refs: Iterable[PageRef], lake: Lake) -> list[PageRef]:
-    """The refs whose version the lake does not hold yet: the cache is keyed by the bytes' sha256."""
-    loaded = lake.report_ids()
+def not_loaded(refs: Iterable[PageRef], lake: Lake, db: Path | None = None) -> list[PageRef]:
+    """The refs whose version the lake does not hold yet: the cache is keyed by the bytes' sha256.
+    `db`: the warehouse database, when nothing was loaded since it was last rebuilt from this lake;
+    its report ids then stand for the lake's (reading every lake file costs seconds per 10,000)."""
+    loaded = loaded_report_ids(db, lake) if db is not None else None
+    if loaded is None:
+        loaded = lake.report_ids()
     out, seen = [], set()
     for ref in refs:
         rid = report_id_for(ref.sha256)
