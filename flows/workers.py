@@ -88,8 +88,11 @@ def parse_pool(pages: int) -> Iterator[ProcessPoolExecutor | None]:
     if n <= 1 or multiprocessing.current_process().daemon:
         yield None  # daemonic processes (a Dask worker) cannot have children
         return
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(_PRELOAD)
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)
+    else:  # Windows: each worker imports the parser itself
+        ctx = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_die_with, initargs=(os.getpid(),),
                                max_tasks_per_child=BATCHES_PER_WORKER)
     with _lock:
