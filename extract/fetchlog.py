@@ -151,7 +151,7 @@ class FetchLog:
         files = self._files()
         if not files:
             return LOG_SCHEMA.empty_table().to_pandas(types_mapper=_INT_TYPES.get)
-        table = pa.concat_tables([pq.read_table(p, schema=LOG_SCHEMA, filesystem=self._fs) for p in files])
+        table = pa.concat_tables(_read_all(files, self._fs))
         df = table.to_pandas(types_mapper=_INT_TYPES.get)
         return df.sort_values("fetched_at", kind="stable").reset_index(drop=True)
 
@@ -165,7 +165,7 @@ class FetchLog:
             return 0
         fs = self._fs or pafs.LocalFileSystem()
         base = self._base if self._fs is not None else str(self.root)
-        table = pa.concat_tables([pq.read_table(p, schema=LOG_SCHEMA, filesystem=self._fs) for p in files])
+        table = pa.concat_tables(_read_all(files, self._fs))
         table = table.sort_by([("fetched_at", "ascending")])
         name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-compact-{uuid.uuid4().hex[:12]}.parquet"
         tmp = f"{base}/.{name}.tmp"
@@ -205,6 +205,29 @@ class FetchLog:
         current = df.groupby("url", sort=False)["sha256"].last()  # df is in fetched_at order
         out["is_current"] = out["sha256"].to_numpy() == out["url"].map(current).to_numpy()
         return out[cols].sort_values(["url", "first_seen"], kind="stable").reset_index(drop=True)
+
+
+def _read_one(path: Any, fs: pafs.FileSystem | None) -> pa.Table:
+    if fs is None:
+        f = pa.OSFile(str(path))
+    else:
+        f = fs.open_input_file(path)
+    with f:
+        return pq.ParquetFile(f).read(use_threads=False).cast(LOG_SCHEMA)
+
+
+def _read_all(files: Sequence[Any], fs: pafs.FileSystem | None, chunk: int = 512) -> list[pa.Table]:
+    """Every log file, in order, as one table per `chunk` files. ParquetFile per file on 4 threads:
+    pq.read_table's dataset machinery cost 0.7 ms per file (11 s for a log of 16,667 agency files), and
+    thousands of small tables held 17 KB each until merged, so they are merged chunk by chunk."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = []
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for i in range(0, len(files), chunk):
+            tables = list(pool.map(lambda path: _read_one(path, fs), files[i:i + chunk]))
+            out.append(pa.concat_tables(tables).combine_chunks())
+    return out
 
 
 def _isna(value: Any) -> bool:
