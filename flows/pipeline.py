@@ -36,7 +36,7 @@ from flows.runlock import LockHeld, RunLock, sweep  # noqa: E402
 from load.lake import Lake  # noqa: E402
 
 FETCH_TASKS = 4  # fetch tasks per run (each crawls its agencies with its own threads): each reads the log once
-PARSE_BATCH = 50  # pages per parse-and-load task (whole agencies)
+PARSE_BATCH = 100  # pages per parse-and-load task (whole agencies)
 PARSE_AHEAD = 8  # batches in flight
 
 

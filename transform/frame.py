@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 # name -> pandas dtype. Order is the frame's column order.
 FACT_COLUMNS: dict[str, str] = {
@@ -42,11 +43,21 @@ CHECK_COLUMNS: dict[str, str] = {
 }
 
 VALUE_STATUSES = ("number", "blank", "na", "unparsed")
+_ARROW_STRINGS = pd.array([], dtype="string").dtype == pd.StringDtype("pyarrow")
 
 
 def _column(values: list, dtype: str) -> Any:
     if dtype == "float64":  # a plain float column: null is NaN
         return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    # Through Arrow: 3x faster than pd.array for the same array (pandas' string dtype is Arrow-backed),
+    # and this runs for every column of every page. Anything Arrow will not take goes the long way.
+    try:
+        if dtype == "string" and _ARROW_STRINGS:
+            return pd.arrays.ArrowStringArray(pa.array(values, pa.large_string()))
+        if dtype == "Int64":
+            return pd.Int64Dtype().__from_arrow__(pa.array(values, pa.int64()))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        pass
     return pd.array(values, dtype=dtype)
 
 
