@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import select
 import threading
@@ -103,6 +104,19 @@ def parse_pool(pages: int) -> Iterator[ProcessPoolExecutor | None]:
         with _lock:
             _active = None
         pool.shutdown(wait=True, cancel_futures=True)
+        _stop_forkserver()
+
+
+def _stop_forkserver() -> None:
+    """Its preloaded parser (~140 MB) would sit idle through the database rebuild that follows; the next
+    pool starts a new one. Only a private method of multiprocessing does this, hence the care."""
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    stop = getattr(server, "_stop", None)
+    if callable(stop):
+        try:
+            stop()
+        except OSError:
+            pass
 
 
 def parse_and_load(raw_root: str, lake_root: str, refs: Sequence[steps.PageRef],
