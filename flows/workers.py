@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import multiprocessing.forkserver
 import os
 import select
 import threading
@@ -110,7 +109,11 @@ def parse_pool(pages: int) -> Iterator[ProcessPoolExecutor | None]:
 def _stop_forkserver() -> None:
     """Its preloaded parser (~140 MB) would sit idle through the database rebuild that follows; the next
     pool starts a new one. Only a private method of multiprocessing does this, hence the care."""
-    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    try:
+        import multiprocessing.forkserver as forkserver
+    except ImportError:  # no forkserver on this platform
+        return
+    server = getattr(forkserver, "_forkserver", None)
     stop = getattr(server, "_stop", None)
     if callable(stop):
         try:
