@@ -418,9 +418,8 @@ def child_plain(spec: dict) -> dict:
         clock.reset()
         cpu0 = cpu_now()
         t0 = time.perf_counter()
-        per_task = max(1, -(-len(sources) // FETCH_TASKS))
         with ThreadPoolExecutor(max_workers=4) as pool:
-            results = list(pool.map(fetch_batch, [list(b) for b in steps.chunks(sources, per_task)]))
+            results = list(pool.map(fetch_batch, [list(b) for b in steps.split(sources, FETCH_TASKS)]))
             log = FetchLog(wh.fetch_log)
             log.compact()
             todo = steps.not_loaded(steps.refs_from_crawl(results, log), Lake(wh.lake), db=wh.db)

@@ -141,8 +141,7 @@ def _run_batches(summary: RunSummary, lake_root: str, batches: deque, raw_root: 
             batch = batches.popleft()
             # Only the batch's own agencies: Prefect walks every task parameter (looking for futures),
             # and the whole registry per task made that the run's bottleneck at 16,667 agencies.
-            mine = {ref.agency_id: sources[ref.agency_id] for ref in batch if ref.agency_id in sources}
-            window.append(parse_and_load_task.submit(raw_root, lake_root, batch, mine))
+            window.append(parse_and_load_task.submit(raw_root, lake_root, batch, steps.sources_for(batch, sources)))
         try:
             outcome = window.popleft().result()
         except OSError as exc:  # a full disk or a read-only lake fails the stage as a whole
@@ -200,9 +199,8 @@ def _crawl_and_load_locked(name: str, sources: list[Source], wh: Warehouse, year
     summary = RunSummary(flow=name, agencies=len(sources))
     if not sources:
         raise StageFailed("no agency selected: check --agency / --region and the sources file")
-    per_task = max(1, -(-len(sources) // FETCH_TASKS))
     futures = [fetch_task.submit(list(batch), wh, years, allow_loopback, delay, timeout)
-               for batch in steps.chunks(sources, per_task)]
+               for batch in steps.split(sources, FETCH_TASKS)]
     results = [f.result() for f in futures]
     log = FetchLog(wh.fetch_log)
     for result in results:

@@ -223,3 +223,14 @@ def agency_batches(refs: Sequence[PageRef], size: int) -> list[list[PageRef]]:
 
 def chunks(items: Sequence, size: int) -> list[Sequence]:
     return [items[i:i + size] for i in range(0, len(items), size)] if items else []
+
+
+def split(items: Sequence, parts: int) -> list[Sequence]:
+    """`items` in at most `parts` chunks of nearly equal size (the fetch tasks of a run)."""
+    return chunks(items, max(1, -(-len(items) // parts)))
+
+
+def sources_for(refs: Iterable[PageRef], sources: Mapping[str, Source]) -> dict[str, Source]:
+    """The registry entries of these pages' agencies: what a batch carries to its task or worker
+    (Prefect walks every task parameter, and a worker gets it pickled)."""
+    return {ref.agency_id: sources[ref.agency_id] for ref in refs if ref.agency_id in sources}

@@ -128,9 +128,8 @@ def parse_and_load(raw_root: str, lake_root: str, refs: Sequence[steps.PageRef],
     global _active
     pool = _active
     if pool is not None:
-        mine = {ref.agency_id: sources[ref.agency_id] for ref in refs if ref.agency_id in sources}
         try:
-            return pool.submit(_work, raw_root, lake_root, list(refs), mine).result()
+            return pool.submit(_work, raw_root, lake_root, list(refs), steps.sources_for(refs, sources)).result()
         except BrokenProcessPool:
             log.warning("parse worker process died; parsing the rest of the run in this process")
             with _lock:

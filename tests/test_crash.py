@@ -34,22 +34,32 @@ def nightly(warehouse: Path, site: str, prefect_home: Path, fault: str | None = 
     if fault:
         env["GOVREPORTS_FAULT"] = fault
     prefect_home.mkdir(parents=True, exist_ok=True)
-    out, err = prefect_home / "stdout.txt", prefect_home / "stderr.txt"
-    # A run killed with SIGKILL leaves its ephemeral Prefect server behind, holding any pipe it was given:
-    # output goes to files, and the whole process group is ended once the run is over.
+
+    def no_workers_left(proc: subprocess.Popen) -> None:
+        if processes != "0" and proc.returncode == -signal.SIGKILL:
+            assert _left_behind(proc.pid) == [], "parse workers outlived the killed run"
+
+    return run_in_own_session([sys.executable, "-m", "flows.cli", "--warehouse", str(warehouse), "run", "nightly",
+                               "--sources", SOURCES, "--site", site, "--allow-loopback", "--delay", "0"],
+                              env, prefect_home, 600, no_workers_left)
+
+
+def run_in_own_session(args: list[str], env: dict, out_dir: Path, timeout: float,
+                       check=lambda _proc: None) -> subprocess.CompletedProcess:
+    """Run `args` in a session of its own, `check(proc)` once it has ended, then end whatever is left of
+    the session. A run killed with SIGKILL leaves its ephemeral Prefect server (or, were they to survive,
+    its parse workers) behind, holding any pipe it was given: output goes to files in `out_dir`."""
+    out, err = out_dir / "stdout.txt", out_dir / "stderr.txt"
     with out.open("wb") as o, err.open("wb") as e:
-        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "--warehouse", str(warehouse), "run", "nightly",
-                                 "--sources", SOURCES, "--site", site, "--allow-loopback", "--delay", "0"],
-                                stdout=o, stderr=e, cwd=ROOT, env=env, start_new_session=True)
+        proc = subprocess.Popen(args, stdout=o, stderr=e, cwd=ROOT, env=env, start_new_session=True)
+    try:
+        proc.wait(timeout)
+        check(proc)
+    finally:
         try:
-            proc.wait(600)
-            if processes != "0" and proc.returncode == -signal.SIGKILL:
-                assert _left_behind(proc.pid) == [], "parse workers outlived the killed run"
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     return subprocess.CompletedProcess(proc.args, proc.returncode, out.read_bytes(), err.read_bytes())
 
 
@@ -130,16 +140,10 @@ with workers.parse_pool(10_000) as pool:
 def test_parse_workers_exit_when_the_run_is_killed_from_outside(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVREPORTS_")}
     env["GOVREPORTS_PARSE_PROCESSES"] = "2"
-    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
-    with out.open("wb") as o, err.open("wb") as e:  # files, not pipes: a survivor would hold a pipe open
-        proc = subprocess.Popen([sys.executable, "-c", KILLED_WITH_WORKERS], cwd=ROOT, env=env, stdout=o, stderr=e,
-                                start_new_session=True)
-    try:
-        proc.wait(120)
-        assert proc.returncode == -signal.SIGKILL and b"workers up" in out.read_bytes(), err.read_text()[-2000:]
+
+    def check(proc: subprocess.Popen) -> None:
+        out, err = (tmp_path / "stdout.txt").read_bytes(), (tmp_path / "stderr.txt").read_text()
+        assert proc.returncode == -signal.SIGKILL and b"workers up" in out, err[-2000:]
         assert _left_behind(proc.pid) == [], "parse workers outlived the killed run"
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+
+    run_in_own_session([sys.executable, "-c", KILLED_WITH_WORKERS], env, tmp_path, 120, check)
