@@ -72,32 +72,36 @@ def _rows(table: etree._Element) -> list[etree._Element]:
 def table_grid(table: etree._Element, index: int) -> Table:
     """Expand one <table> (not its nested tables) into rows of cells. Spanned positions repeat the
     spanning cell's text with copy=True so that each grid row is complete."""
-    grid: dict[tuple[int, int], Cell] = {}
-    n_rows = 0
     # Checked once per table: most report tables hold no nested table, script or style at all.
     plain = table.find(".//table") is None and table.find(".//script") is None and table.find(".//style") is None
     trs = _rows(table)
+    n_rows = len(trs)
+    grid: list[dict[int, Cell]] = [{} for _ in trs]  # row -> column -> cell
     budget = MAX_POSITIONS
     for r, tr in enumerate(trs):
+        row = grid[r]
         c = 0
         for td in tr:
             if td.tag not in ("td", "th"):
                 continue
-            while (r, c) in grid:
+            while c in row:
                 c += 1
-            rowspan = min(_span(td.get("rowspan"), MAX_ROWSPAN), len(trs) - r)
-            colspan = _span(td.get("colspan"), MAX_COLSPAN)
+            text = cell_text(td, plain)
+            rowspan_attr, colspan_attr = td.get("rowspan"), td.get("colspan")
+            if rowspan_attr is None and colspan_attr is None:  # the common case, kept short
+                row[c] = Cell(text, r, c)
+                c += 1
+                budget -= 1
+                continue
+            rowspan = min(_span(rowspan_attr, MAX_ROWSPAN), n_rows - r)
+            colspan = _span(colspan_attr, MAX_COLSPAN)
             if rowspan * colspan > budget:
                 rowspan = colspan = 1
             budget -= rowspan * colspan
-            text = cell_text(td, plain)
             for dr in range(rowspan):
+                spanned = grid[r + dr]
                 for dc in range(colspan):
-                    grid[(r + dr, c + dc)] = Cell(text, r + dr, c + dc, copy=bool(dr or dc))
+                    spanned[c + dc] = Cell(text, r + dr, c + dc, copy=bool(dr or dc))
             c += colspan
-        n_rows = max(n_rows, r + 1)
-    rows: list[list[Cell]] = [[] for _ in range(n_rows)]
-    for (r, _c), cell in sorted(grid.items()):
-        if r < n_rows:  # a rowspan reaching past the last <tr> adds nothing
-            rows[r].append(cell)
+    rows = [[row[c] for c in sorted(row)] for row in grid]
     return Table(index=index, rows=rows, row_delimited=True)

@@ -18,12 +18,10 @@ def _read_input(path: str) -> bytes:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from transform.frame import CHECK_COLUMNS, FACT_COLUMNS
+    from transform.frame import CHECK_COLUMNS, FACT_COLUMNS, frame_from_rows
     from transform.report import ParseFailure, parse_report
 
-    frames: list[pd.DataFrame] = []
+    rows: list[tuple] = []
     failed = 0
     for path in args.paths:
         try:
@@ -40,9 +38,8 @@ def cmd_parse(args: argparse.Namespace) -> int:
             continue
         if report.meta.truncated:
             print(f"{path}: truncated: {'; '.join(report.meta.problems)}", file=sys.stderr)
-        frames.append(report.checks if args.checks else report.facts)
-    columns = CHECK_COLUMNS if args.checks else FACT_COLUMNS
-    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
+        rows.extend(report.check_rows if args.checks else report.fact_rows)
+    out = frame_from_rows(rows, CHECK_COLUMNS if args.checks else FACT_COLUMNS)
     _print_frame(out, args.format, checks=args.checks)
     return EXIT_FAILED_INPUT if failed else EXIT_OK
 

@@ -22,7 +22,7 @@ from flows.config import Warehouse
 from flows.faults import checkpoint
 from load.lake import Lake, ReportBundle, WriteSummary
 from load.warehouse import build, loaded_report_ids
-from transform.frame import CHECK_COLUMNS, FACT_COLUMNS, checks_frame, facts_frame
+from transform.frame import CHECK_FIELDS, FACT_FIELDS
 from transform.report import ParseFailure, parse_report, report_id_for
 
 
@@ -45,7 +45,7 @@ class ParseOutcome:
 
     @property
     def values(self) -> int:
-        return sum(len(b.facts) for b in self.bundles)
+        return sum(len(b.fact_rows) for b in self.bundles)
 
     @property
     def failed_checks(self) -> int:
@@ -125,6 +125,10 @@ def _report_row(ref: PageRef, source: Source | None, loaded_at: pd.Timestamp) ->
     }
 
 
+_YEAR, _SECTION, _VALUE_STATUS = (FACT_FIELDS.index(c) for c in ("year", "section", "value_status"))
+_CHECK_STATUS = CHECK_FIELDS.index("status")
+
+
 def parse_page(data: bytes, ref: PageRef, source: Source | None, loaded_at: pd.Timestamp) -> ReportBundle:
     """One page version -> its bundle. A page that yields no report is a report row with status failed."""
     report = _report_row(ref, source, loaded_at)
@@ -134,22 +138,22 @@ def parse_page(data: bytes, ref: PageRef, source: Source | None, loaded_at: pd.T
     except ParseFailure as exc:
         report.update(status="failed", failure=str(exc), n_values=0, n_unparsed=0, n_checks_failed=0,
                       n_checks_not_assessable=0, sections="")
-        return ReportBundle(report, facts_frame([]), checks_frame([]))
-    meta, facts, checks = parsed.meta, parsed.facts, parsed.checks
+        return ReportBundle(report, [], [])
+    meta, facts, checks = parsed.meta, parsed.fact_rows, parsed.check_rows
     # The page's own title or statistics period outranks the listing's link text.
     year = meta.year if meta.year_source in ("title", "period") or ref.year is None else ref.year
     if year != meta.year:
-        facts = facts.assign(year=pd.array([year] * len(facts), dtype=FACT_COLUMNS["year"]))
-    sections = set(facts["section"])
+        facts = [(*f[:_YEAR], year, *f[_YEAR + 1:]) for f in facts]
+    sections = {f[_SECTION] for f in facts}
+    statuses = [c[_CHECK_STATUS] for c in checks]
     report.update(
         agency=report["agency"] or meta.agency, year=year, template=meta.template, title=meta.title,
         published=meta.published, status="truncated" if meta.truncated else "parsed", failure=None,
-        n_values=len(facts), n_unparsed=int((facts["value_status"] == "unparsed").sum()),
-        n_checks_failed=int((checks["status"] == "fail").sum()),
-        n_checks_not_assessable=int((checks["status"] == "not_assessable").sum()),
+        n_values=len(facts), n_unparsed=sum(f[_VALUE_STATUS] == "unparsed" for f in facts),
+        n_checks_failed=statuses.count("fail"), n_checks_not_assessable=statuses.count("not_assessable"),
         sections="".join(s for s in "二三四" if s in sections), problems="\n".join(meta.problems) or None,
     )
-    return ReportBundle(report, facts[list(FACT_COLUMNS)], checks[list(CHECK_COLUMNS)])
+    return ReportBundle(report, facts, checks)
 
 
 def parse_pages(raw_root: str, refs: Sequence[PageRef], sources: Mapping[str, Source]) -> ParseOutcome:

@@ -34,11 +34,12 @@ class LakeError(ValueError):
 
 @dataclass(slots=True)
 class ReportBundle:
-    """One report version: its `reports` row (REPORT_COLUMNS) and its facts and checks frames."""
+    """One report version: its `reports` row (REPORT_COLUMNS) and its facts and checks as row tuples
+    (FACT_COLUMNS and CHECK_COLUMNS order): a batch goes to Arrow in one step, with no frame per page."""
 
     report: dict
-    facts: pd.DataFrame
-    checks: pd.DataFrame
+    fact_rows: list[tuple]
+    check_rows: list[tuple]
 
 
 @dataclass(slots=True)
@@ -76,9 +77,14 @@ def _to_table(dataset: str, frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(df, schema=schema, preserve_index=False)
 
 
-def _concat(frames: list[pd.DataFrame], columns: dict[str, str]) -> pd.DataFrame:
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
+def _rows_table(dataset: str, rows: list[tuple], columns: dict[str, str]) -> pa.Table:
+    """Row tuples in `columns` order -> the dataset's stored schema (agency is stored as agency_name;
+    the partition keys are left to the path)."""
+    schema = SCHEMAS[dataset]
+    by_name = dict(zip(columns, zip(*rows, strict=True), strict=True)) if rows else {}
+    arrays = [pa.array(by_name.get("agency" if f.name == "agency_name" else f.name, ()), f.type, from_pandas=True)
+              for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _current(reports: pa.Table) -> pa.Table:
@@ -128,8 +134,8 @@ class Lake:
         batch = {
             "reports": _to_table("reports", pd.DataFrame([{k: b.report.get(k) for k in REPORT_COLUMNS}
                                                           for b in ordered], columns=list(REPORT_COLUMNS))),
-            "facts": _to_table("facts", _concat([b.facts for b in ordered], FACT_COLUMNS)),
-            "checks": _to_table("checks", _concat([b.checks for b in ordered], CHECK_COLUMNS)),
+            "facts": _rows_table("facts", [r for b in ordered for r in b.fact_rows], FACT_COLUMNS),
+            "checks": _rows_table("checks", [r for b in ordered for r in b.check_rows], CHECK_COLUMNS),
         }
         for (year, agency_id), group in sorted(by_partition.items()):
             ids = pa.array([b.report["report_id"] for b in group], pa.string())
@@ -146,8 +152,8 @@ class Lake:
                 if on_file is not None:
                     on_file(directory)
             summary.reports += len(group)
-            summary.facts += sum(len(b.facts) for b in group)
-            summary.checks += sum(len(b.checks) for b in group)
+            summary.facts += sum(len(b.fact_rows) for b in group)
+            summary.checks += sum(len(b.check_rows) for b in group)
             summary.partitions.add((year, agency_id))
         return summary
 

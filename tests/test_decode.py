@@ -6,8 +6,10 @@ import codecs
 import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from extract.decode import Decoded, DecodeError, decode, http_charset_from_content_type
+from extract.decode import _CONTROL_RE, Decoded, DecodeError, _controls, decode, http_charset_from_content_type
 
 ROW = "行政许可 处理决定数量 16363"
 # Characters in GBK but not in GB2312: a page labeled gb2312 must still keep them.
@@ -253,3 +255,12 @@ def test_ascii_only() -> None:
 )
 def test_http_charset_from_content_type(value: str | None, expected: str | None) -> None:
     assert http_charset_from_content_type(value) == expected
+
+
+@given(st.text(alphabet=st.sampled_from(
+    ["\x01", "\x0b", "\x1f", "\t", "\n", "\x0c", "\r", "\x80", "\x85", "\x9f", "\xa0", "a", "<", "政", "府", "镕", "€"]
+), max_size=60))
+def test_control_count_on_bytes_equals_the_count_on_text(text: str) -> None:
+    # The count is taken on the bytes for utf-8 and gb18030 (faster); it must equal the text's.
+    for codec in ("utf-8", "gb18030", "utf-16-le"):
+        assert _controls(text, text.encode(codec), codec) == len(_CONTROL_RE.findall(text))

@@ -19,7 +19,7 @@ def test_write_and_read_back_with_partitions_and_chinese_names(tmp_path):
     assert table.schema.equals(SCHEMAS["facts"])
     assert pq.ParquetFile(part).metadata.row_group(0).column(0).compression == "ZSTD"
     facts = lake.read("facts")
-    assert len(facts) == len(b1.facts) + len(b2.facts)
+    assert len(facts) == len(b1.fact_rows) + len(b2.fact_rows)
     assert set(facts["agency"]) == {"鄞州区交通运输局"}
     reports = lake.read("reports")
     assert set(reports["agency"]) == {"鄞州区交通运输局"}
@@ -36,7 +36,7 @@ def test_reload_replaces_rows_and_never_duplicates(tmp_path):
     again = lake.read("facts")
     assert len(again) == len(first)
     assert len(lake.read("reports")) == 1
-    assert len(lake.read("checks")) == len(b.checks)
+    assert len(lake.read("checks")) == len(b.check_rows)
     assert not list(tmp_path.rglob("*.tmp"))
 
 

@@ -9,53 +9,74 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from functools import cache
 
 import pandas as pd
 
 from transform import dictionary as dd
-from transform.frame import checks_frame
+from transform.frame import CHECK_COLUMNS, frame_from_rows
 
 _TOLERANCE = 1e-6  # sums of decimals (万元) are not exact in binary
 
 
 Row = tuple[str | None, str | None, float | None, str, str]  # metric, applicant, value, status, template
+CheckRow = tuple[str, str, str, str, float | None, float | None, str, str]  # in CHECK_COLUMNS order
+
+
+@cache
+def _applicant_codes() -> dict[str, str]:
+    return {label: code for code, label in dd.applicants()}
+
+
+@cache
+def _row_labels() -> dict[str, str]:
+    """metric -> its row label, in dictionary order."""
+    return {e.metric: e.row_label for e in dd.entries()}
+
+
+@cache
+def _row_order() -> dict[str, int]:
+    return {m: i for i, m in enumerate(_row_labels())}
 
 
 def _lookup(rows: Iterable[Row]) -> tuple[dict[tuple[str, str], tuple[float | None, str]], dict[str, str]]:
     """(metric, applicant code or "") -> (value, status), and metric -> template."""
-    codes = {label: code for code, label in dd.applicants()}
+    codes = _applicant_codes()
     values: dict[tuple[str, str], tuple[float | None, str]] = {}
     templates: dict[str, str] = {}
     for metric, applicant, value, status, template in rows:
         if not isinstance(metric, str):
             continue
         code = codes.get(applicant, "") if isinstance(applicant, str) else ""
-        v = None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
-        values.setdefault((metric, code), (v, status))
-        templates.setdefault(metric, template)
+        # value != value: NaN, from a frame's missing float
+        v = None if value is None or value != value else float(value)
+        key = (metric, code)
+        if key not in values:
+            values[key] = (v, status)
+        if metric not in templates:
+            templates[metric] = template
     return values, templates
 
 
 def _evaluate(report_id: str, ident: dd.Identity, subject: str,
               lhs: list[tuple[str, tuple[float | None, str] | None]],
-              rhs: list[tuple[str, tuple[float | None, str] | None]]) -> dict | None:
+              rhs: list[tuple[str, tuple[float | None, str] | None]]) -> CheckRow | None:
     terms = lhs + rhs
     if all(v is None for _, v in terms):
         return None
     missing = [name for name, v in terms if v is None]
     unusable = [f"{name}={v[1]}" for name, v in terms if v is not None and v[0] is None]
-    row = {"report_id": report_id, "rule": ident.rule, "severity": ident.severity, "subject": subject}
     if missing or unusable:
         detail = "; ".join(filter(None, [
             f"not printed: {', '.join(missing)}" if missing else "",
             f"not a number: {', '.join(unusable)}" if unusable else "",
         ]))
-        return {**row, "expected": None, "actual": None, "status": "not_assessable", "detail": detail}
+        return report_id, ident.rule, ident.severity, subject, None, None, "not_assessable", detail
     expected = math.fsum(v[0] for _, v in lhs)
     actual = math.fsum(v[0] for _, v in rhs)
     ok = abs(expected - actual) <= _TOLERANCE
     status = "pass" if ok else ("fail" if ident.severity == "hard" else "info")
-    return {**row, "expected": expected, "actual": actual, "status": status, "detail": ident.description}
+    return report_id, ident.rule, ident.severity, subject, expected, actual, status, ident.description
 
 
 def run_checks(report_id: str, facts: pd.DataFrame) -> pd.DataFrame:
@@ -66,21 +87,28 @@ def run_checks(report_id: str, facts: pd.DataFrame) -> pd.DataFrame:
 
 
 def check_rows(report_id: str, rows: Iterable[Row]) -> pd.DataFrame:
-    """The same on plain (metric, applicant, value, status, template) rows: the parser's fast path."""
+    """The same on plain (metric, applicant, value, status, template) rows."""
+    return frame_from_rows(check_records(report_id, rows), CHECK_COLUMNS)
+
+
+def check_records(report_id: str, rows: Iterable[Row]) -> list[CheckRow]:
+    """The checks as row tuples in CHECK_COLUMNS order: the parser's fast path (frames are built
+    per batch of pages)."""
     values, templates = _lookup(rows)
     present_metrics = {m for m, _ in values}
-    out: list[dict] = []
+    out: list[CheckRow] = []
     applicants = dd.applicants()
-    labels = {e.metric: e.row_label for e in dd.entries()}
+    labels = _row_labels()
+    order = _row_order()
 
-    def rows(ident: dd.Identity) -> Iterable[dict | None]:
+    def rows(ident: dd.Identity) -> Iterable[CheckRow | None]:
         if ident.scope == "per_applicant":
             for code, label in applicants:
                 yield _evaluate(report_id, ident, label,
                                 [(m, values.get((m, code))) for m in ident.lhs],
                                 [(m, values.get((m, code))) for m in ident.rhs])
         elif ident.scope == "per_row":
-            metrics = sorted({m for m, code in values if code}, key=lambda m: list(labels).index(m))
+            metrics = sorted({m for m, code in values if code}, key=order.__getitem__)
             for m in metrics:
                 yield _evaluate(report_id, ident, labels[m],
                                 [(c, values.get((m, c))) for c in ident.lhs],
@@ -98,4 +126,4 @@ def check_rows(report_id: str, rows: Iterable[Row]) -> pd.DataFrame:
             if template not in ident.templates:
                 continue
         out.extend(r for r in rows(ident) if r is not None)
-    return checks_frame(out)
+    return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,8 @@ CHECK_COLUMNS: dict[str, str] = {
     "detail": "string",
 }
 
+FACT_FIELDS: tuple[str, ...] = tuple(FACT_COLUMNS)  # the order of a fact row tuple
+CHECK_FIELDS: tuple[str, ...] = tuple(CHECK_COLUMNS)
 VALUE_STATUSES = ("number", "blank", "na", "unparsed")
 _ARROW_STRINGS = pd.array([], dtype="string").dtype == pd.StringDtype("pyarrow")
 
@@ -61,12 +63,17 @@ def _column(values: list, dtype: str) -> Any:
     return pd.array(values, dtype=dtype)
 
 
-def _frame(records: Iterable[Mapping[str, Any]], columns: Mapping[str, str]) -> pd.DataFrame:
-    # Typed columns built directly: several times faster than from_records + astype, and this runs
-    # once per page.
-    rows = list(records)
-    return pd.DataFrame({name: _column([r.get(name) for r in rows], dtype) for name, dtype in columns.items()},
+def frame_from_rows(rows: Sequence[Sequence[Any]], columns: Mapping[str, str]) -> pd.DataFrame:
+    """A typed frame from row tuples in the columns' order. The parser hands over rows, not frames:
+    building a frame costs a fixed 0.3 ms or so per call, so it is built once per batch of pages."""
+    cols: Iterable[Sequence[Any]] = zip(*rows, strict=True) if rows else [()] * len(columns)
+    return pd.DataFrame({name: _column(list(col), dtype) for (name, dtype), col in zip(columns.items(), cols,
+                                                                                        strict=True)},
                         copy=False)
+
+
+def _frame(records: Iterable[Mapping[str, Any]], columns: Mapping[str, str]) -> pd.DataFrame:
+    return frame_from_rows([tuple(r.get(name) for name in columns) for r in records], columns)
 
 
 def facts_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:

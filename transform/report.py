@@ -14,8 +14,8 @@ import pandas as pd
 from extract.decode import DecodeError, decode
 from extract.page import Page, read_page
 from extract.text_grid import text_table
-from transform.checks import check_rows
-from transform.frame import facts_frame
+from transform.checks import CheckRow, check_records
+from transform.frame import CHECK_COLUMNS, FACT_COLUMNS, frame_from_rows
 from transform.tables import Recognition, recognise
 
 
@@ -49,11 +49,22 @@ class ReportMeta:
     problems: list[str] = field(default_factory=list)
 
 
+FactRow = tuple  # one long-frame row, in FACT_COLUMNS order
+
+
 @dataclass(slots=True)
 class ParsedReport:
     meta: ReportMeta
-    facts: pd.DataFrame
-    checks: pd.DataFrame
+    fact_rows: list[FactRow]  # FACT_COLUMNS order; the pipeline makes one frame per batch of pages
+    check_rows: list[CheckRow]  # CHECK_COLUMNS order
+
+    @property
+    def facts(self) -> pd.DataFrame:
+        return frame_from_rows(self.fact_rows, FACT_COLUMNS)
+
+    @property
+    def checks(self) -> pd.DataFrame:
+        return frame_from_rows(self.check_rows, CHECK_COLUMNS)
 
 
 def report_id_for(content_sha256: str) -> str:
@@ -100,15 +111,11 @@ def parse_report(data: bytes, source: str = "<bytes>", agency: str | None = None
         year_source="caller" if year is not None and year != page.year else page.year_source,
         encoding=decoded.encoding, kind=page.kind, truncated=rec.truncated, problems=rec.problems,
     )
-    facts = facts_frame(
-        {
-            "report_id": meta.report_id, "agency": meta.agency, "year": meta.year, "template": v.template,
-            "section": v.section, "metric": v.metric, "row_label": v.row_label, "column_label": v.column_label,
-            "applicant": v.applicant, "value": v.parsed.value, "unit": v.unit, "value_status": v.parsed.status,
-            "raw": v.parsed.raw, "table_index": v.table, "row_index": v.row, "col_index": v.col,
-            "source": source, "content_sha256": sha,
-        }
+    rid, agency_name, year_ = meta.report_id, meta.agency, meta.year
+    facts = [
+        (rid, agency_name, year_, v.template, v.section, v.metric, v.row_label, v.column_label, v.applicant,
+         v.parsed.value, v.unit, v.parsed.status, v.parsed.raw, v.table, v.row, v.col, source, sha)
         for v in rec.values
-    )
+    ]
     rows = ((v.metric, v.applicant, v.parsed.value, v.parsed.status, v.template) for v in rec.values)
-    return ParsedReport(meta=meta, facts=facts, checks=check_rows(meta.report_id, rows))
+    return ParsedReport(meta=meta, fact_rows=facts, check_rows=check_records(meta.report_id, rows))
