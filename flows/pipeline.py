@@ -30,7 +30,7 @@ from extract.crawl import CrawlResult  # noqa: E402
 from extract.fetch import Fetcher  # noqa: E402
 from extract.fetchlog import FetchLog  # noqa: E402
 from extract.sources import Source, load_sources, select  # noqa: E402
-from flows import steps, workers  # noqa: E402
+from flows import memory, steps, workers  # noqa: E402
 from flows.config import DATA_DIR, DEFAULT_WAREHOUSE, Warehouse  # noqa: E402
 from flows.runlock import LockHeld, RunLock, sweep  # noqa: E402
 from load.lake import Lake  # noqa: E402
@@ -162,6 +162,7 @@ def _finish(summary: RunSummary, wh: Warehouse, started: float, always_refresh: 
     marker = _stale_marker(wh)
     try:
         if always_refresh or summary.parsed or marker.exists() or not wh.db.exists():
+            memory.give_back()  # what the parse stage freed, before the rebuild: the run's peak
             summary.database = refresh_task(wh)
             marker.unlink(missing_ok=True)
         else:  # nothing loaded: the database already says it all (its fetch_log view reads the log live)
@@ -196,6 +197,7 @@ def _crawl_and_load(name: str, sources: list[Source], wh: Warehouse, years: list
 def _crawl_and_load_locked(name: str, sources: list[Source], wh: Warehouse, years: list[int] | None,
                            allow_loopback: bool, delay: float, timeout: float) -> RunSummary:
     started = time.perf_counter()
+    memory.use_system_allocator()
     summary = RunSummary(flow=name, agencies=len(sources))
     if not sources:
         raise StageFailed("no agency selected: check --agency / --region and the sources file")
@@ -222,7 +224,9 @@ def _crawl_and_load_locked(name: str, sources: list[Source], wh: Warehouse, year
         todo = steps.not_loaded(refs, lake, db=None if _stale_marker(wh).exists() else wh.db)
     except OSError as exc:
         raise StageFailed(f"cannot read the lake at {wh.lake}: {exc}") from exc
+    memory.give_back()  # what reading the whole fetch log freed, before the long stage
     _parse_and_load(summary, wh, wh.lake, todo, {s.agency_id: s for s in sources})
+    del futures, results, refs, todo  # the page list is not needed by the rebuild, the run's peak
     return _finish(summary, wh, started)
 
 
@@ -259,17 +263,21 @@ def reparse(warehouse: str = DEFAULT_WAREHOUSE, sources_file: str | None = None,
         sources = {s.agency_id: s for s in load_sources(path, site=site)}
     except ValueError:
         sources = {}  # the registry is optional here: names then come from the pages
+    memory.use_system_allocator()
     with _locked(wh):
         refs = steps.refs_from_log(FetchLog(wh.fetch_log))
+        memory.give_back()  # what reading the whole fetch log freed, before the long stage
         summary = RunSummary(flow="reparse", agencies=len({r.agency_id for r in refs}), discovered=len(refs))
         if wh.local_root is None:
             # An object store cannot swap directories: rewrite the lake in place, report by report
             # (a reload replaces a report's rows, so the result is the same).
             _parse_and_load(summary, wh, wh.lake, refs, sources)
+            del refs
             return asdict(_finish(summary, wh, started, always_refresh=True))
         lake_dir = wh.local_root / "parquet"
         fresh = lake_dir.with_name(f"{lake_dir.name}.reparse-{uuid.uuid4().hex[:8]}")
         _parse_and_load(summary, wh, str(fresh), refs, sources)
+        del refs  # the page list is not needed by the rebuild, the run's peak
         old = lake_dir.with_name(f"{lake_dir.name}.old-{uuid.uuid4().hex[:8]}")
         if lake_dir.exists():
             lake_dir.rename(old)

@@ -22,7 +22,7 @@ from load.schemas import REPORT_COLUMNS, SCHEMAS
 from transform.frame import CHECK_COLUMNS, FACT_COLUMNS
 
 VIEWS_DIR = Path(__file__).resolve().parent / "views"
-BUILD_MEMORY_LIMIT = os.environ.get("GOVREPORTS_DUCKDB_MEMORY", "256MB")
+BUILD_MEMORY_LIMIT = os.environ.get("GOVREPORTS_DUCKDB_MEMORY", "160MB")
 # Files read per statement and per connection. DuckDB keeps state for every Parquet file a database
 # instance has read (its object cache) and buffers parallel scans to keep insertion order: over one
 # glob of 300,000 lake files that grew to gigabytes. Chunks on fresh connections keep it flat.

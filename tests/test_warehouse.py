@@ -186,3 +186,28 @@ def test_not_loaded_trusts_the_database_only_as_far_as_it_was_built(tmp_path):
     lake.write([new])  # loaded, database not rebuilt
     assert not_loaded(refs, lake) == []
     assert not_loaded(refs, lake, db=db) == refs[1:]
+
+
+def test_region_rollup_counts_units_as_count_distinct_would(tmp_path):
+    # Two units in one region, one of them with a revised report (two versions): the rollup counts rows
+    # of current versions, which must come to the distinct units and their sums.
+    lake = Lake(str(tmp_path / "parquet"))
+    region = f"{CITY}/北仑区"
+    lake.write([
+        bundle("330206-jtj", "北仑区交通运输局", 2021, "2021", 40, 4, region=region, fetched_at="2022-01-20"),
+        bundle("330206-jtj", "北仑区交通运输局", 2021, "2021", 45, 4, region=region, fetched_at="2022-03-01"),
+        bundle("330206-mzj", "北仑区民政局", 2021, "2021", 7, 1, region=region),
+        bundle("330206-mzj", "北仑区民政局", 2022, "2021", 9, 1, region=region),
+    ])
+    db = build(lake, tmp_path / "govreports.duckdb")
+    by_distinct = """
+        SELECT r.region, f.year, f.metric, coalesce(f.applicant, '') AS applicant,
+               count(DISTINCT f.agency_id), count(DISTINCT f.agency_id) FILTER (WHERE f.value IS NOT NULL),
+               round(sum(f.value), 6)
+        FROM facts f JOIN reports r USING (report_id) WHERE f.metric IS NOT NULL GROUP BY ALL"""
+    rollup = "SELECT region, year, metric, applicant, units, units_reporting, total FROM region_rollup"
+    assert q(db, f"SELECT count(*) FROM ({rollup})")[0][0] > 0
+    assert q(db, f"({rollup}) EXCEPT ({by_distinct})") == []
+    assert q(db, f"({by_distinct}) EXCEPT ({rollup})") == []
+    assert q(db, "SELECT units, total FROM region_rollup WHERE year = 2021 AND metric = 'licensing_decisions'") == [
+        (2, 52.0)]
