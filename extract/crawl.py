@@ -8,6 +8,8 @@ downloads and stores nothing new. A failure inside one agency is recorded and ne
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +26,8 @@ from extract.sources import Source
 __all__ = ["AgencySummary", "CrawlResult", "CrawledPage", "crawl", "summary_rows"]
 
 _NOT_READABLE = {"attachment": "attachment", "image": "image_only"}  # link kind -> log outcome
+LOG_EVERY_AGENCIES = 64  # fetch log records written together (see _LogWriter)
+LOG_MAX_AGE_S = 30.0
 
 
 @dataclass(slots=True)
@@ -74,6 +78,58 @@ class CrawlResult:
         return bool(self.agencies) and all(s.failed_entirely for s in self.agencies.values())
 
 
+class _LogWriter:
+    """The fetch log records of finished agencies, written together: every `every` agencies, when the
+    oldest has waited `max_age` seconds, and at the end of the crawl. A file per agency cost a nightly
+    run an fsync'd Parquet file per agency (2 ms each, a quarter of a nothing-changed run) and left the
+    log 16,667 files to read at 100,000 reports. A run killed in between loses the records of the
+    agencies not yet written; their pages are in the raw zone and the next run fetches them again."""
+
+    def __init__(self, log: FetchLog, every: int = LOG_EVERY_AGENCIES, max_age: float = LOG_MAX_AGE_S) -> None:
+        self.log = log
+        self.every = max(1, every)
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._pending: list[tuple[AgencySummary, list[dict[str, Any]]]] = []
+        self._since = 0.0
+
+    def add(self, summary: AgencySummary, records: list[dict[str, Any]]) -> None:
+        with self._lock:
+            if not self._pending:
+                self._since = time.monotonic()
+            self._pending.append((summary, records))
+            if len(self._pending) < self.every and time.monotonic() - self._since < self.max_age:
+                return
+            batch, self._pending = self._pending, []
+        self._write(batch)
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        self._write(batch)
+
+    def _write(self, batch: list[tuple[AgencySummary, list[dict[str, Any]]]]) -> None:
+        records = [r for _, recs in batch for r in recs]
+        if not records:
+            return
+        try:
+            self.log.append(records)
+            return
+        except Exception as exc:
+            if len(batch) == 1:
+                self._failed(batch[0][0], exc)
+                return
+        for summary, recs in batch:  # one agency's bad record must not cost the others their log
+            try:
+                self.log.append(recs)
+            except Exception as exc:
+                self._failed(summary, exc)
+
+    @staticmethod
+    def _failed(summary: AgencySummary, exc: BaseException) -> None:
+        summary.errors.append(f"fetch log not written: {type(exc).__name__}: {exc}")
+
+
 class _AgencyCrawl:
     """The work of one agency; its records go to the log in one batch at the end."""
 
@@ -84,10 +140,12 @@ class _AgencyCrawl:
         log: FetchLog,
         fetcher: Fetcher,
         on_event: Callable[[str, str], None] | None,
+        writer: _LogWriter | None = None,
     ) -> None:
         self.source = source
         self.raw = raw
         self.log = log
+        self.writer = writer or _LogWriter(log, every=1)
         self.fetcher = fetcher
         self.on_event = on_event
         self.summary = AgencySummary(source.agency_id)
@@ -236,10 +294,7 @@ class _AgencyCrawl:
             self.record(url, "agency", "failed", error=message)
             self.event(message)
         finally:
-            try:
-                self.log.append(self.records)
-            except Exception as exc:
-                self.summary.errors.append(f"fetch log not written: {type(exc).__name__}: {exc}")
+            self.writer.add(self.summary, self.records)
         self.event("done")
 
 
@@ -257,10 +312,14 @@ def crawl(
 
     `on_event(agency_id, message)` reports progress (after each page, and at the start and end of each agency).
     """
-    jobs = [_AgencyCrawl(s, raw, log, fetcher, on_event) for s in sources]
-    if jobs:
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="crawl") as pool:
-            list(pool.map(lambda job: job.run(years), jobs))
+    writer = _LogWriter(log)
+    jobs = [_AgencyCrawl(s, raw, log, fetcher, on_event, writer) for s in sources]
+    try:
+        if jobs:
+            with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="crawl") as pool:
+                list(pool.map(lambda job: job.run(years), jobs))
+    finally:
+        writer.flush()
     pages = [p for job in jobs for p in job.pages]
     agencies: dict[str, AgencySummary] = {job.source.agency_id: job.summary for job in jobs}
     return CrawlResult(pages=pages, agencies=agencies)

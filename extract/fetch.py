@@ -34,6 +34,7 @@ __all__ = ["DEFAULT_USER_AGENT", "FetchResult", "Fetcher", "UrlRefused", "check_
 DEFAULT_USER_AGENT = "govreports/0.1 (+https://example.invalid/govreports; open-government annual report research)"
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_DRAIN_BYTES = 64 * 1024  # an unwanted body (a 404 page) read this far to keep its connection
 _ROBOTS_MAX_BYTES = 512 * 1024  # Google's limit; a larger robots.txt is treated as missing
 _INFLATE_CHUNK = 64 * 1024  # decompressed output per step, so memory stays bounded whatever the ratio
 _DEADLINE_FACTOR = 3.0  # whole-response deadline, as a multiple of the per-read timeout
@@ -222,6 +223,20 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def _drain(resp: httpx.Response, deadline: float, limit: int = _DRAIN_BYTES) -> None:
+    """Read an unwanted body to its end, so that the connection goes back to the pool: a response left
+    unread closes its connection, which cost a nightly run a TCP handshake (and a socket left in
+    TIME-WAIT) per 304. A long or slow body is abandoned with its connection."""
+    read = 0
+    try:
+        for raw in resp.iter_raw():
+            read += len(raw)
+            if read > limit or time.monotonic() > deadline:
+                return
+    except httpx.HTTPError:
+        pass
+
+
 class Fetcher:
     """Fetches pages politely and within bounds; share one instance between threads."""
 
@@ -405,11 +420,13 @@ class Fetcher:
     def _read(self, resp: httpx.Response, deadline: float, max_bytes: int) -> _Attempt:
         status = resp.status_code
         hdrs = {k.lower(): v for k, v in resp.headers.items()}
+        if status != 200:
+            _drain(resp, deadline)  # the body of a redirect, 304, 4xx or 5xx is not needed
         if status == 429 or status >= 500:
             wait = _retry_after(hdrs.get("retry-after")) if status in (429, 503) else None
             return _Attempt(status=status, headers=hdrs, error=f"HTTP {status}", retryable=True, retry_after=wait)
         if status != 200:
-            return _Attempt(status=status, headers=hdrs)  # the body of a redirect, 304 or 4xx is not needed
+            return _Attempt(status=status, headers=hdrs)
         length = hdrs.get("content-length")
         if length and length.strip().isdigit() and int(length) > max_bytes:
             raise _BodyError(f"body larger than {max_bytes} bytes (Content-Length {int(length)})")

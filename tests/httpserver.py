@@ -36,6 +36,7 @@ class Request:
     query: str
     headers: dict[str, str]  # names lower-case
     at: float  # time.monotonic() when the request line arrived
+    peer_port: int = 0  # the client's port: one per connection
 
 
 @dataclass(slots=True)
@@ -88,6 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=parts.query,
             headers={k.lower(): v for k, v in self.headers.items()},
             at=time.monotonic(),
+            peer_port=self.client_address[1],
         )
         reply = self.server.owner._dispatch(req)
         try:

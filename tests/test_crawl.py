@@ -292,7 +292,32 @@ def test_many_agencies_on_one_host_share_the_politeness(server: LocalServer, tmp
     with fetcher(per_host_concurrency=1) as f:
         result = crawl(srcs, RawZone(tmp_path / "raw"), FetchLog(tmp_path / "fetch_log"), f, workers=4)
     assert result.changed == 8 and state["max"] == 1
-    assert len(list((tmp_path / "fetch_log").glob("*.parquet"))) == 4
+    # The four agencies' records are written together: one log file, every agency in it.
+    assert len(list((tmp_path / "fetch_log").glob("*.parquet"))) == 1
+    assert set(FetchLog(tmp_path / "fetch_log").frame()["agency_id"]) == {f"ag{i}" for i in range(4)}
+
+
+def test_log_records_are_written_every_few_agencies_and_a_bad_one_fails_alone(tmp_path: Path) -> None:
+    from extract.crawl import AgencySummary, _LogWriter
+
+    log = FetchLog(tmp_path / "fetch_log")
+    writer = _LogWriter(log, every=2, max_age=3600)
+
+    def recs(agency: str, outcome: str = "failed") -> list[dict]:
+        return [{"url": f"http://127.0.0.1/{agency}", "agency_id": agency, "kind": "report", "outcome": outcome}]
+
+    summaries = [AgencySummary(f"a{i}") for i in range(5)]
+    writer.add(summaries[0], recs("a0"))
+    assert not list((tmp_path / "fetch_log").glob("*.parquet"))  # waiting for a second agency
+    writer.add(summaries[1], recs("a1"))
+    assert len(list((tmp_path / "fetch_log").glob("*.parquet"))) == 1
+    writer.add(summaries[2], recs("a2", outcome="exploded"))  # a record the log refuses
+    writer.add(summaries[3], recs("a3"))
+    writer.add(summaries[4], recs("a4"))
+    writer.flush()
+    assert set(log.frame()["agency_id"]) == {"a0", "a1", "a3", "a4"}
+    assert [bool(s.errors) for s in summaries] == [False, False, True, False, False]
+    assert "fetch log not written" in summaries[2].errors[0]
 
 
 def test_exception_on_one_page_fails_that_page_only(server: LocalServer, tmp_path: Path) -> None:

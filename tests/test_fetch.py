@@ -442,6 +442,22 @@ def test_etag_then_304(server: LocalServer) -> None:
     assert "if-none-match" not in server.requests_for("/r")[0].headers
 
 
+def test_answers_without_a_wanted_body_keep_the_connection(server: LocalServer) -> None:
+    # A nightly run is one conditional request per page: a 304 (or a 404) must leave its connection in
+    # the pool. Closing it cost a TCP handshake per page and left a socket in TIME-WAIT per page.
+    server.route("/r", lambda req: Reply(304, b"", {"ETag": '"v1"'}) if req.headers.get("if-none-match")
+                 else Reply(body=b"report", headers={"ETag": '"v1"'}))
+    server.route("/gone", Reply(404, b"not here"))
+    with fetcher() as f:
+        f.get(server.url("/r"), allowed_hosts=HOSTS)
+        outcomes = [f.get(server.url("/r"), allowed_hosts=HOSTS, etag='"v1"').outcome for _ in range(5)]
+        outcomes += [f.get(server.url("/gone"), allowed_hosts=HOSTS).outcome for _ in range(2)]
+        f.get(server.url("/r"), allowed_hosts=HOSTS, etag='"v1"')
+    assert outcomes == ["not_modified"] * 5 + ["failed"] * 2
+    ports = {r.peer_port for r in server.requests_for("/r") + server.requests_for("/gone")}
+    assert len(ports) == 1, f"{len(ports)} connections for 9 requests in a row"
+
+
 # -- politeness --------------------------------------------------------------------------------------
 
 
