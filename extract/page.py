@@ -118,7 +118,7 @@ def _is_metadata_box(table: Table) -> bool:
 
 def _metadata_from_text(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    for line in text.split("\n")[:80]:  # metadata sits above the report
+    for line in text.split("\n", 80)[:80]:  # metadata sits above the report
         for key, value in _META_TEXT.findall(line):
             out.setdefault(key, value)
     return out
@@ -132,7 +132,7 @@ def _iso_date(value: str | None) -> str | None:
 def _title_candidates(title: str | None, headings: list[str], metadata: dict[str, str], text: str) -> list[str]:
     out = [t for t in (metadata.get("名称"), metadata.get("标题"), title) if t]
     out += headings
-    clauses = (c for line in text.split("\n")[:60] for c in _CLAUSE_END.split(line))
+    clauses = (c for line in text.split("\n", 60)[:60] for c in _CLAUSE_END.split(line))
     # 报告, 年报, 年度报 (報 in traditional): a clause with none of 报, 報, 告 cannot be a title.
     out += [c for c in clauses if len(c) <= _TITLE_MAX and ("报" in c or "報" in c or "告" in c)
             and _REPORT_WORDS.search(_SPACES.sub("", simplify(c)))]

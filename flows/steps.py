@@ -7,6 +7,7 @@ already holds, so a rerun after a crash picks up what was fetched but never load
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from load.lake import Lake, ReportBundle, WriteSummary
 from load.warehouse import build, loaded_report_ids
 from transform.frame import CHECK_FIELDS, FACT_FIELDS
 from transform.report import ParseFailure, parse_report, report_id_for
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +132,12 @@ _YEAR, _SECTION, _VALUE_STATUS = (FACT_FIELDS.index(c) for c in ("year", "sectio
 _CHECK_STATUS = CHECK_FIELDS.index("status")
 
 
+def _failed(report: dict, failure: str) -> ReportBundle:
+    report.update(status="failed", failure=failure, n_values=0, n_unparsed=0, n_checks_failed=0,
+                  n_checks_not_assessable=0, sections="")
+    return ReportBundle(report, [], [])
+
+
 def parse_page(data: bytes, ref: PageRef, source: Source | None, loaded_at: pd.Timestamp) -> ReportBundle:
     """One page version -> its bundle. A page that yields no report is a report row with status failed."""
     report = _report_row(ref, source, loaded_at)
@@ -136,9 +145,10 @@ def parse_page(data: bytes, ref: PageRef, source: Source | None, loaded_at: pd.T
         parsed = parse_report(data, source=ref.url, agency=source.name if source else None,
                               http_charset=ref.declared_charset)
     except ParseFailure as exc:
-        report.update(status="failed", failure=str(exc), n_values=0, n_unparsed=0, n_checks_failed=0,
-                      n_checks_not_assessable=0, sections="")
-        return ReportBundle(report, [], [])
+        return _failed(report, str(exc))
+    except Exception as exc:  # a parser bug on one page fails that page, never the batch or the run
+        log.exception("parser error on %s (%s)", ref.url, ref.sha256)
+        return _failed(report, f"parser error: {type(exc).__name__}: {str(exc)[:200]}")
     meta, facts, checks = parsed.meta, parsed.fact_rows, parsed.check_rows
     # The page's own title or statistics period outranks the listing's link text.
     year = meta.year if meta.year_source in ("title", "period") or ref.year is None else ref.year

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import itertools
+import socket
 import threading
 import time
 import tracemalloc
@@ -110,8 +111,42 @@ def test_check_url_host_matching_ignores_case_port_and_trailing_dot() -> None:
     check_url("HTTP://127.0.0.1./x", ["127.0.0.1"], allow_loopback=True)
 
 
-def test_check_url_unresolvable_name_is_left_to_the_request() -> None:
+def test_check_url_unresolvable_name_is_left_to_the_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The resolver's answer is faked: a real lookup of any name would leave the machine (tests stay on
+    # 127.0.0.0/8), and a failed lookup is a fault no local part produces on demand.
+    asked = []
+
+    def no_such_name(host, *args, **kwargs):
+        asked.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
     check_url("http://no-such-host.invalid/x", ["no-such-host.invalid"])
+    assert asked == ["no-such-host.invalid"]
+
+
+def test_connection_refused_is_retried_then_recorded() -> None:
+    # A loopback port nobody listens on: every attempt is refused by the kernel.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with fetcher(retries=2) as f:
+        r = f.get(f"http://127.0.0.1:{port}/report.html", allowed_hosts=HOSTS)
+    assert r.outcome == "failed" and r.attempts == 3
+    assert "ConnectError" in (r.error or "") and "gave up after 3 attempts" in (r.error or "")
+
+
+def test_backoff_doubles_with_full_jitter_and_a_cap() -> None:
+    f = Fetcher(backoff=0.5, max_backoff=3.0)
+    try:
+        for n, cap in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 3.0), (9, 3.0)]:
+            pauses = [f._pause(n, None) for _ in range(300)]
+            assert all(0.0 <= p <= cap for p in pauses)
+            assert max(pauses) > 0.8 * cap and min(pauses) < 0.2 * cap  # spread over [0, cap]: jitter
+        assert f._pause(1, 2.5) == 2.5  # Retry-After is honoured
+        assert f._pause(1, 120.0) == 3.0  # … up to the cap
+    finally:
+        f.close()
 
 
 def test_retry_after_parses_seconds_and_dates() -> None:

@@ -118,6 +118,9 @@ def test_wrong_field_count(tmp_path: Path) -> None:
         ("a" * 65, "is not a safe id"),
         ("a..b", "agency_id 'a..b' contains '..'"),
         ("a b", "agency_id 'a b' is not a safe id"),
+        ("a\x01b", "agency_id 'a\\x01b' is not a safe id"),
+        ("a\x00b", "agency_id 'a\\x00b' is not a safe id"),
+        ("x" * 300, "is not a safe id"),
     ],
 )
 def test_bad_agency_id(tmp_path: Path, agency_id: str, problem: str) -> None:

@@ -1,0 +1,62 @@
+"""`govreports` runs as users start them, in real subprocesses: the README's main command (`make demo`
+runs `govreports demo`: the demo site served on 127.0.0.1, the nightly flow against it, the comparison
+and its chart; run again, nothing changed), and a run that cannot reach any source."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cli(warehouse: Path, prefect_home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GOVREPORTS_"))}
+    env["PREFECT_HOME"] = str(prefect_home)
+    return subprocess.run([sys.executable, "-m", "flows.cli", "--warehouse", str(warehouse), *args], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=300, start_new_session=True)
+
+
+def _demo(warehouse: Path, port: int, prefect_home: Path) -> subprocess.CompletedProcess:
+    return _cli(warehouse, prefect_home, "demo", "--port", str(port))
+
+
+def test_demo_runs_the_nightly_then_finds_nothing_changed(tmp_path: Path) -> None:
+    warehouse, port = tmp_path / "wh", _free_port()
+    first = _demo(warehouse, port, tmp_path / "prefect")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert f"demo site (sample data) at http://127.0.0.1:{port}" in first.stdout
+    assert "nightly: 41 changed" in first.stdout
+    # The comparison: 宁波市's districts, the seed's 鄞州区 falling most (23285 in 2019 to 9620 in 2024).
+    table = first.stdout.split("largest declines first:", 1)[1]
+    rows = [line for line in table.splitlines() if "交通运输局" in line]
+    assert len(rows) == 5 and rows[0].startswith("鄞州区交通运输局") and "-58.7" in rows[0]
+    chart = warehouse / "licensing.png"
+    assert f"chart: {chart}" in first.stdout
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    second = _demo(warehouse, port, tmp_path / "prefect")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "nightly: 0 changed" in second.stdout
+    assert "鄞州区交通运输局" in second.stdout
+
+
+def test_a_run_that_reaches_no_source_exits_1_with_its_reason(tmp_path: Path) -> None:
+    sources = ROOT / "data" / "sample_site" / "sources.csv"
+    closed = f"http://127.0.0.1:{_free_port()}"  # nobody listens there
+    run = _cli(tmp_path / "wh", tmp_path / "prefect", "run", "nightly", "--sources", str(sources), "--site", closed,
+               "--allow-loopback", "--delay", "0", "--timeout", "2")
+    assert run.returncode == 1
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("govreports nightly: every agency failed to fetch: ")
+    assert "Connection refused" in last
+    assert not (tmp_path / "wh" / "govreports.duckdb").exists()
