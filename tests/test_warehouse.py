@@ -211,3 +211,63 @@ def test_region_rollup_counts_units_as_count_distinct_would(tmp_path):
     assert q(db, f"({by_distinct}) EXCEPT ({rollup})") == []
     assert q(db, "SELECT units, total FROM region_rollup WHERE year = 2021 AND metric = 'licensing_decisions'") == [
         (2, 52.0)]
+
+
+def _readme_tables() -> dict[str, str]:
+    """README's *Tables and views*: name -> the row's column cell."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Tables and views", 1)[1].split("\n### ", 1)[0]
+    out = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0].startswith("`"):
+            for name in re.findall(r"`([a-z_]+)`", cells[0]):
+                out[name] = cells[2]
+    return out
+
+
+def test_readme_lists_every_table_and_view_of_the_database(warehouse, tmp_path):
+    # The database built with a fetch log, as the pipeline builds it.
+    from extract.fetchlog import FetchLog
+
+    log_dir = tmp_path / "fetch_log"
+    FetchLog(log_dir).append([{"url": "http://127.0.0.1/a", "outcome": "failed", "kind": "report"}])
+    db = build(Lake(str(Path(warehouse).parent / "parquet")), tmp_path / "db.duckdb",
+               fetch_log_glob=str(log_dir / "*.parquet"))
+    names = {n for (n,) in q(db, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")}
+    documented = _readme_tables()
+    assert names == set(documented)
+    # Where a row spells its columns out as one backticked list, they are the view's columns, in order.
+    for name in ("reports", "fetch_log", "review_litigation", "region_rollup", "cross_year_checks"):
+        listed = re.search(r"`([^`]+)`", documented[name]).group(1)
+        columns = [c for (c,) in q(db, "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                                       "ORDER BY ordinal_position", [name])]
+        spelled = [c.split(" (")[0].strip() for c in re.sub(r"\([^)]*\)", "", listed).split(",")]
+        assert spelled == columns, name
+
+
+def test_cross_year_rule_7_rules_in_force(tmp_path):
+    # 7: 现行有效件数(t) = 现行有效件数(t-1) + 本年制发件数(t) − 本年废止件数(t), for 规章.
+    lake = Lake(str(tmp_path / "parquet"))
+    region = f"{CITY}/北仑区"
+    lake.write([
+        bundle("330206-sfj", "北仑区司法局", 2021, "2021", 5, 1, region=region, regulations=(2, 0, 10)),
+        bundle("330206-sfj", "北仑区司法局", 2022, "2021", 5, 1, region=region, regulations=(3, 1, 12)),  # 10+3-1
+        bundle("330206-sfj", "北仑区司法局", 2023, "2021", 5, 1, region=region, regulations=(4, 0, 15)),  # not 16
+    ])
+    db = build(lake, tmp_path / "govreports.duckdb")
+    rows = q(db, "SELECT year, subject, expected, actual, status FROM cross_year_checks WHERE rule = '7' "
+                 "ORDER BY year")
+    assert rows == [(2022, "regulations", 12.0, 12.0, "pass"), (2023, "regulations", 16.0, 15.0, "fail")]
+
+
+def test_review_litigation_pivots_the_three_groups(tmp_path):
+    lake = Lake(str(tmp_path / "parquet"))
+    review = (2, 1, 0, 1, 4, 1, 0, 0, 0, 1, 0, 1, 1, 0, 2)
+    lake.write([bundle("330206-sfj", "北仑区司法局", 2022, "2021", 5, 1, region=f"{CITY}/北仑区", review=review)])
+    db = build(lake, tmp_path / "govreports.duckdb")
+    rows = q(db, "SELECT group_code, \"group\", upheld, corrected, other, pending, total FROM review_litigation "
+                 "ORDER BY group_code")
+    assert rows == [("review", "行政复议", 2.0, 1.0, 0.0, 1.0, 4.0),
+                    ("suit_after_review", "复议后起诉", 0.0, 1.0, 1.0, 0.0, 2.0),
+                    ("suit_direct", "未经复议直接起诉", 1.0, 0.0, 0.0, 0.0, 1.0)]
