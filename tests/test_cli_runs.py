@@ -60,3 +60,27 @@ def test_a_run_that_reaches_no_source_exits_1_with_its_reason(tmp_path: Path) ->
     assert last.startswith("govreports nightly: every agency failed to fetch: ")
     assert "Connection refused" in last
     assert not (tmp_path / "wh" / "govreports.duckdb").exists()
+
+
+def test_demo_site_serves_the_sample_site_until_interrupted(tmp_path: Path) -> None:
+    import signal
+
+    import httpx
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GOVREPORTS_"))}
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "demo-site", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith(f"Demo site (sample data) at http://127.0.0.1:{port}/"), first
+        r = httpx.get(f"http://127.0.0.1:{port}/330212-jtj/ndbg/index.html", timeout=10)
+        assert r.status_code == 200 and "政府信息公开" in r.text
+        assert r.headers["content-type"] == "text/html"  # no charset, as agency sites send it
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and "stopped" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

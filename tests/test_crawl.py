@@ -102,10 +102,26 @@ def test_first_crawl_stores_reports_and_records_everything(server: LocalServer, 
     pdf = log[log["kind"] == "attachment"].iloc[0]
     assert pdf["url"].endswith("/r/2023.pdf") and pdf["year"] == 2023
     assert server.count("/r/2023.pdf") == 0 and server.count("/n/notice.html") == 0  # recorded, not fetched
-    assert len(list((tmp_path / "fetch_log").glob("*.parquet"))) == 1  # one batch per agency
+    assert len(list((tmp_path / "fetch_log").glob("*.parquet"))) == 1  # the crawl's records in one file
     assert events and all(a == "t1" for a, _ in events)
     assert any("new:" in m and "2021.html" in m for _, m in events)
     assert summary_rows(result)[0]["fetched"] == 2
+
+
+def test_an_image_only_report_is_recorded_not_fetched(server: LocalServer, tmp_path: Path) -> None:
+    # Some agencies publish the report as a scan: a link to a picture, not readable here, yet not missing.
+    server.route("/list/index.html", Reply(body=f"""<html><head><meta charset="utf-8"></head><body><ul>
+<li><a href="/r/2021.html">{NAME}2021年政府信息公开工作年度报告</a></li>
+<li><a href="/r/2022.jpg">{NAME}2022年政府信息公开工作年度报告</a></li></ul></body></html>""",
+                                               headers={"Content-Type": "text/html; charset=utf-8"}))
+    server.route("/r/2021.html", Reply(body=report_html(2021), headers={"Content-Type": "text/html"}))
+    server.route("/r/2022.jpg", Reply(body=b"\xff\xd8\xff", headers={"Content-Type": "image/jpeg"}))
+    s = run([source(server)], tmp_path).agencies["t1"]
+    assert (s.discovered, s.fetched, s.not_readable, s.failed) == (2, 1, 1, 0)
+    log = FetchLog(tmp_path / "fetch_log").frame()
+    image = log[log["kind"] == "image"]
+    assert list(image["outcome"]) == ["image_only"] and list(image["year"]) == [2022]
+    assert server.count("/r/2022.jpg") == 0
 
 
 def test_second_crawl_makes_only_conditional_requests(server: LocalServer, tmp_path: Path) -> None:

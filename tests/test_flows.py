@@ -79,6 +79,20 @@ def test_nightly_loads_exactly_what_the_site_holds(nightly_run):
     assert outcomes.get("attachment", 0) >= 1
 
 
+def test_the_run_summary_is_a_markdown_artifact(pipeline, nightly_run):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    _, summary, _ = nightly_run
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["govreports-nightly"])))
+    tables = [a.data for a in artifacts if a.type == "markdown"]
+    want = [f"| reports discovered | {summary.discovered} |", f"| parsed | {summary.parsed} |",
+            f"| values | {summary.values} |", f"| failed checks | {summary.failed_checks} |"]
+    assert any(all(line in t for line in want) for t in tables), tables[-1:]
+
+
 def test_a_second_nightly_run_changes_nothing(pipeline, site, nightly_run):
     wh, _, before = nightly_run
     again = run(pipeline, "nightly", **common(site, wh.root))
