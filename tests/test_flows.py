@@ -93,6 +93,26 @@ def test_the_run_summary_is_a_markdown_artifact(pipeline, nightly_run):
     assert any(all(line in t for line in want) for t in tables), tables[-1:]
 
 
+def test_request_outcomes_keep_each_category_and_add_up_to_requests(nightly_run):
+    wh, _, _ = nightly_run
+    with connect(wh.db) as con:
+        categories = con.execute(
+            "SELECT count(DISTINCT category) FROM request_outcomes WHERE outcome = 'withheld'").fetchone()[0]
+        # Where a report prints a group's categories, `requests` is their sum.
+        mismatches = con.execute("""
+            SELECT o.report_id, o.applicant, o.outcome, o.total, r.withheld, r.unavailable, r.not_processed
+            FROM (SELECT report_id, applicant, outcome, sum(value) AS total FROM request_outcomes
+                  WHERE category IS NOT NULL GROUP BY ALL) o
+            JOIN requests r USING (report_id, applicant)
+            WHERE o.total IS DISTINCT FROM CASE o.outcome WHEN 'withheld' THEN r.withheld
+                WHEN 'unavailable' THEN r.unavailable WHEN 'not_processed' THEN r.not_processed
+                WHEN 'other' THEN r.other_handling END""").fetchall()
+        groups = {g for (g,) in con.execute("SELECT DISTINCT outcome FROM request_outcomes").fetchall()}
+    assert categories == 8  # 不予公开: the eight reasons of both templates
+    assert mismatches == []
+    assert groups == {"disclosed", "partial", "withheld", "unavailable", "not_processed", "other", "total"}
+
+
 def test_a_second_nightly_run_changes_nothing(pipeline, site, nightly_run):
     wh, _, before = nightly_run
     again = run(pipeline, "nightly", **common(site, wh.root))

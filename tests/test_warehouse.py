@@ -238,7 +238,8 @@ def test_readme_lists_every_table_and_view_of_the_database(warehouse, tmp_path):
     documented = _readme_tables()
     assert names == set(documented)
     # Where a row spells its columns out as one backticked list, they are the view's columns, in order.
-    for name in ("reports", "fetch_log", "review_litigation", "region_rollup", "cross_year_checks"):
+    for name in ("reports", "fetch_log", "request_outcomes", "review_litigation", "region_rollup",
+                 "cross_year_checks"):
         listed = re.search(r"`([^`]+)`", documented[name]).group(1)
         columns = [c for (c,) in q(db, "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
                                        "ORDER BY ordinal_position", [name])]

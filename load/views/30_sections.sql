@@ -20,6 +20,20 @@ FROM facts
 WHERE section = '三' AND metric IS NOT NULL
 GROUP BY ALL;
 
+-- 三's outcomes in long form: one row per report, applicant column and printed outcome row, the
+-- groups (予以公开 … 其他处理, 总计) and the categories under them (不予公开's eight reasons …):
+-- `requests` sums the categories into their groups; this keeps each of them.
+CREATE VIEW request_outcomes AS
+SELECT agency_id, agency, year, template, report_id, applicant, outcome,
+       CASE WHEN metric = 'outcome_' || outcome THEN NULL ELSE metric END AS category,
+       row_label, value, value_status
+FROM (
+    SELECT *, regexp_extract(metric, '^outcome_(disclosed|partial|withheld|unavailable|not_processed|other|total)',
+                             1) AS outcome
+    FROM facts
+    WHERE section = '三' AND metric LIKE 'outcome\_%' ESCAPE '\'
+);
+
 -- 四: the three groups (行政复议, 未经复议直接起诉, 复议后起诉) with their five results.
 CREATE VIEW review_litigation AS
 SELECT agency_id, agency, year, template, report_id,
