@@ -7,6 +7,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_OK, EXIT_FAILED_INPUT = 0, 2
 
@@ -60,6 +64,13 @@ def _print_frame(df, fmt: str, checks: bool) -> None:
         sys.stdout.write(view.to_string(index=False, max_colwidth=36) + "\n")
 
 
+def _stderr() -> Console:
+    """Progress goes to standard error: standard output carries the results (tables, CSV, JSON)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 class _FetchProgress:
     """A progress bar over agencies (done / total) with the pages seen so far, on standard error.
     On a terminal it redraws in place; elsewhere rich prints nothing until the end."""
@@ -71,7 +82,7 @@ class _FetchProgress:
         self.pages = 0
         self.progress = Progress(TextColumn("[bold]fetch[/bold]"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("agencies, {task.fields[pages]} pages  {task.description}"),
-                                 TimeElapsedColumn(), disable=quiet, transient=False)
+                                 TimeElapsedColumn(), disable=quiet, transient=False, console=_stderr())
         self.task = self.progress.add_task("", total=total, pages=0)
 
     def __enter__(self) -> _FetchProgress:
@@ -129,7 +140,42 @@ def _flow_kwargs(args: argparse.Namespace) -> dict:
             "allow_loopback": args.allow_loopback, "delay": args.delay, "timeout": args.timeout}
 
 
-def _run_flow(name: str, kwargs: dict, task_runner: str = "thread", dask_address: str | None = None) -> int:
+class _RunProgress:
+    """One progress bar per stage of a flow run (fetch: agencies; parse: pages; refresh), on standard
+    error, fed by flows.progress. On a terminal it redraws in place; elsewhere rich prints the bars once,
+    at the end."""
+
+    LABELS: ClassVar[dict[str, str]] = {"fetch": "agencies", "parse": "pages", "refresh": "rebuild"}
+
+    def __init__(self, quiet: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("[bold]{task.description:<8}[/bold]"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[unit]}"), TimeElapsedColumn(), disable=quiet,
+                                 transient=False, console=_stderr())
+        self.tasks: dict[str, object] = {}
+
+    def __enter__(self) -> _RunProgress:
+        from flows import progress
+
+        self.progress.__enter__()
+        progress.listen(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from flows import progress
+
+        progress.listen(None)
+        self.progress.__exit__(*exc)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=total, unit=self.LABELS.get(stage, ""))
+        self.progress.update(self.tasks[stage], completed=done, total=total)
+
+
+def _run_flow(name: str, kwargs: dict, task_runner: str = "thread", dask_address: str | None = None,
+              quiet: bool = False) -> int:
     from flows import pipeline
 
     flow = {"nightly": pipeline.nightly, "backfill": pipeline.backfill, "reparse": pipeline.reparse}[name]
@@ -139,7 +185,8 @@ def _run_flow(name: str, kwargs: dict, task_runner: str = "thread", dask_address
         runner = DaskTaskRunner(address=dask_address) if dask_address else DaskTaskRunner()
         flow = flow.with_options(task_runner=runner)
     try:
-        summary = pipeline.RunSummary(**flow(**kwargs))
+        with _RunProgress(quiet):
+            summary = pipeline.RunSummary(**flow(**kwargs))
     except (pipeline.StageFailed, ValueError) as exc:
         print(f"govreports {name}: {exc}", file=sys.stderr)
         return 1
@@ -148,17 +195,18 @@ def _run_flow(name: str, kwargs: dict, task_runner: str = "thread", dask_address
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return _run_flow(args.flow, _flow_kwargs(args), args.task_runner, args.dask_address)
+    return _run_flow(args.flow, _flow_kwargs(args), args.task_runner, args.dask_address, args.quiet)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     first, last = args.years
     return _run_flow("backfill", {**_flow_kwargs(args), "years": list(range(first, last + 1))},
-                     args.task_runner, args.dask_address)
+                     args.task_runner, args.dask_address, args.quiet)
 
 
 def cmd_reparse(args: argparse.Namespace) -> int:
-    return _run_flow("reparse", {"warehouse": args.warehouse, "sources_file": args.sources, "site": args.site})
+    return _run_flow("reparse", {"warehouse": args.warehouse, "sources_file": args.sources, "site": args.site},
+                     quiet=args.quiet)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -192,7 +240,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         kwargs = {"sources_file": str(DATA_DIR / "sample_site" / "sources.csv"), "warehouse": args.warehouse,
                   "site": url, "agencies": None, "region": None, "allow_loopback": True, "delay": 0.0,
                   "timeout": 10.0}
-        rc = _run_flow("nightly", kwargs)
+        rc = _run_flow("nightly", kwargs, quiet=args.quiet)
     finally:
         server.shutdown()
     if rc != EXIT_OK:
@@ -316,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
         if years:
             p.add_argument("--year", type=int, action="append", metavar="Y", help="only this year (repeatable)")
 
+    def quiet_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+
     def runner_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--task-runner", choices=("thread", "dask"), default="thread",
                        help="run parse and fetch batches in threads, or on a Dask cluster (prefect-dask)")
@@ -334,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("flow", choices=("nightly",), help="the flow to run")
     crawl_options(r)
     runner_options(r)
+    quiet_option(r)
     r.set_defaults(func=cmd_run)
 
     b = sub.add_parser("backfill", help="run the pipeline for chosen years, agencies or a region",
@@ -341,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--years", type=_years, required=True, help="a year or a span, e.g. 2019-2024")
     crawl_options(b)
     runner_options(b)
+    quiet_option(b)
     b.set_defaults(func=cmd_backfill)
 
     rp = sub.add_parser("reparse", help="rebuild facts, reports and checks from the raw zone (no network)",
@@ -348,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "lake, swap it in, and rebuild the database.")
     rp.add_argument("--sources", type=Path, help="the registry CSV, for agency names and regions")
     rp.add_argument("--site", help="base URL that fills {site} in the registry")
+    quiet_option(rp)
     rp.set_defaults(func=cmd_reparse)
 
     sv = sub.add_parser("serve", help="serve the nightly flow on a Prefect server with a cron schedule",
@@ -368,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Serve the demo site on 127.0.0.1, run the nightly flow against it, and print "
                                    "the cross-district licensing comparison and its chart.")
     d.add_argument("--port", type=int, default=18731, help="port of the demo site (default: 18731)")
+    quiet_option(d)
     d.set_defaults(func=cmd_demo)
     return parser
 

@@ -30,7 +30,7 @@ from extract.crawl import CrawlResult  # noqa: E402
 from extract.fetch import Fetcher  # noqa: E402
 from extract.fetchlog import FetchLog  # noqa: E402
 from extract.sources import Source, load_sources, select  # noqa: E402
-from flows import memory, steps, workers  # noqa: E402
+from flows import memory, progress, steps, workers  # noqa: E402
 from flows.config import DATA_DIR, DEFAULT_WAREHOUSE, Warehouse  # noqa: E402
 from flows.runlock import LockHeld, RunLock, sweep  # noqa: E402
 from load.lake import Lake  # noqa: E402
@@ -103,8 +103,12 @@ def _sources(sources_file: str | None, site: str | None, agencies: Sequence[str]
 @task(name="fetch", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def fetch_task(sources: list[Source], wh: Warehouse, years: list[int] | None, allow_loopback: bool,
                delay: float, timeout: float) -> CrawlResult:
+    def agency_done(_agency_id: str, message: str) -> None:
+        if message == "done":
+            progress.advance("fetch")
+
     with Fetcher(allow_loopback=allow_loopback, delay=delay, timeout=timeout) as fetcher:
-        return steps.fetch(sources, wh, fetcher, years=years)
+        return steps.fetch(sources, wh, fetcher, years=years, on_event=agency_done)
 
 
 @task(name="parse-and-load", cache_policy=NO_CACHE)
@@ -129,6 +133,7 @@ def _parse_and_load(summary: RunSummary, wh: Warehouse, lake_root: str, refs: li
             _stale_marker(wh).touch()
         except OSError as exc:
             raise StageFailed(f"warehouse {wh.root} not writable: {exc}") from exc
+    progress.start("parse", len(refs))
     with workers.parse_pool(len(refs)):
         _run_batches(summary, lake_root, batches, wh.raw, sources)
 
@@ -141,11 +146,14 @@ def _run_batches(summary: RunSummary, lake_root: str, batches: deque, raw_root: 
             batch = batches.popleft()
             # Only the batch's own agencies: Prefect walks every task parameter (looking for futures),
             # and the whole registry per task made that the run's bottleneck at 16,667 agencies.
-            window.append(parse_and_load_task.submit(raw_root, lake_root, batch, steps.sources_for(batch, sources)))
+            future = parse_and_load_task.submit(raw_root, lake_root, batch, steps.sources_for(batch, sources))
+            window.append((future, len(batch)))
+        future, pages = window.popleft()
         try:
-            outcome = window.popleft().result()
+            outcome = future.result()
         except OSError as exc:  # a full disk or a read-only lake fails the stage as a whole
             raise StageFailed(f"cannot write the lake at {lake_root}: {exc}") from exc
+        progress.advance("parse", pages)
         summary.parsed += outcome.parsed
         summary.values += outcome.values
         summary.failed_checks += outcome.failed_checks
@@ -163,7 +171,9 @@ def _finish(summary: RunSummary, wh: Warehouse, started: float, always_refresh: 
     try:
         if always_refresh or summary.parsed or marker.exists() or not wh.db.exists():
             memory.give_back()  # what the parse stage freed, before the rebuild: the run's peak
+            progress.start("refresh", 1)
             summary.database = refresh_task(wh)
+            progress.advance("refresh")
             marker.unlink(missing_ok=True)
         else:  # nothing loaded: the database already says it all (its fetch_log view reads the log live)
             summary.database = str(wh.db.resolve())
@@ -201,6 +211,7 @@ def _crawl_and_load_locked(name: str, sources: list[Source], wh: Warehouse, year
     summary = RunSummary(flow=name, agencies=len(sources))
     if not sources:
         raise StageFailed("no agency selected: check --agency / --region and the sources file")
+    progress.start("fetch", len(sources))
     futures = [fetch_task.submit(list(batch), wh, years, allow_loopback, delay, timeout)
                for batch in steps.split(sources, FETCH_TASKS)]
     results = [f.result() for f in futures]

@@ -26,8 +26,8 @@ def _cli(warehouse: Path, prefect_home: Path, *args: str) -> subprocess.Complete
                           env=env, capture_output=True, text=True, timeout=300, start_new_session=True)
 
 
-def _demo(warehouse: Path, port: int, prefect_home: Path) -> subprocess.CompletedProcess:
-    return _cli(warehouse, prefect_home, "demo", "--port", str(port))
+def _demo(warehouse: Path, port: int, prefect_home: Path, *more: str) -> subprocess.CompletedProcess:
+    return _cli(warehouse, prefect_home, "demo", "--port", str(port), *more)
 
 
 def test_demo_runs_the_nightly_then_finds_nothing_changed(tmp_path: Path) -> None:
@@ -40,12 +40,16 @@ def test_demo_runs_the_nightly_then_finds_nothing_changed(tmp_path: Path) -> Non
     table = first.stdout.split("largest declines first:", 1)[1]
     rows = [line for line in table.splitlines() if "交通运输局" in line]
     assert len(rows) == 5 and rows[0].startswith("鄞州区交通运输局") and "-58.7" in rows[0]
+    # Progress bars on standard error (printed once at the end, as it is not a terminal here).
+    bars = {line.split()[0]: line.split()[2] for line in first.stderr.splitlines() if "━" in line}
+    assert bars == {"fetch": "7/7", "parse": "41/41", "refresh": "1/1"}
     chart = warehouse / "licensing.png"
     assert f"chart: {chart}" in first.stdout
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    second = _demo(warehouse, port, tmp_path / "prefect")
+    second = _demo(warehouse, port, tmp_path / "prefect", "--quiet")
     assert second.returncode == 0, second.stderr[-2000:]
+    assert "━" not in second.stderr
     assert "nightly: 0 changed" in second.stdout
     assert "鄞州区交通运输局" in second.stdout
 
