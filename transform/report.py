@@ -1,7 +1,9 @@
-"""One published page (bytes) -> its long frame, its checks, and what is known about the report.
+"""One published page (bytes) -> its long-frame rows, its checks, and what is known about the report.
 
 This is the whole parse of one page, with no network and no Prefect: `govreports parse`, the
-flows and the benchmarks all call `parse_report`.
+flows and the benchmarks all call `parse_report`. The rows come as tuples in the declared column
+order (`ParsedReport.facts` and `.checks` make frames of them): a caller with many pages makes one
+frame, or one Arrow table, for all of them.
 """
 
 from __future__ import annotations
