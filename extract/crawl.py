@@ -41,6 +41,7 @@ class CrawledPage:
     status: str  # new | new_version | unchanged
     declared_charset: str | None  # the HTTP header's charset, for extract.decode
     link_text: str
+    link_agency: str | None = None  # the agency the link's text names
 
 
 @dataclass(slots=True)
@@ -182,14 +183,14 @@ class _AgencyCrawl:
         rec |= extra
         self.records.append(rec)
 
-    def store(self, url: str, r: FetchResult, kind: str, year: int | None) -> str:
+    def store(self, url: str, r: FetchResult, kind: str, year: int | None, link_agency: str | None = None) -> str:
         """Put a fetched body in the raw zone, log it, and say whether it is new, a new version or unchanged."""
         assert r.body is not None
         sha, _ = self.raw.put(r.body)
         prev = self.log.last_success(url)
         prev_sha = prev.get("sha256") if prev else None
         status = "new" if not prev_sha else ("unchanged" if prev_sha == sha else "new_version")
-        self.record(url, kind, status, r, sha256=sha, year=year)
+        self.record(url, kind, status, r, sha256=sha, year=year, link_agency=link_agency)
         return status
 
     # -- listing pages ----------------------------------------------------------------------------
@@ -237,6 +238,7 @@ class _AgencyCrawl:
                 "not_modified",
                 r,
                 year=link.year,
+                link_agency=link.agency,
                 sha256=prev_sha,
                 etag=r.etag or etag,
                 last_modified=r.last_modified or last_modified,
@@ -244,15 +246,15 @@ class _AgencyCrawl:
             )
             self.summary.unchanged += 1
             self.pages.append(CrawledPage(self.source.agency_id, link.url, link.year, prev_sha, "unchanged", charset,
-                                          link.text))
+                                          link.text, link.agency))
             return "unchanged"
         if r.outcome != "fetched" or r.body is None:
             self.record(link.url, "report", r.outcome if r.outcome in ("failed", "refused") else "failed", r,
-                        year=link.year)
+                        year=link.year, link_agency=link.agency)
             self.summary.failed += 1
             self.summary.errors.append(f"{link.url}: {r.error or r.outcome}")
             return "refused" if r.outcome == "refused" else "failed"
-        status = self.store(link.url, r, "report", link.year)
+        status = self.store(link.url, r, "report", link.year, link.agency)
         assert r.sha256 is not None
         if status == "new":
             self.summary.fetched += 1
@@ -261,7 +263,7 @@ class _AgencyCrawl:
         else:
             self.summary.unchanged += 1
         self.pages.append(CrawledPage(self.source.agency_id, link.url, link.year, r.sha256, status,
-                                      r.declared_charset, link.text))
+                                      r.declared_charset, link.text, link.agency))
         return status
 
     # -- the agency -------------------------------------------------------------------------------
@@ -274,7 +276,8 @@ class _AgencyCrawl:
             self.event(f"{len(links)} links")
             for link in links:
                 if link.kind in _NOT_READABLE:
-                    self.record(link.url, link.kind, _NOT_READABLE[link.kind], year=link.year)
+                    self.record(link.url, link.kind, _NOT_READABLE[link.kind], year=link.year,
+                                link_agency=link.agency)
                     self.summary.not_readable += 1
                     self.event(f"not readable ({link.kind}): {link.url}")
                     continue

@@ -22,6 +22,7 @@ import lxml.html
 from lxml import etree
 
 from extract.chinese import simplify
+from extract.page import title_agency
 from extract.sources import Source
 
 REPORT_KINDS = ("report", "attachment", "image")
@@ -70,6 +71,7 @@ class Link:
     year: int | None  # from the text only: URLs carry the publication date, usually the year after
     kind: str  # one of REPORT_KINDS
     listing_url: str  # the listing page it was found on; "" for a direct report URL
+    agency: str | None = None  # the agency the text names (a portal's listing links many agencies' reports)
 
 
 def _collapse(text: str | None) -> str:
@@ -251,7 +253,7 @@ def discover(
         for report_url, link_text in reports:
             if source.allows(report_url) and report_url not in links:
                 links[report_url] = Link(report_url, link_text, source.agency_id, link_year(link_text),
-                                         link_kind(report_url), url)
+                                         link_kind(report_url), url, title_agency(link_text))
         for page in pages:
             if page not in queued and source.allows(page):
                 queued.add(page)

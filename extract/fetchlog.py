@@ -40,6 +40,7 @@ LOG_SCHEMA = pa.schema(
         pa.field("outcome", pa.string(), nullable=False),
         pa.field("error", pa.string()),
         pa.field("declared_charset", pa.string()),
+        pa.field("link_agency", pa.string()),  # what the listing link names (older files lack the column)
     ]
 )
 
@@ -192,7 +193,7 @@ class FetchLog:
     def versions(self) -> pd.DataFrame:
         """One row per (url, sha256) ever stored, with when it was first and last seen and whether it
         is the body of the URL's latest successful fetch."""
-        cols = ["url", "sha256", "agency_id", "year", "kind", "first_seen", "last_seen", "is_current"]
+        cols = ["url", "sha256", "agency_id", "year", "kind", "link_agency", "first_seen", "last_seen", "is_current"]
         df = self.frame()
         df = df[df["outcome"].isin(SUCCESS_OUTCOMES) & df["sha256"].notna()]
         if df.empty:
@@ -203,6 +204,7 @@ class FetchLog:
             agency_id=("agency_id", "last"),
             year=("year", "last"),
             kind=("kind", "last"),
+            link_agency=("link_agency", "last"),
             first_seen=("fetched_at", "min"),
             last_seen=("fetched_at", "max"),
         ).reset_index()
@@ -217,7 +219,11 @@ def _read_one(path: Any, fs: pafs.FileSystem | None) -> pa.Table:
     else:
         f = fs.open_input_file(path)
     with f:
-        return pq.ParquetFile(f).read(use_threads=False).cast(LOG_SCHEMA)
+        table = pq.ParquetFile(f).read(use_threads=False)
+    if table.schema.names != LOG_SCHEMA.names:  # a file written before a column was added
+        table = pa.table({name: table.column(name) if name in table.schema.names
+                          else pa.nulls(table.num_rows, LOG_SCHEMA.field(name).type) for name in LOG_SCHEMA.names})
+    return table.cast(LOG_SCHEMA)
 
 
 def _read_all(files: Sequence[Any], fs: pafs.FileSystem | None, chunk: int = 512) -> list[pa.Table]:

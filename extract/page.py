@@ -51,6 +51,8 @@ _SPACES = re.compile(r"\s+")
 _LINE_BREAK = re.compile(r"\s*\n\s*")
 _CLOSED = re.compile(r"</\s*(?:html|body)\s*>", re.I)
 _ANY_YEAR = re.compile(r"((?:19|20)\d\d)\s*年")
+_CN_DIGITS = {c: str(i) for i, c in enumerate("〇一二三四五六七八九")} | {"零": "0", "○": "0", "O": "0"}
+_CN_YEAR = re.compile(r"([〇零○O一二三四五六七八九]{4})(?=年)")
 
 
 @dataclass(slots=True)
@@ -148,10 +150,19 @@ def _agency_name(text: str) -> str | None:
     return name
 
 
+def _arabic_years(text: str) -> str:
+    """二〇二一年 -> 2021年: a year in Chinese numerals is a year, not part of the agency's name."""
+    def arabic(m: re.Match[str]) -> str:
+        year = "".join(_CN_DIGITS[c] for c in m.group(1))
+        return year if year.startswith(("19", "20")) else m.group(1)  # 一一一一年 is no year
+
+    return _CN_YEAR.sub(arabic, text)
+
+
 def _agency_year_from_titles(candidates: list[str]) -> tuple[str | None, int | None]:
     agency: str | None = None
     for raw in candidates:
-        line = _SPACES.sub("", simplify(raw))[: 4 * _TITLE_MAX]
+        line = _arabic_years(_SPACES.sub("", simplify(raw))[: 4 * _TITLE_MAX])
         if "政府信息公开" not in line:
             continue
         m = _TITLE_AGENCY_YEAR.search(line)
@@ -163,6 +174,12 @@ def _agency_year_from_titles(candidates: list[str]) -> tuple[str | None, int | N
         if m and agency is None:
             agency = _agency_name(m.group("agency"))
     return agency, None
+
+
+def title_agency(text: str) -> str | None:
+    """The agency a report's title names ("鄞州区交通运输局2021年政府信息公开工作年度报告" -> 鄞州区交通运输局),
+    else None: a title, a heading or a listing's link text."""
+    return _agency_year_from_titles([text])[0]
 
 
 def identify(page: Page, headings: list[str]) -> None:

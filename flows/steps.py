@@ -39,6 +39,7 @@ class PageRef:
     year: int | None  # from the listing link's text, when it says
     fetched_at: pd.Timestamp | None  # when this version was first fetched
     declared_charset: str | None = None
+    link_agency: str | None = None  # the agency the listing's link text names, when it names one
 
 
 @dataclass(slots=True)
@@ -80,7 +81,8 @@ def refs_from_crawl(results: Iterable[CrawlResult], log: FetchLog) -> list[PageR
     """Every report page the crawls saw (new, changed or unchanged), as parse candidates. The log is
     read once for all of them: it holds every attempt ever made."""
     seen = first_seen(log)
-    return [PageRef(p.agency_id, p.url, p.sha256, p.year, seen.get((p.url, p.sha256)), p.declared_charset)
+    return [PageRef(p.agency_id, p.url, p.sha256, p.year, seen.get((p.url, p.sha256)), p.declared_charset,
+                    p.link_agency)
             for result in results for p in result.pages]
 
 
@@ -98,7 +100,9 @@ def refs_from_log(log: FetchLog, agencies: Iterable[str] | None = None,
             continue
         if wanted_years and year is not None and year not in wanted_years:
             continue
-        refs.append(PageRef(row.agency_id, row.url, row.sha256, year, pd.Timestamp(row.first_seen)))
+        link_agency = None if pd.isna(row.link_agency) else row.link_agency
+        refs.append(PageRef(row.agency_id, row.url, row.sha256, year, pd.Timestamp(row.first_seen),
+                            link_agency=link_agency))
     return refs
 
 
@@ -128,7 +132,7 @@ def _report_row(ref: PageRef, source: Source | None, loaded_at: pd.Timestamp) ->
     }
 
 
-_YEAR, _SECTION, _VALUE_STATUS = (FACT_FIELDS.index(c) for c in ("year", "section", "value_status"))
+_AGENCY, _YEAR, _SECTION, _VALUE_STATUS = (FACT_FIELDS.index(c) for c in ("agency", "year", "section", "value_status"))
 _CHECK_STATUS = CHECK_FIELDS.index("status")
 
 
@@ -150,6 +154,9 @@ def parse_page(data: bytes, ref: PageRef, source: Source | None, loaded_at: pd.T
         log.exception("parser error on %s (%s)", ref.url, ref.sha256)
         return _failed(report, f"parser error: {type(exc).__name__}: {str(exc)[:200]}")
     meta, facts, checks = parsed.meta, parsed.fact_rows, parsed.check_rows
+    if meta.agency is None and ref.link_agency:  # no registry name and none on the page: the link's
+        meta.agency, meta.agency_source = ref.link_agency, "link"
+        facts = [(*f[:_AGENCY], ref.link_agency, *f[_AGENCY + 1:]) for f in facts]
     # The page's own title or statistics period outranks the listing's link text.
     year = meta.year if meta.year_source in ("title", "period") or ref.year is None else ref.year
     if year != meta.year:

@@ -108,7 +108,9 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
         for dataset in present:
                 con.execute(f"CREATE VIEW lake_{dataset} AS SELECT * FROM {_read(_quote(lake.glob(dataset)))}")
         if fetch_log_glob:
-            con.execute(f"CREATE VIEW fetch_log AS SELECT * FROM read_parquet({_quote(fetch_log_glob)})")
+            # union_by_name: files written before a column was added read as null there
+            con.execute("CREATE VIEW fetch_log AS SELECT * FROM "
+                        f"read_parquet({_quote(fetch_log_glob)}, union_by_name = true)")
         for sql in sorted(VIEWS_DIR.glob("*.sql")):
             con.execute(sql.read_text(encoding="utf-8"))
             step(sql.name)

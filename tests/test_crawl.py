@@ -93,12 +93,14 @@ def test_first_crawl_stores_reports_and_records_everything(server: LocalServer, 
     pages = sorted(result.pages, key=lambda p: p.url)
     assert [(p.year, p.status, p.declared_charset) for p in pages] == [(2021, "new", "utf-8"), (2022, "new", "utf-8")]
     assert pages[0].link_text == f"{NAME}2021年政府信息公开工作年度报告"
+    assert [p.link_agency for p in pages] == [NAME, NAME]  # the agency the link text names
     raw = RawZone(tmp_path / "raw")
     assert raw.get(pages[0].sha256) == bodies["/r/2021.html"]
     log = FetchLog(tmp_path / "fetch_log").frame()
     assert sorted(zip(log["kind"], log["outcome"], strict=True)) == [
         ("attachment", "attachment"), ("listing", "new"), ("report", "new"), ("report", "new")
     ]
+    assert set(log[log["kind"] == "report"]["link_agency"]) == {NAME}
     pdf = log[log["kind"] == "attachment"].iloc[0]
     assert pdf["url"].endswith("/r/2023.pdf") and pdf["year"] == 2023
     assert server.count("/r/2023.pdf") == 0 and server.count("/n/notice.html") == 0  # recorded, not fetched

@@ -244,18 +244,21 @@ def test_discover_follows_pages_once_and_stays_on_hosts() -> None:
     # index.html, then index_1.html (下一页) and index_2.html (尾页, failed); the cycle back to index.html and
     # the other host's page 4 are never fetched.
     assert fetch.calls == [INDEX, COLUMN + "index_1.html", COLUMN + "index_2.html"]
+    # Year and agency come from the link text where it names them (traditional characters and years in
+    # Chinese numerals too); 附件：… names no agency, and 二〇一七年度 is a year, not an agency.
+    agency = "和平区发展改革委"
     assert links == [
         Link(COLUMN + "202201/t20220120_501.html", "和平区发展改革委 2021年度 政府信息公开工作年度报告",
-             "120101-fgw", 2021, "report", INDEX),
+             "120101-fgw", 2021, "report", INDEX, agency),
         Link(COLUMN + "202101/t20210125_402.html", "和平区发展改革委2020年度政府信息公开工作年度报告",
-             "120101-fgw", 2020, "report", INDEX),
+             "120101-fgw", 2020, "report", INDEX, agency),
         Link(f"{HOST}/uploads/2020/nb2019.pdf", "附件：2019年政府信息公开工作年度报告.pdf",
-             "120101-fgw", 2019, "attachment", INDEX),
-        Link(f"{HOST}/images/nb2018.JPG", "2018年政府信息公开年报", "120101-fgw", 2018, "image", INDEX),
+             "120101-fgw", 2019, "attachment", INDEX, None),
+        Link(f"{HOST}/images/nb2018.JPG", "2018年政府信息公开年报", "120101-fgw", 2018, "image", INDEX, None),
         Link(COLUMN + "201901/t20190128_7.html", "和平区发展改革委2018年政府信息公開工作年度報告",
-             "120101-fgw", 2018, "report", INDEX),
+             "120101-fgw", 2018, "report", INDEX, agency),
         Link(COLUMN + "t2017/t20180131_3.html", "二〇一七年度政府信息公开工作年度报告",
-             "120101-fgw", 2017, "report", COLUMN + "index_1.html"),
+             "120101-fgw", 2017, "report", COLUMN + "index_1.html", None),
     ]
 
 

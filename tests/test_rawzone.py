@@ -210,7 +210,8 @@ def test_versions_say_which_is_current(tmp_path: Path) -> None:
     log.append([rec("http://h/a", "new_version", 3, sha256="2" * 64, year=2020)])
     log.append([rec("http://h/a", "failed", 4, error="HTTP 500"), rec("http://h/b", "new", 4, sha256="3" * 64)])
     v = log.versions()
-    assert list(v.columns) == ["url", "sha256", "agency_id", "year", "kind", "first_seen", "last_seen", "is_current"]
+    assert list(v.columns) == ["url", "sha256", "agency_id", "year", "kind", "link_agency", "first_seen", "last_seen",
+                               "is_current"]
     rows = {(r.url, r.sha256): r for r in v.itertuples()}
     assert set(rows) == {("http://h/a", "1" * 64), ("http://h/a", "2" * 64), ("http://h/b", "3" * 64)}
     old, cur = rows[("http://h/a", "1" * 64)], rows[("http://h/a", "2" * 64)]
@@ -250,3 +251,26 @@ def test_compact_merges_files_and_keeps_every_attempt(tmp_path):
     after = FetchLog(tmp_path / "log").frame()
     assert after.equals(before)
     assert FetchLog(tmp_path / "log").last_success("http://127.0.0.1/3")["sha256"] == f"{3:064x}"
+
+
+def test_log_files_written_before_a_column_was_added_still_read(tmp_path: Path) -> None:
+    import duckdb
+    import pyarrow as pa
+
+    root = tmp_path / "fetch_log"
+    root.mkdir()
+    old_schema = pa.schema([f for f in LOG_SCHEMA if f.name != "link_agency"])
+    written = pd.Timestamp("2024-01-05", tz="UTC")
+    old = pa.Table.from_pylist([{"url": "http://h/old", "outcome": "new", "fetched_at": written, "sha256": "1" * 64}],
+                               schema=old_schema)
+    pq.write_table(old, root / "20240105T000000000000Z-old.parquet")
+    log = FetchLog(root)
+    log.append([rec("http://h/new", "new", 2, sha256="2" * 64, link_agency="北仑区民政局")])
+    frame = log.frame()
+    assert list(frame["url"]) == ["http://h/old", "http://h/new"]
+    assert frame["link_agency"].isna().tolist() == [True, False]
+    assert log.last_success("http://h/old")["sha256"] == "1" * 64
+    with duckdb.connect() as con:  # the warehouse's fetch_log view reads both kinds of file
+        rows = con.execute(f"SELECT url, link_agency FROM read_parquet('{root}/*.parquet', union_by_name = true) "
+                           "ORDER BY url").fetchall()
+    assert rows == [("http://h/new", "北仑区民政局"), ("http://h/old", None)]

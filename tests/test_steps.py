@@ -9,6 +9,7 @@ import pandas as pd
 from extract.rawzone import RawZone
 from flows import steps
 from tests.loadhelp import page
+from transform.frame import FACT_FIELDS
 
 
 def test_a_parser_bug_on_one_page_fails_that_page_only(tmp_path, monkeypatch, caplog):
@@ -35,3 +36,18 @@ def test_a_parser_bug_on_one_page_fails_that_page_only(tmp_path, monkeypatch, ca
     assert out.bundles[1].report["failure"].startswith("parser error: KeyError")
     assert out.failures == [f"a1 http://127.0.0.1/a1/2022.html: {out.bundles[1].report['failure']}"]
     assert "parser error on http://127.0.0.1/a1/2022.html" in caplog.text  # with its traceback, for a bug report
+
+
+def test_the_link_names_the_agency_when_neither_registry_nor_page_does(tmp_path):
+    data = page("", 2022, "2021", 10, 2)  # a title that names no agency: "2022年政府信息公开工作年度报告"
+    sha = hashlib.sha256(data).hexdigest()
+    ref = steps.PageRef("a1", "http://127.0.0.1/a1/2022.html", sha, 2022, pd.Timestamp.now(tz="UTC"),
+                        link_agency="北仑区民政局")
+    bundle = steps.parse_page(data, ref, None, pd.Timestamp.now(tz="UTC"))
+    assert bundle.report["status"] == "parsed" and bundle.report["agency"] == "北仑区民政局"
+    agencies = {f[FACT_FIELDS.index("agency")] for f in bundle.fact_rows}
+    assert agencies == {"北仑区民政局"}
+    # A page that names its agency keeps it.
+    named = page("北仑区司法局", 2022, "2021", 10, 2)
+    ref = steps.PageRef("a1", ref.url, hashlib.sha256(named).hexdigest(), 2022, None, link_agency="北仑区民政局")
+    assert steps.parse_page(named, ref, None, pd.Timestamp.now(tz="UTC")).report["agency"] == "北仑区司法局"
