@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from extract.decode import decode
     from flows.workers import tune_gc
     from tests.render import expected
-    from transform.frame import CHECK_COLUMNS, FACT_COLUMNS, frame_from_rows
+    from transform.frame import CHECK_COLUMNS, FACT_COLUMNS, FACT_FIELDS, frame_from_rows
     from transform.report import ParseFailure, parse_report
 
     t0 = time.perf_counter()
@@ -214,8 +214,10 @@ def main(argv: list[str] | None = None) -> int:
         s_dec, decoded = _time(decode, blobs)
         s_page, page_objs = _time(lambda d: read_page(d.text), decoded)
         s_rec, _ = _time(lambda p: recognise(p.tables, p.year, p.complete), page_objs)
-        s_checks, _ = _time(lambda r: check_records(r.meta.report_id, ((f[5], f[8], f[9], f[11], f[3])
-                                                                        for f in r.fact_rows)), ok)
+        # The checks' inputs from the fact rows, as parse_report hands them over.
+        cols = [FACT_FIELDS.index(c) for c in ("metric", "applicant", "value", "value_status", "template")]
+        s_checks, _ = _time(lambda r: check_records(r.meta.report_id, ([f[i] for i in cols] for f in r.fact_rows)),
+                            ok)
         batches = [ok[i:i + FRAME_BATCH] for i in range(0, len(ok), FRAME_BATCH)]
         s_frame, _ = _time(lambda rs: (frame_from_rows([x for r in rs for x in r.fact_rows], FACT_COLUMNS),
                                        frame_from_rows([x for r in rs for x in r.check_rows], CHECK_COLUMNS)),

@@ -132,7 +132,7 @@ class _LogWriter:
 
 
 class _AgencyCrawl:
-    """The work of one agency; its records go to the log in one batch at the end."""
+    """The work of one agency; its records go to the crawl's log writer at the end."""
 
     def __init__(
         self,
@@ -141,12 +141,12 @@ class _AgencyCrawl:
         log: FetchLog,
         fetcher: Fetcher,
         on_event: Callable[[str, str], None] | None,
-        writer: _LogWriter | None = None,
+        writer: _LogWriter,
     ) -> None:
         self.source = source
         self.raw = raw
         self.log = log
-        self.writer = writer or _LogWriter(log, every=1)
+        self.writer = writer
         self.fetcher = fetcher
         self.on_event = on_event
         self.summary = AgencySummary(source.agency_id)

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urldefrag, urljoin, urlsplit
 import lxml.html
 from lxml import etree
 
-from extract.chinese import simplify
+from extract.chinese import CN_YEAR_DIGITS, cn_digits, simplify
 from extract.page import title_agency
 from extract.sources import Source
 
@@ -41,8 +41,7 @@ NOT_REPORT_WORDS: tuple[str, ...] = (
 _PUNCTUATION = re.compile(r"[\s\W_]+")
 # A year in the text: 2021年 / 2021年度 / (2021), but not a date (2023-01-11, 2023年1月11日).
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?:\s*年(?!\s*\d{1,2}\s*月)|(?![\d\-/.年]))")
-_CN_DIGITS = {c: str(i) for i, c in enumerate("〇一二三四五六七八九")} | {"零": "0", "○": "0", "O": "0"}
-_CN_YEAR = re.compile(r"([〇零○O一二三四五六七八九]{4})\s*年")
+_CN_YEAR = re.compile(rf"({CN_YEAR_DIGITS})\s*年")
 
 # Pagination link texts (simplified, lower-case, without spaces and arrows); previous and last pages are
 # listing pages too, and visiting them twice is prevented by discover().
@@ -85,7 +84,7 @@ def link_year(text: str) -> int | None:
     if m:
         return int(m.group(1))
     m = _CN_YEAR.search(s)
-    year = int("".join(_CN_DIGITS[c] for c in m.group(1))) if m else None
+    year = int(cn_digits(m.group(1))) if m else None
     return year if year is not None and 1900 <= year < 2100 else None  # 一一一一年 is no year
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from extract.cells import Table
-from extract.chinese import simplify
+from extract.chinese import CN_YEAR_DIGITS, cn_digits, simplify
 from extract.grid import table_grid
 from extract.text_grid import text_table
 
@@ -51,8 +51,7 @@ _SPACES = re.compile(r"\s+")
 _LINE_BREAK = re.compile(r"\s*\n\s*")
 _CLOSED = re.compile(r"</\s*(?:html|body)\s*>", re.I)
 _ANY_YEAR = re.compile(r"((?:19|20)\d\d)\s*年")
-_CN_DIGITS = {c: str(i) for i, c in enumerate("〇一二三四五六七八九")} | {"零": "0", "○": "0", "O": "0"}
-_CN_YEAR = re.compile(r"([〇零○O一二三四五六七八九]{4})(?=年)")
+_CN_YEAR = re.compile(rf"({CN_YEAR_DIGITS})(?=年)")
 
 
 @dataclass(slots=True)
@@ -153,7 +152,7 @@ def _agency_name(text: str) -> str | None:
 def _arabic_years(text: str) -> str:
     """二〇二一年 -> 2021年: a year in Chinese numerals is a year, not part of the agency's name."""
     def arabic(m: re.Match[str]) -> str:
-        year = "".join(_CN_DIGITS[c] for c in m.group(1))
+        year = cn_digits(m.group(1))
         return year if year.startswith(("19", "20")) else m.group(1)  # 一一一一年 is no year
 
     return _CN_YEAR.sub(arabic, text)

@@ -136,6 +136,11 @@ _AGENCY, _YEAR, _SECTION, _VALUE_STATUS = (FACT_FIELDS.index(c) for c in ("agenc
 _CHECK_STATUS = CHECK_FIELDS.index("status")
 
 
+def _with_value(rows: list[tuple], column: int, value: object) -> list[tuple]:
+    """Fact rows with one column set to `value` in every row."""
+    return [(*r[:column], value, *r[column + 1:]) for r in rows]
+
+
 def _failed(report: dict, failure: str) -> ReportBundle:
     report.update(status="failed", failure=failure, n_values=0, n_unparsed=0, n_checks_failed=0,
                   n_checks_not_assessable=0, sections="")
@@ -154,17 +159,18 @@ def parse_page(data: bytes, ref: PageRef, source: Source | None, loaded_at: pd.T
         log.exception("parser error on %s (%s)", ref.url, ref.sha256)
         return _failed(report, f"parser error: {type(exc).__name__}: {str(exc)[:200]}")
     meta, facts, checks = parsed.meta, parsed.fact_rows, parsed.check_rows
-    if meta.agency is None and ref.link_agency:  # no registry name and none on the page: the link's
-        meta.agency, meta.agency_source = ref.link_agency, "link"
-        facts = [(*f[:_AGENCY], ref.link_agency, *f[_AGENCY + 1:]) for f in facts]
+    # No registry name and none on the page: the listing link's, when it names one.
+    agency = meta.agency or ref.link_agency
+    if agency != meta.agency:
+        facts = _with_value(facts, _AGENCY, agency)
     # The page's own title or statistics period outranks the listing's link text.
     year = meta.year if meta.year_source in ("title", "period") or ref.year is None else ref.year
     if year != meta.year:
-        facts = [(*f[:_YEAR], year, *f[_YEAR + 1:]) for f in facts]
+        facts = _with_value(facts, _YEAR, year)
     sections = {f[_SECTION] for f in facts}
     statuses = [c[_CHECK_STATUS] for c in checks]
     report.update(
-        agency=report["agency"] or meta.agency, year=year, template=meta.template, title=meta.title,
+        agency=report["agency"] or agency, year=year, template=meta.template, title=meta.title,
         published=meta.published, status="truncated" if meta.truncated else "parsed", failure=None,
         n_values=len(facts), n_unparsed=sum(f[_VALUE_STATUS] == "unparsed" for f in facts),
         n_checks_failed=statuses.count("fail"), n_checks_not_assessable=statuses.count("not_assessable"),
