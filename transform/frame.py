@@ -52,7 +52,7 @@ def _column(values: list, dtype: str) -> Any:
     if dtype == "float64":  # a plain float column: null is NaN
         return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     # Through Arrow: 3x faster than pd.array for the same array (pandas' string dtype is Arrow-backed),
-    # and this runs for every column of every page. Anything Arrow will not take goes the long way.
+    # and this runs for every column of every batch. Anything Arrow will not take goes the long way.
     try:
         if dtype == "string" and _ARROW_STRINGS:
             return pd.arrays.ArrowStringArray(pa.array(values, pa.large_string()))
