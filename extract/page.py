@@ -29,6 +29,7 @@ _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)  # lxml refuses one i
 META_KEYS = ("名称", "标题", "索引号", "发布机构", "发文机关", "发布日期", "公开日期", "成文日期",
              "生成日期", "文号", "发文字号", "主题分类", "分类", "来源", "信息来源", "时间", "单位")
 _META_KEYS = frozenset(META_KEYS)
+_META_FIRST = frozenset(k[0] for k in META_KEYS)  # rules out most cells (numbers, labels) in one lookup
 _META_TEXT = re.compile(r"(" + "|".join(sorted(META_KEYS, key=len, reverse=True)) + r")\s*[:：]\s*([^\s:：|]+)")
 _DATE = re.compile(r"((?:19|20)\d\d)\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})")
 _REPORT_WORDS = re.compile(r"政府信息公开.{0,12}(?:报告|年报|年度报)")
@@ -112,7 +113,8 @@ def _is_metadata_box(table: Table) -> bool:
     found = 0
     for row in table.rows:
         for cell in row:
-            if not cell.copy and len(cell.text) < 12 and _meta_key(cell.text) in _META_KEYS:
+            text = cell.text
+            if text[:1] in _META_FIRST and not cell.copy and len(text) < 12 and _meta_key(text) in _META_KEYS:
                 found += 1
     return found >= 2
 

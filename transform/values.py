@@ -12,6 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 
 from extract.textcache import text_cache
 
@@ -121,7 +122,6 @@ _SUFFIX_FOLD = {"萬": "万", "萬元": "万元", "億": "亿", "億元": "亿�
 _MARKS = re.compile("[\u00b2\u00b3\u00b9\u2070-\u209f\u2460-\u24ff\u2776-\u2793\u3251-\u325f\u32b1-\u32bf]")
 
 
-@text_cache(maxsize=65536)
 def _parse(raw: str, unit: str) -> CellValue:
     if _MARKS.search(raw):
         return CellValue(None, UNPARSED, raw)  # 5¹, 5①: a footnote mark, not a digit
@@ -152,10 +152,14 @@ def _parse(raw: str, unit: str) -> CellValue:
     return CellValue(value, NUMBER, raw)
 
 
+_PARSE_IN = {unit: text_cache(maxsize=65536)(partial(_parse, unit=unit)) for unit in sorted(UNITS)}
+
+
 def parse_value(raw: str, unit: str = "count") -> CellValue:
     """Parse one cell's text for a column of the given unit ("count" or "wan_yuan")."""
-    if unit not in UNITS:
+    parse = _PARSE_IN.get(unit)
+    if parse is None:
         # A typo in the dictionary must fail loudly, not turn every cell into "unparsed".
         raise ValueError(f"unknown unit {unit!r}; expected one of {sorted(UNITS)}")
-    return _parse(raw, unit)
+    return parse(raw)
 
