@@ -198,9 +198,36 @@ def test_last_success(tmp_path: Path) -> None:
     log.append([rec("http://h/a", "new_version", 4, sha256="2" * 64, last_modified="Tue, 07 Jan 2025 00:00:00 GMT")])
     last = log.last_success("http://h/a")
     assert last is not None and last["sha256"] == "2" * 64 and last["etag"] is None
-    # And a fresh instance reads the same from the files.
+    # And a fresh instance reads the same from the files (once no instance holds the index).
+    del log
     again = FetchLog(tmp_path).last_success("http://h/a")
     assert again is not None and again["sha256"] == "2" * 64
+
+
+def test_logs_of_one_directory_read_it_once_and_see_each_others_appends(tmp_path: Path, monkeypatch) -> None:
+    # A run's fetch tasks each open the log: it is read once per process, not once per task.
+    import shutil
+
+    import extract.fetchlog as fetchlog
+
+    FetchLog(tmp_path / "log").append([rec("http://h/a", "new", 1, sha256="1" * 64)])
+    reads: list[int] = []
+    real = fetchlog._latest_usable
+    monkeypatch.setattr(fetchlog, "_latest_usable", lambda table: reads.append(table.num_rows) or real(table))
+    a, b = FetchLog(tmp_path / "log"), FetchLog(tmp_path / "log")
+    assert a.last_success("http://h/a")["sha256"] == "1" * 64
+    assert b.last_success("http://h/a")["sha256"] == "1" * 64
+    assert reads == [1]
+    b.append([rec("http://h/a", "new_version", 2, sha256="2" * 64)])
+    assert a.last_success("http://h/a")["sha256"] == "2" * 64
+    # A file that no object of this process wrote (another process's crawl) makes the next one read again.
+    FetchLog(tmp_path / "other").append([rec("http://h/c", "new", 3, sha256="3" * 64)])
+    for f in (tmp_path / "other").glob("*.parquet"):
+        shutil.copy(f, tmp_path / "log" / f.name)
+    c = FetchLog(tmp_path / "log")
+    assert c.last_success("http://h/c")["sha256"] == "3" * 64
+    assert c.last_success("http://h/a")["sha256"] == "2" * 64
+    assert reads == [1, 3]
 
 
 def test_versions_say_which_is_current(tmp_path: Path) -> None:
