@@ -397,7 +397,7 @@ def child_plain(spec: dict) -> dict:
     clock = StageClock()
     clock.install()
     rss = RssSampler()
-    from extract.fetch import Fetcher
+    from extract.fetch import PROCESS_GATES, Fetcher
     from extract.fetchlog import FetchLog
     from extract.sources import load_sources
     from flows import steps, workers
@@ -410,7 +410,7 @@ def child_plain(spec: dict) -> dict:
     by_id = {s.agency_id: s for s in sources}
 
     def fetch_batch(batch: list) -> Any:
-        with Fetcher(allow_loopback=True, delay=0.0, timeout=60.0) as fetcher:
+        with Fetcher(allow_loopback=True, delay=0.0, timeout=60.0, gates=PROCESS_GATES) as fetcher:
             return steps.fetch(batch, wh, fetcher)
 
     out: dict[str, Any] = {"runs": []}

@@ -32,7 +32,7 @@ from urllib3.exceptions import TimeoutError as TransportTimeout
 
 from extract.decode import http_charset_from_content_type
 
-__all__ = ["DEFAULT_USER_AGENT", "FetchResult", "Fetcher", "UrlRefused", "check_url"]
+__all__ = ["DEFAULT_USER_AGENT", "PROCESS_GATES", "FetchResult", "Fetcher", "HostGates", "UrlRefused", "check_url"]
 
 DEFAULT_USER_AGENT = "govreports/0.1 (+https://example.invalid/govreports; open-government annual report research)"
 
@@ -242,8 +242,38 @@ def _drain(resp: urllib3.BaseHTTPResponse, deadline: float, limit: int = _DRAIN_
         pass
 
 
+class _HostGate:
+    """One host's politeness state: requests in flight, and when the next one may start."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.slots = threading.BoundedSemaphore(concurrency)
+        self.lock = threading.Lock()
+        self.next_start = 0.0  # time.monotonic() before which no request to the host may start
+
+
+class HostGates:
+    """Per-host politeness state that several Fetchers can share. A run's fetch tasks each have a
+    Fetcher: given one HostGates (`PROCESS_GATES`), a city portal hosting all its departments sees the
+    limits of one crawler, not of one per task. A Fetcher given none has its own."""
+
+    def __init__(self) -> None:
+        self._gates: dict[tuple[str, int], _HostGate] = {}
+        self._lock = threading.Lock()
+
+    def gate(self, host: str, concurrency: int) -> _HostGate:
+        with self._lock:
+            gate = self._gates.get((host, concurrency))
+            if gate is None:
+                gate = self._gates[(host, concurrency)] = _HostGate(concurrency)
+            return gate
+
+
+PROCESS_GATES = HostGates()  # for the Fetchers of one run (flows.pipeline's fetch tasks)
+
+
 class Fetcher:
-    """Fetches pages politely and within bounds; share one instance between threads."""
+    """Fetches pages politely and within bounds; share one instance between threads, or share its
+    politeness between instances with `gates`."""
 
     def __init__(
         self,
@@ -259,6 +289,7 @@ class Fetcher:
         respect_robots: bool = True,
         allow_loopback: bool = False,
         max_redirects: int = 5,
+        gates: HostGates | None = None,
     ) -> None:
         if per_host_concurrency < 1:
             raise ValueError("per_host_concurrency must be at least 1")
@@ -284,9 +315,8 @@ class Fetcher:
             timeout=urllib3.Timeout(connect=timeout, read=timeout),
             retries=False,
         )
+        self._gates = gates if gates is not None else HostGates()
         self._lock = threading.Lock()
-        self._slots: dict[str, threading.BoundedSemaphore] = {}
-        self._next_start: dict[str, float] = {}
         self._host_delay: dict[str, float] = {}  # robots.txt Crawl-delay, when longer than `delay`
         self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
         self._robots_locks: dict[str, threading.Lock] = {}
@@ -475,21 +505,20 @@ class Fetcher:
     @contextmanager
     def _slot(self, host: str) -> Iterator[None]:
         """At most `per_host_concurrency` requests in flight per host, starts at least `delay` apart."""
+        gate = self._gates.gate(host, self.per_host_concurrency)
         with self._lock:
-            sem = self._slots.get(host)
-            if sem is None:
-                sem = self._slots[host] = threading.BoundedSemaphore(self.per_host_concurrency)
-        sem.acquire()
+            delay = self._host_delay.get(host, self.delay)
+        gate.slots.acquire()
         try:
-            with self._lock:
+            with gate.lock:
                 now = time.monotonic()
-                start = max(now, self._next_start.get(host, now))
-                self._next_start[host] = start + self._host_delay.get(host, self.delay)
+                start = max(now, gate.next_start)
+                gate.next_start = start + delay
             if start > now:
                 time.sleep(start - now)
             yield
         finally:
-            sem.release()
+            gate.slots.release()
 
     # -- robots.txt -------------------------------------------------------------------------------
 

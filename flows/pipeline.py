@@ -27,7 +27,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from extract.crawl import CrawlResult  # noqa: E402
-from extract.fetch import Fetcher  # noqa: E402
+from extract.fetch import PROCESS_GATES, Fetcher  # noqa: E402
 from extract.fetchlog import FetchLog  # noqa: E402
 from extract.sources import Source, load_sources, select  # noqa: E402
 from flows import memory, progress, steps, workers  # noqa: E402
@@ -107,7 +107,9 @@ def fetch_task(sources: list[Source], wh: Warehouse, years: list[int] | None, al
         if message == "done":
             progress.advance("fetch")
 
-    with Fetcher(allow_loopback=allow_loopback, delay=delay, timeout=timeout) as fetcher:
+    # One politeness for all the run's fetch tasks in this process (a host shared by agencies of two
+    # tasks gets `delay` and 2 connections, not twice that).
+    with Fetcher(allow_loopback=allow_loopback, delay=delay, timeout=timeout, gates=PROCESS_GATES) as fetcher:
         return steps.fetch(sources, wh, fetcher, years=years, on_event=agency_done)
 
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from extract.fetch import DEFAULT_USER_AGENT, Fetcher, UrlRefused, _retry_after, check_url
+from extract.fetch import DEFAULT_USER_AGENT, Fetcher, HostGates, UrlRefused, _retry_after, check_url
 from tests.httpserver import LocalServer, Reply, Request, serve
 
 HOSTS = ("127.0.0.1",)
@@ -537,6 +537,54 @@ def test_per_host_concurrency_limit(server: LocalServer) -> None:
         for t in threads:
             t.join()
     assert server.count("/s") == 6 and state["max"] == 2
+
+
+def test_fetchers_sharing_gates_share_the_host_limits(server: LocalServer) -> None:
+    # A run's fetch tasks each have a Fetcher: with one HostGates, two connections per host in all,
+    # and starts `delay` apart across both; without it, each Fetcher has limits of its own.
+    lock = threading.Lock()
+    state = {"now": 0, "max": 0}
+
+    def slow(req: Request) -> Reply:
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        time.sleep(0.15)
+        with lock:
+            state["now"] -= 1
+        return Reply(body=b"ok")
+
+    server.route("/s", slow)
+
+    def run(fetchers: list[Fetcher]) -> int:
+        state["max"] = 0
+        threads = [threading.Thread(target=f.get, args=(server.url("/s"),), kwargs={"allowed_hosts": HOSTS})
+                   for f in fetchers for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return state["max"]
+
+    gates = HostGates()
+    with fetcher(per_host_concurrency=2, respect_robots=False, gates=gates) as a, \
+            fetcher(per_host_concurrency=2, respect_robots=False, gates=gates) as b:
+        assert run([a, b]) == 2
+    with fetcher(per_host_concurrency=2, respect_robots=False) as a, \
+            fetcher(per_host_concurrency=2, respect_robots=False) as b:
+        assert run([a, b]) == 4
+    assert server.count("/s") == 16
+    server.route("/a", Reply(body=b"a"))
+    with fetcher(delay=0.3, respect_robots=False, gates=gates) as a, \
+            fetcher(delay=0.3, respect_robots=False, gates=gates) as b:
+        threads = [threading.Thread(target=f.get, args=(server.url("/a"),), kwargs={"allowed_hosts": HOSTS})
+                   for f in (a, b, a)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    starts = sorted(r.at for r in server.requests_for("/a"))
+    assert len(starts) == 3 and all(y - x >= 0.28 for x, y in itertools.pairwise(starts))
 
 
 def test_crawl_delay_in_robots_slows_the_host(server: LocalServer) -> None:
