@@ -145,6 +145,38 @@ def test_second_crawl_makes_only_conditional_requests(server: LocalServer, tmp_p
     assert (again["declared_charset"] == "utf-8").all()  # carried over from the stored body
 
 
+def test_listing_pages_are_asked_for_conditionally_too(server: LocalServer, tmp_path: Path) -> None:
+    # A 304 for the listing: its links come from the body stored the night before.
+    site(server)
+    listing = listing_html().encode()
+
+    def listing_page(req: Request) -> Reply:
+        if req.headers.get("if-none-match") == '"l1"':
+            return Reply(304, b"", {"ETag": '"l1"'})
+        return Reply(body=listing, headers={"Content-Type": "text/html; charset=utf-8", "ETag": '"l1"'})
+
+    server.route("/list/index.html", listing_page)
+    first = run([source(server)], tmp_path)
+    stored = set(RawZone(tmp_path / "raw"))
+    second = run([source(server)], tmp_path)
+    assert second.agencies["t1"].discovered == first.agencies["t1"].discovered == 3
+    assert sorted(p.status for p in second.pages) == ["unchanged", "unchanged"]
+    assert set(RawZone(tmp_path / "raw")) == stored
+    first_req, second_req = server.requests_for("/list/index.html")
+    assert "if-none-match" not in first_req.headers and second_req.headers["if-none-match"] == '"l1"'
+    log = FetchLog(tmp_path / "fetch_log").frame()
+    rows = log[log["kind"] == "listing"]
+    assert list(rows["outcome"]) == ["new", "not_modified"] and rows["sha256"].nunique() == 1
+    assert list(rows["declared_charset"]) == ["utf-8", "utf-8"]
+    # A stored listing damaged since: the 304 is not trusted, the page is asked for whole.
+    sha = rows["sha256"].iloc[0]
+    RawZone(tmp_path / "raw").path(sha).write_bytes(b"damaged")
+    third = run([source(server)], tmp_path)
+    assert third.agencies["t1"].discovered == 3 and third.agencies["t1"].errors == []
+    assert [r.headers.get("if-none-match") for r in server.requests_for("/list/index.html")][2:] == ['"l1"', None]
+    assert RawZone(tmp_path / "raw").get(sha) == listing  # and the good bytes are stored again
+
+
 def test_without_validators_sha256_says_unchanged(server: LocalServer, tmp_path: Path) -> None:
     site(server, etags=False)
     run([source(server)], tmp_path)
