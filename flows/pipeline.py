@@ -228,7 +228,7 @@ def _crawl_and_load_locked(name: str, sources: list[Source], wh: Warehouse, year
             summary.fetch_failed += s.failed
             summary.failures += [f"{s.agency_id}: {e}" for e in s.errors]
     log.compact()  # one file per agency per run would otherwise pile up night after night
-    refs = steps.refs_from_crawl(results, log)
+    refs = steps.refs_from_crawl(results)
     if results and all(r.all_failed for r in results):
         raise StageFailed("every agency failed to fetch: " + "; ".join(summary.failures[:5]))
     try:
@@ -237,6 +237,7 @@ def _crawl_and_load_locked(name: str, sources: list[Source], wh: Warehouse, year
         todo = steps.not_loaded(refs, lake, db=None if _stale_marker(wh).exists() else wh.db)
     except OSError as exc:
         raise StageFailed(f"cannot read the lake at {wh.lake}: {exc}") from exc
+    todo = steps.with_first_seen(todo, log)  # only the pages to parse need the log's history
     memory.give_back()  # what reading the whole fetch log freed, before the long stage
     _parse_and_load(summary, wh, wh.lake, todo, {s.agency_id: s for s in sources})
     del futures, results, refs, todo  # the page list is not needed by the rebuild, the run's peak

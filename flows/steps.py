@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -77,13 +77,20 @@ def first_seen(log: FetchLog) -> dict[tuple[str, str], pd.Timestamp]:
                                                        strict=True)}
 
 
-def refs_from_crawl(results: Iterable[CrawlResult], log: FetchLog) -> list[PageRef]:
-    """Every report page the crawls saw (new, changed or unchanged), as parse candidates. The log is
-    read once for all of them: it holds every attempt ever made."""
-    seen = first_seen(log)
-    return [PageRef(p.agency_id, p.url, p.sha256, p.year, seen.get((p.url, p.sha256)), p.declared_charset,
-                    p.link_agency)
+def refs_from_crawl(results: Iterable[CrawlResult]) -> list[PageRef]:
+    """Every report page the crawls saw (new, changed or unchanged), as parse candidates; when each
+    version was first fetched is left to `with_first_seen`, for the ones that are parsed."""
+    return [PageRef(p.agency_id, p.url, p.sha256, p.year, None, p.declared_charset, p.link_agency)
             for result in results for p in result.pages]
+
+
+def with_first_seen(refs: list[PageRef], log: FetchLog) -> list[PageRef]:
+    """The refs with the time their version was first fetched. The log is read once for all of them
+    (it holds every attempt ever made), and not at all when there is nothing to parse."""
+    if not refs:
+        return refs
+    seen = first_seen(log)
+    return [replace(ref, fetched_at=seen.get((ref.url, ref.sha256))) for ref in refs]
 
 
 def refs_from_log(log: FetchLog, agencies: Iterable[str] | None = None,

@@ -51,3 +51,24 @@ def test_the_link_names_the_agency_when_neither_registry_nor_page_does(tmp_path)
     named = page("北仑区司法局", 2022, "2021", 10, 2)
     ref = steps.PageRef("a1", ref.url, hashlib.sha256(named).hexdigest(), 2022, None, link_agency="北仑区民政局")
     assert steps.parse_page(named, ref, None, pd.Timestamp.now(tz="UTC")).report["agency"] == "北仑区司法局"
+
+
+def test_first_fetch_times_are_read_from_the_log_only_for_pages_to_parse(tmp_path, monkeypatch):
+    from extract.crawl import CrawledPage, CrawlResult
+    from extract.fetchlog import FetchLog
+
+    log = FetchLog(tmp_path / "log")
+    first = pd.Timestamp("2025-01-06 08:00", tz="UTC")
+    log.append([{"url": "http://127.0.0.1/a/2022.html", "kind": "report", "outcome": "new", "sha256": "1" * 64,
+                 "fetched_at": first},
+                {"url": "http://127.0.0.1/a/2022.html", "kind": "report", "outcome": "not_modified",
+                 "sha256": "1" * 64, "fetched_at": first + pd.Timedelta(days=1)}])
+    crawled = CrawlResult(pages=[CrawledPage("a", "http://127.0.0.1/a/2022.html", 2022, "1" * 64, "unchanged",
+                                             "utf-8", "", None)], agencies={})
+    refs = steps.refs_from_crawl([crawled])
+    assert [r.fetched_at for r in refs] == [None]
+    assert [r.fetched_at for r in steps.with_first_seen(refs, log)] == [first]  # first fetched, not last seen
+    # Nothing to parse (a nightly run where nothing changed): the log is not read at all.
+    reads = []
+    monkeypatch.setattr(steps, "first_seen", lambda log: reads.append(log) or {})
+    assert steps.with_first_seen([], log) == [] and reads == []
