@@ -26,8 +26,9 @@ from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
+import extract.fetch  # noqa: E402
 from extract.crawl import CrawlResult  # noqa: E402
-from extract.fetch import PROCESS_GATES, Fetcher  # noqa: E402
+from extract.fetch import Fetcher  # noqa: E402
 from extract.fetchlog import FetchLog  # noqa: E402
 from extract.sources import Source, load_sources, select  # noqa: E402
 from flows import memory, progress, steps, workers  # noqa: E402
@@ -35,7 +36,7 @@ from flows.config import DATA_DIR, DEFAULT_WAREHOUSE, Warehouse  # noqa: E402
 from flows.runlock import LockHeld, RunLock, sweep  # noqa: E402
 from load.lake import Lake  # noqa: E402
 
-FETCH_TASKS = 4  # fetch tasks per run (each crawls its agencies with its own threads): each reads the log once
+FETCH_TASKS = 4  # fetch tasks per run, each crawling its agencies on its own threads (sharing the log and politeness)
 PARSE_BATCH = 100  # pages per parse-and-load task (whole agencies)
 PARSE_AHEAD = 8  # batches in flight
 
@@ -108,8 +109,10 @@ def fetch_task(sources: list[Source], wh: Warehouse, years: list[int] | None, al
             progress.advance("fetch")
 
     # One politeness for all the run's fetch tasks in this process (a host shared by agencies of two
-    # tasks gets `delay` and 2 connections, not twice that).
-    with Fetcher(allow_loopback=allow_loopback, delay=delay, timeout=timeout, gates=PROCESS_GATES) as fetcher:
+    # tasks gets `delay` and 2 connections, not twice that). Named through its module: a task sent to
+    # a Dask worker is pickled, and the gates (locks) must be the worker's own, not copies.
+    gates = extract.fetch.PROCESS_GATES
+    with Fetcher(allow_loopback=allow_loopback, delay=delay, timeout=timeout, gates=gates) as fetcher:
         return steps.fetch(sources, wh, fetcher, years=years, on_event=agency_done)
 
 
