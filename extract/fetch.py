@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from urllib.parse import urldefrag, urljoin, urlsplit
 
+import certifi
 import urllib3
 from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import LocationValueError, NewConnectionError, ProtocolError
@@ -234,12 +235,23 @@ def _drain(resp: urllib3.BaseHTTPResponse, deadline: float, limit: int = _DRAIN_
     TIME-WAIT) per 304. A long or slow body is abandoned with its connection."""
     read = 0
     try:
-        for raw in resp.stream(_READ_CHUNK, decode_content=False):
+        for raw in _raw_reads(resp):
             read += len(raw)
             if read > limit or time.monotonic() > deadline:
                 return
     except (TransportError, OSError):
         pass
+
+
+def _raw_reads(resp: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
+    """The body as sent, as it arrives: read1 returns what one read of the socket gives. (stream()
+    waits for a whole chunk of _READ_CHUNK bytes when the length is known, so a server trickling a
+    byte at a time would have held the request far past its deadline.)"""
+    while True:
+        raw = resp.read1(_READ_CHUNK, decode_content=False)
+        if not raw:
+            return
+        yield raw
 
 
 class _HostGate:
@@ -309,8 +321,9 @@ class Fetcher:
         # urllib3 reads no proxy variables, so none
         # can route requests around the URL policy; redirects and retries are ours (redirect=False,
         # retries=False), so that every hop passes check_url.
-        self._headers = {"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"}
+        self._headers = {"User-Agent": user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
         self._pool = urllib3.PoolManager(
+            ca_certs=certifi.where(),  # Mozilla's roots, as before: a slim image may have no system store
             num_pools=_POOLS,
             maxsize=per_host_concurrency,  # idle connections kept per host: one per request in flight
             timeout=urllib3.Timeout(connect=timeout, read=timeout),
@@ -335,9 +348,11 @@ class Fetcher:
         """GET `url` (conditionally when `etag` / `last_modified` are given), following redirects
         only to URLs that pass `check_url` against `allowed_hosts`."""
         headers: dict[str, str] = {}
-        if etag:
+        # A validator that is not ASCII cannot be sent as it was received (http.client refuses most):
+        # the request goes without it.
+        if etag and etag.isascii():
             headers["If-None-Match"] = etag
-        if last_modified:
+        if last_modified and last_modified.isascii():
             headers["If-Modified-Since"] = last_modified
         return self._get(url, allowed_hosts, headers, robots=self.respect_robots, max_bytes=self.max_bytes)
 
@@ -482,8 +497,8 @@ class Fetcher:
         inflater = _Inflater(hdrs.get("content-encoding"))
         chunks: list[bytes] = []
         raw_total = total = 0
-        # decode_content=False: the bytes as sent, decoded by our bounded inflater.
-        for raw in resp.stream(_READ_CHUNK, decode_content=False):
+        # The bytes as sent, decoded by our bounded inflater.
+        for raw in _raw_reads(resp):
             raw_total += len(raw)
             for piece in inflater.feed(raw):
                 total += len(piece)

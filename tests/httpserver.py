@@ -49,6 +49,7 @@ class Reply:
     chunk_delay: float = 0.0  # pause before each chunk
     drop_after: int | None = None  # announce the whole body, send this many bytes, then close the connection
     content_length: bool = True  # False: no Content-Length; the body ends when the connection closes
+    trickle: int | None = None  # with Content-Length: send the body this many bytes at a time, chunk_delay apart
 
 
 Handler = Callable[[Request], Reply]
@@ -131,6 +132,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if reply.trickle:
+            for i in range(0, len(body), reply.trickle):
+                time.sleep(reply.chunk_delay)
+                self.wfile.write(body[i:i + reply.trickle])
+                self.wfile.flush()
             return
         self.wfile.write(body)
         self.wfile.flush()

@@ -389,6 +389,17 @@ def test_body_cut_short_then_complete(server: LocalServer) -> None:
     assert r.outcome == "fetched" and r.attempts == 2 and len(r.body or b"") == 10_000
 
 
+def test_trickled_body_of_known_length_ends_by_the_deadline(server: LocalServer) -> None:
+    # 10 bytes every 20 ms of a 3,000-byte body: each read comes in time, the whole would take 6 s.
+    server.route("/trickle", Reply(body=b"." * 3000, trickle=10, chunk_delay=0.02))
+    with fetcher(timeout=0.3) as f:
+        t0 = time.monotonic()
+        r = f.get(server.url("/trickle"), allowed_hosts=HOSTS)
+        took = time.monotonic() - t0
+    assert r.outcome == "failed" and "not complete within" in (r.error or "") and r.attempts == 1
+    assert took < 2.5
+
+
 def test_endless_chunked_response_ends_by_the_deadline(server: LocalServer) -> None:
     # A chunk every 20 ms: the read timeout never fires, the size cap is far away; the deadline ends it.
     server.route("/endless", Reply(chunks=itertools.repeat(b"." * 10), chunk_delay=0.02))
@@ -475,6 +486,16 @@ def test_etag_then_304(server: LocalServer) -> None:
     sent = server.requests_for("/r")[1].headers
     assert sent["if-none-match"] == '"v1"' and sent["if-modified-since"] == "Mon, 06 Jan 2025 08:00:00 GMT"
     assert "if-none-match" not in server.requests_for("/r")[0].headers
+
+
+def test_a_validator_that_cannot_be_sent_makes_the_request_unconditional(server: LocalServer) -> None:
+    # A stored ETag with characters an HTTP header cannot carry must not fail the fetch (nor the agency).
+    server.route("/r", Reply(body=b"report", headers={"ETag": '"v2"'}))
+    with fetcher() as f:
+        r = f.get(server.url("/r"), allowed_hosts=HOSTS, etag='"版本1"', last_modified="Mon, 06 Jan 2025 08:00:00 GMT")
+    assert r.outcome == "fetched" and r.body == b"report"
+    sent = server.requests_for("/r")[0].headers
+    assert "if-none-match" not in sent and sent["if-modified-since"] == "Mon, 06 Jan 2025 08:00:00 GMT"
 
 
 def test_answers_without_a_wanted_body_keep_the_connection(server: LocalServer) -> None:
