@@ -196,44 +196,23 @@ class _AgencyCrawl:
     # -- listing pages ----------------------------------------------------------------------------
 
     def get_text(self, url: str) -> str | None:
-        """A listing page, decoded for discovery. Asked for conditionally when its last body is in the raw
-        zone: a 304 reads that body back (a nightly run downloads only what changed, listings included)."""
-        prev = self.log.last_success(url)
-        prev_sha = prev.get("sha256") if prev else None
-        conditional = bool(prev and prev_sha and (prev.get("etag") or prev.get("last_modified"))
-                           and self.raw.has(prev_sha))
-        r = self.fetcher.get(url, allowed_hosts=self.source.hosts,
-                             etag=prev.get("etag") if conditional and prev else None,
-                             last_modified=prev.get("last_modified") if conditional and prev else None)
-        body: bytes | None = None
-        charset = r.declared_charset
-        if r.outcome == "not_modified" and conditional and prev is not None and prev_sha is not None:
-            try:
-                body = self.raw.get(prev_sha)
-            except (OSError, ValueError):  # gone or damaged since: ask for the page whole
-                r = self.fetcher.get(url, allowed_hosts=self.source.hosts)
-            else:
-                charset = prev.get("declared_charset")
-                self.record(url, "listing", "not_modified", r, sha256=prev_sha, etag=r.etag or prev.get("etag"),
-                            last_modified=r.last_modified or prev.get("last_modified"), declared_charset=charset)
-        if body is None:
-            if r.outcome != "fetched" or r.body is None:
-                unasked_304 = r.outcome == "not_modified"
-                error = r.error or ("HTTP 304 to an unconditional request" if unasked_304 else r.outcome)
-                self.record(url, "listing", r.outcome if r.outcome in ("failed", "refused") else "failed", r,
-                            error=error)
-                self.summary.errors.append(f"listing {url}: {error}")
-                self.event(f"listing failed: {url}: {error}")
-                return None
-            body = r.body
-            try:
-                self.store(url, r, "listing", None)
-            except Exception as exc:  # keeping the listing is provenance; its links are still worth following
-                message = f"{type(exc).__name__}: {exc}"
-                self.record(url, "listing", "failed", r, error=f"not stored: {message}", sha256=None)
-                self.summary.errors.append(f"listing {url}: not stored: {message}")
+        """A listing page, fetched whole, stored and decoded. Never asked for conditionally: a listing whose
+        ETag or Last-Modified does not change with its links (CMS pages regenerated in place) would hide
+        new reports for good, where a stale validator on a report page only delays a revision."""
+        r = self.fetcher.get(url, allowed_hosts=self.source.hosts)
+        if r.outcome != "fetched" or r.body is None:
+            self.record(url, "listing", r.outcome if r.outcome in ("failed", "refused") else "failed", r)
+            self.summary.errors.append(f"listing {url}: {r.error or r.outcome}")
+            self.event(f"listing failed: {url}: {r.error or r.outcome}")
+            return None
         try:
-            return decode(body, http_charset=charset).text
+            self.store(url, r, "listing", None)
+        except Exception as exc:  # keeping the listing is provenance; its links are still worth following
+            message = f"{type(exc).__name__}: {exc}"
+            self.record(url, "listing", "failed", r, error=f"not stored: {message}", sha256=None)
+            self.summary.errors.append(f"listing {url}: not stored: {message}")
+        try:
+            return decode(r.body, http_charset=r.declared_charset).text
         except DecodeError as exc:
             self.summary.errors.append(f"listing {url}: {exc}")
             return None
