@@ -26,12 +26,6 @@ SITE = REPO / "data" / "sample_site"
 PAGE = "/330212-jtj/ndbg/index.html"
 
 
-def _server_cpu(pid: int) -> float:
-    import psutil
-
-    return sum(psutil.Process(pid).cpu_times()[:2])
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=3000, help="conditional requests per client (default 3000)")
@@ -40,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import urllib3
 
+    from benchmarks.scale import server_cpu
     from extract.fetch import Fetcher
 
     server = subprocess.Popen([sys.executable, "-m", "benchmarks.serve_site", str(SITE)], cwd=REPO,
@@ -96,14 +91,14 @@ def main(argv: list[str] | None = None) -> int:
         for name, call in clients:
             for _ in range(50):  # connections open, caches warm
                 call()
-            s0, c0, w0 = _server_cpu(server.pid), time.process_time(), time.perf_counter()
+            s0, c0, w0 = server_cpu(server.pid), time.process_time(), time.perf_counter()
             for _ in range(args.requests):
                 call()
             n = args.requests
             rows.append({"client": name, "requests": n,
                          "wall_ms": round(1000 * (time.perf_counter() - w0) / n, 3),
                          "client_cpu_ms": round(1000 * (time.process_time() - c0) / n, 3),
-                         "server_cpu_ms": round(1000 * (_server_cpu(server.pid) - s0) / n, 3)})
+                         "server_cpu_ms": round(1000 * (server_cpu(server.pid) - s0) / n, 3)})
         fetcher.close()
     finally:
         server.stdin.close()

@@ -169,13 +169,19 @@ class FetchLog:
     def _index(self) -> _Latest:
         if self._latest is None:
             with _SHARED_LOCK:  # one read of the log at a time: the others wait for it and share it
-                files = self._files()
-                names = {str(f).rsplit("/", 1)[-1] for f in files}
                 latest = _SHARED.get(self._key)
-                if latest is None or latest.files != names:
-                    latest = _Latest(names, _latest_usable(self._table(files)))
-                    pa.default_memory_pool().release_unused()
-                    _SHARED[self._key] = latest
+                if latest is None:
+                    latest = _SHARED[self._key] = _Latest(set(), {})
+                # Read again in place when the files changed (another process's crawl, a compaction), so
+                # that every holder keeps one index. Appends wait meanwhile: a file written before the
+                # listing is read with it, one written after is added by its writer.
+                with latest.lock:
+                    files = self._files()
+                    names = {str(f).rsplit("/", 1)[-1] for f in files}
+                    if latest.files != names:
+                        latest.last = _latest_usable(self._table(files))
+                        latest.files = names
+                        pa.default_memory_pool().release_unused()
                 self._latest = latest
         return self._latest
 

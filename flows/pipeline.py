@@ -109,8 +109,8 @@ def fetch_task(sources: list[Source], wh: Warehouse, years: list[int] | None, al
             progress.advance("fetch")
 
     # One politeness for all the run's fetch tasks in this process (a host shared by agencies of two
-    # tasks gets `delay` and 2 connections, not twice that). Named through its module: a task sent to
-    # a Dask worker is pickled, and the gates (locks) must be the worker's own, not copies.
+    # tasks gets `delay` and 2 requests in flight, not twice that). Named through its module: the Dask
+    # runner pickles this function by value, which would take the gates' locks along, and fails.
     gates = extract.fetch.PROCESS_GATES
     with Fetcher(allow_loopback=allow_loopback, delay=delay, timeout=timeout, gates=gates) as fetcher:
         return steps.fetch(sources, wh, fetcher, years=years, on_event=agency_done)
