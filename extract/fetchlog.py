@@ -53,6 +53,7 @@ OUTCOMES = frozenset(
 SUCCESS_OUTCOMES = frozenset({"new", "new_version", "unchanged", "not_modified", "fetched"})
 
 _INT_TYPES = {pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
+_COMPACT_MARK = "-compact-"  # in the names of files that compaction wrote
 
 
 def _usable(rec: Mapping[str, Any]) -> bool:
@@ -203,24 +204,30 @@ class FetchLog:
         return df.sort_values("fetched_at", kind="stable").reset_index(drop=True)
 
     def compact(self, min_files: int = 64) -> int:
-        """Merge the log's files into one when there are at least `min_files` (each crawl adds one per
-        agency): the new file is written whole and moved into place, then the merged ones are removed.
-        A reader in between may see some attempts twice, never lose one. Call it holding the run
-        lock. Returns the number of files merged."""
+        """Merge files when `min_files` have piled up (a crawl writes one per 64 agencies): the files
+        crawls wrote since the last compaction into one, and, once `min_files` merged files exist, those
+        into one. A night's compaction then rewrites that night's attempts, not the whole history (which
+        grows by every page every night). The new file is written whole and moved into place, then the
+        merged ones are removed: a reader in between may see some attempts twice, never lose one. Call
+        it holding the run lock. Returns the number of files merged."""
         files = self._files()
-        if len(files) < max(min_files, 2):
+        fresh = [f for f in files if _COMPACT_MARK not in str(f).rsplit("/", 1)[-1]]
+        merged = [f for f in files if _COMPACT_MARK in str(f).rsplit("/", 1)[-1]]
+        threshold = max(min_files, 2)
+        group = fresh if len(fresh) >= threshold else merged if len(merged) >= threshold else []
+        if not group:
             return 0
         fs = self._fs or pafs.LocalFileSystem()
         base = self._base if self._fs is not None else str(self.root)
-        table = pa.concat_tables(_read_all(files, self._fs))
+        table = pa.concat_tables(_read_all(group, self._fs))
         table = table.sort_by([("fetched_at", "ascending")])
-        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-compact-{uuid.uuid4().hex[:12]}.parquet"
+        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}{_COMPACT_MARK}{uuid.uuid4().hex[:12]}.parquet"
         tmp = f"{base}/.{name}.tmp"
         pq.write_table(table, tmp, filesystem=fs, compression="zstd")
         fs.move(tmp, f"{base}/{name}")
-        for path in files:
+        for path in group:
             fs.delete_file(str(path))
-        return len(files)
+        return len(group)
 
     def last_success(self, url: str) -> Mapping[str, Any] | None:
         """The latest successful attempt for `url` that carries an etag, last_modified or sha256."""

@@ -280,6 +280,33 @@ def test_compact_merges_files_and_keeps_every_attempt(tmp_path):
     assert FetchLog(tmp_path / "log").last_success("http://127.0.0.1/3")["sha256"] == f"{3:064x}"
 
 
+def test_compaction_rewrites_the_new_files_not_the_whole_history(tmp_path):
+    from extract.fetchlog import FetchLog
+
+    log = FetchLog(tmp_path / "log")
+
+    def night(n: int) -> None:  # a crawl's files: one per 64 agencies
+        for i in range(3):
+            log.append([rec(f"http://h/{n}/{i}", "new", 10 * n + i, sha256=f"{n * 10 + i:064x}")])
+
+    night(1)
+    assert log.compact(min_files=3) == 3
+    first = sorted((tmp_path / "log").glob("*.parquet"))
+    assert len(first) == 1 and "-compact-" in first[0].name
+    written = first[0].stat().st_mtime_ns
+    night(2)
+    assert log.compact(min_files=3) == 3  # the night's three files, not the merged history
+    files = sorted((tmp_path / "log").glob("*.parquet"))
+    assert len(files) == 2 and first[0] in files and first[0].stat().st_mtime_ns == written
+    night(3)
+    log.compact(min_files=3)
+    assert log.compact(min_files=3) == 3  # three merged files: now those are merged into one
+    assert len(list((tmp_path / "log").glob("*.parquet"))) == 1
+    frame = FetchLog(tmp_path / "log").frame()
+    assert len(frame) == 9 and frame["fetched_at"].is_monotonic_increasing
+    assert FetchLog(tmp_path / "log").last_success("http://h/2/1")["sha256"] == f"{21:064x}"
+
+
 def test_log_files_written_before_a_column_was_added_still_read(tmp_path: Path) -> None:
     import duckdb
     import pyarrow as pa
