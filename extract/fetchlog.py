@@ -13,7 +13,7 @@ import tempfile
 import threading
 import uuid
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,8 @@ SUCCESS_OUTCOMES = frozenset({"new", "new_version", "unchanged", "not_modified",
 
 _INT_TYPES = {pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
 _COMPACT_MARK = "-compact-"  # in the names of files that compaction wrote
+_BATCH_ROWS = 131_072  # attempts read at a time from a large file, and per row group written by compaction
+_LARGE_FILE = 8 * 2**20  # bytes: a file this large (merged history) is read by batches
 
 
 def _usable(rec: Mapping[str, Any]) -> bool:
@@ -180,7 +182,7 @@ class FetchLog:
                     files = self._files()
                     names = {str(f).rsplit("/", 1)[-1] for f in files}
                     if latest.files != names:
-                        latest.last = _latest_usable(self._table(files))
+                        latest.last = _latest_usable(_chunks(files, self._fs))
                         latest.files = names
                         pa.default_memory_pool().release_unused()
                 self._latest = latest
@@ -219,11 +221,15 @@ class FetchLog:
             return 0
         fs = self._fs or pafs.LocalFileSystem()
         base = self._base if self._fs is not None else str(self.root)
-        table = pa.concat_tables(_read_all(group, self._fs))
-        table = table.sort_by([("fetched_at", "ascending")])
         name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}{_COMPACT_MARK}{uuid.uuid4().hex[:12]}.parquet"
         tmp = f"{base}/.{name}.tmp"
-        pq.write_table(table, tmp, filesystem=fs, compression="zstd")
+        with pq.ParquetWriter(tmp, LOG_SCHEMA, filesystem=fs, compression="zstd") as writer:
+            if group is fresh:  # a night's attempts: small, written in time order
+                table = pa.concat_tables(_read_all(group, self._fs)).sort_by([("fetched_at", "ascending")])
+                writer.write_table(table, row_group_size=_BATCH_ROWS)
+            else:  # the history: copied a bounded batch at a time (each file is in time order already)
+                for table in _chunks(group, self._fs):
+                    writer.write_table(table, row_group_size=_BATCH_ROWS)
         fs.move(tmp, f"{base}/{name}")
         for path in group:
             fs.delete_file(str(path))
@@ -238,65 +244,126 @@ class FetchLog:
 
     def versions(self) -> pd.DataFrame:
         """One row per (url, sha256) ever stored, with when it was first and last seen and whether it
-        is the body of the URL's latest successful fetch."""
+        is the body of the URL's latest successful fetch. The log is read a bounded batch at a time and
+        reduced as it goes (one row per version and its attributes), so memory follows the versions,
+        not the attempts (which grow by every page every night)."""
         cols = ["url", "sha256", "agency_id", "year", "kind", "link_agency", "first_seen", "last_seen", "is_current"]
-        df = self.frame()
-        df = df[df["outcome"].isin(SUCCESS_OUTCOMES) & df["sha256"].notna()]
-        if df.empty:
+        keys = ["url", "sha256", "agency_id", "year", "kind", "link_agency"]
+        success = pa.array(sorted(SUCCESS_OUTCOMES))
+        seen: pa.Table | None = None
+        for table in _chunks(self._files(), self._fs, columns=[*keys, "fetched_at", "outcome"]):
+            table = table.filter(pc.and_(pc.fill_null(pc.is_in(table["outcome"], value_set=success), False),
+                                         pc.is_valid(table["sha256"])))
+            table = table.rename_columns([*keys, "first_seen", "outcome"]).append_column(
+                "last_seen", table["fetched_at"]).drop_columns(["outcome"])
+            if seen is not None:  # (an aggregate's columns may differ from the file's in nullability only)
+                table = pa.concat_tables([seen, table], promote_options="permissive")
+            seen = table.group_by(keys, use_threads=False).aggregate(
+                [("first_seen", "min"), ("last_seen", "max")]
+            ).select([*keys, "first_seen_min", "last_seen_max"]).rename_columns([*keys, "first_seen", "last_seen"])
+        if seen is None or seen.num_rows == 0:
             out = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
             return out.astype({"is_current": bool})
+        df = seen.to_pandas(types_mapper=_INT_TYPES.get)
+        # In last-seen order, "last" is the attribute of the latest attempt that gave one, as it was over
+        # the attempts themselves (an attribute is part of a row's key, so its row's last_seen is that
+        # attempt's time or later).
+        df = df.sort_values("last_seen", kind="stable")
         grouped = df.groupby(["url", "sha256"], sort=False)
         out = grouped.agg(
             agency_id=("agency_id", "last"),
             year=("year", "last"),
             kind=("kind", "last"),
             link_agency=("link_agency", "last"),
-            first_seen=("fetched_at", "min"),
-            last_seen=("fetched_at", "max"),
+            first_seen=("first_seen", "min"),
+            last_seen=("last_seen", "max"),
         ).reset_index()
-        current = df.groupby("url", sort=False)["sha256"].last()  # df is in fetched_at order
+        current = df.groupby("url", sort=False)["sha256"].last()
         out["is_current"] = out["sha256"].to_numpy() == out["url"].map(current).to_numpy()
         return out[cols].sort_values(["url", "first_seen"], kind="stable").reset_index(drop=True)
 
 
-def _read_one(path: Any, fs: pafs.FileSystem | None) -> pa.Table:
-    if fs is None:
-        f = pa.OSFile(str(path))
-    else:
-        f = fs.open_input_file(path)
-    with f:
-        table = pq.ParquetFile(f).read(use_threads=False)
-    if table.schema.names != LOG_SCHEMA.names:  # a file written before a column was added
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A file's columns as `schema` (a subset of LOG_SCHEMA): a file written before a column was added
+    gets it as nulls."""
+    if table.schema.names != schema.names:
         table = pa.table({name: table.column(name) if name in table.schema.names
-                          else pa.nulls(table.num_rows, LOG_SCHEMA.field(name).type) for name in LOG_SCHEMA.names})
-    return table.cast(LOG_SCHEMA)
+                          else pa.nulls(table.num_rows, schema.field(name).type) for name in schema.names})
+    return table.cast(schema)
 
 
-def _read_all(files: Sequence[Any], fs: pafs.FileSystem | None, chunk: int = 512) -> list[pa.Table]:
+def _open(path: Any, fs: pafs.FileSystem | None) -> Any:
+    return pa.OSFile(str(path)) if fs is None else fs.open_input_file(path)
+
+
+def _read_one(path: Any, fs: pafs.FileSystem | None, schema: pa.Schema = LOG_SCHEMA) -> pa.Table:
+    with _open(path, fs) as f:
+        pf = pq.ParquetFile(f)
+        present = [n for n in schema.names if n in pf.schema_arrow.names]
+        table = pf.read(columns=present, use_threads=False)
+    return _conform(table, schema)
+
+
+def _read_all(files: Sequence[Any], fs: pafs.FileSystem | None, chunk: int = 512,
+              schema: pa.Schema = LOG_SCHEMA) -> list[pa.Table]:
     """Every log file, in order, as one table per `chunk` files. ParquetFile per file on 4 threads:
     pq.read_table's dataset machinery cost 0.7 ms per file (11 s for a log of 16,667 agency files), and
     thousands of small tables held 17 KB each until merged, so they are merged chunk by chunk."""
+    return list(_small_chunks(files, fs, chunk, schema))
+
+
+def _small_chunks(files: Sequence[Any], fs: pafs.FileSystem | None, chunk: int = 512,
+                  schema: pa.Schema = LOG_SCHEMA) -> Iterator[pa.Table]:
     from concurrent.futures import ThreadPoolExecutor
 
-    out = []
     with ThreadPoolExecutor(max_workers=4) as pool:
         for i in range(0, len(files), chunk):
-            tables = list(pool.map(lambda path: _read_one(path, fs), files[i:i + chunk]))
-            out.append(pa.concat_tables(tables).combine_chunks())
-    return out
+            tables = list(pool.map(lambda path: _read_one(path, fs, schema), files[i:i + chunk]))
+            yield pa.concat_tables(tables).combine_chunks()
 
 
-def _latest_usable(table: pa.Table) -> dict[str, dict[str, Any]]:
-    """url -> its latest usable attempt (`_usable`; the last in fetched_at order, stable), as a dict.
-    Filtered and ordered in Arrow, so that only one row per URL becomes Python objects: going through
-    pandas records cost 0.3 s per 10,000 attempts, paid by every fetch task of a nightly run."""
-    anchored = pc.is_in(table["outcome"], value_set=pa.array(sorted(SUCCESS_OUTCOMES)))
-    has_anchor = None
-    for name in ("etag", "last_modified", "sha256"):
-        has = pc.fill_null(pc.not_equal(table[name], ""), False)
-        has_anchor = has if has_anchor is None else pc.or_(has_anchor, has)
-    usable = table.filter(pc.and_(pc.fill_null(anchored, False), has_anchor))
-    usable = usable.take(pc.sort_indices(usable, sort_keys=[("fetched_at", "ascending")]))  # a stable sort
-    last = {url: i for i, url in enumerate(usable["url"].to_pylist())}  # the later attempt wins
-    rows = usable.take(pa.array(sorted(last.values()), pa.int64())).to_pylist()
+def _chunks(files: Sequence[Any], fs: pafs.FileSystem | None,
+            columns: Sequence[str] | None = None) -> Iterator[pa.Table]:
+    """Every attempt, in file order, a bounded table at a time: a crawl's small files up to 512
+    together, a large (merged) file by batches of _BATCH_ROWS."""
+    schema = LOG_SCHEMA if columns is None else pa.schema([LOG_SCHEMA.field(c) for c in columns])
+    sizes = (fs or pafs.LocalFileSystem()).get_file_info([str(f) for f in files]) if files else []
+    small: list[Any] = []
+    for path, info in zip(files, sizes, strict=True):
+        if info.size is None or info.size < _LARGE_FILE:
+            small.append(path)
+            continue
+        yield from _small_chunks(small, fs, schema=schema)
+        small = []
+        with _open(path, fs) as f:
+            pf = pq.ParquetFile(f)
+            present = [n for n in schema.names if n in pf.schema_arrow.names]
+            for batch in pf.iter_batches(batch_size=_BATCH_ROWS, columns=present, use_threads=False):
+                yield _conform(pa.Table.from_batches([batch]), schema)
+    yield from _small_chunks(small, fs, schema=schema)
+
+
+def _latest_usable(chunks: Iterable[pa.Table]) -> dict[str, dict[str, Any]]:
+    """url -> its latest usable attempt (`_usable`; the last in fetched_at order, a later file or row
+    winning a tie), as a dict. Kept in Arrow as the chunks go by, so that memory follows the URLs, not
+    the attempts, and only one row per URL becomes Python objects (going through pandas records cost
+    0.3 s per 10,000 attempts, paid by every fetch task of a nightly run)."""
+    success = pa.array(sorted(SUCCESS_OUTCOMES))
+    best: pa.Table | None = None
+    for table in chunks:
+        has_anchor = None
+        for name in ("etag", "last_modified", "sha256"):
+            has = pc.fill_null(pc.not_equal(table[name], ""), False)
+            has_anchor = has if has_anchor is None else pc.or_(has_anchor, has)
+        anchored = pc.fill_null(pc.is_in(table["outcome"], value_set=success), False)
+        usable = table.filter(pc.and_(anchored, has_anchor))
+        if best is not None:
+            usable = pa.concat_tables([best, usable])  # the earlier winners first: a tie goes to the later
+        usable = usable.take(pc.sort_indices(usable, sort_keys=[("fetched_at", "ascending")]))  # stable
+        position = pa.array(range(usable.num_rows), pa.int64())
+        last = usable.append_column("_row", position).group_by("url", use_threads=False).aggregate(
+            [("_row", "max")])
+        positions = last["_row_max"]
+        best = usable.take(positions.take(pc.sort_indices(positions)))  # in the order read
+    rows = best.to_pylist() if best is not None else []
     return {row["url"]: row for row in rows}
