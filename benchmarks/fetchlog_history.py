@@ -6,8 +6,10 @@ A nightly run logs one attempt per page and listing page, so the log grows by th
 and every run reads it: the latest attempt per URL (for conditional requests: `last_success`) and
 one row per stored version (`versions`, for the first fetch time of the pages to parse). This writes
 a log of `urls` × `nights` attempts (one merged file, as compaction leaves it; 117,000 URLs is a
-10k-report site's pages and listings, ten times over) to a scratch directory, then times each read
-in a child process of its own, so that each peak resident memory is the read's alone.
+10k-report site's pages and listings, ten times over) to a scratch directory, lets compaction build
+its state (the merged files' aggregates) on the next night's files, adds one more night as a crawl
+leaves it, then times each read in a child process of its own (so that each peak resident memory is
+the read's alone): with the state, then without it (as before round 5's state, or when it is lost).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def write_log(root: Path, urls: int, nights: int) -> int:
+def write_log(root: Path, urls: int, nights: int, first_night: int = 0, merged: bool = True) -> int:
     """`urls` report URLs fetched once, then answered 304 every night after; returns the bytes written."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -38,9 +40,10 @@ def write_log(root: Path, urls: int, nights: int) -> int:
     years = pa.array([2019 + i % 6 for i in range(urls)], pa.int32())
     shas = pa.array([f"{i:064x}" for i in range(urls)])
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    path = root / "20260101T000000000000Z-compact-history.parquet"
+    stamp = f"2026{1 + first_night // 28:02d}{1 + first_night % 28:02d}T000000000000Z"
+    path = root / (f"{stamp}-compact-history.parquet" if merged else f"{stamp}-night.parquet")
     with pq.ParquetWriter(path, LOG_SCHEMA, compression="zstd") as writer:
-        for night in range(nights):
+        for night in range(first_night, first_night + nights):
             first = night == 0
             times = [start + dt.timedelta(days=night, microseconds=i) for i in range(urls)]
             writer.write_table(pa.table({
@@ -88,14 +91,27 @@ def main(argv: list[str] | None = None) -> int:
         size = write_log(root, args.urls, args.nights)
         print(f"log: {args.urls * args.nights:,} attempts ({args.urls:,} URLs x {args.nights} nights), "
               f"{size / 2**20:.1f} MB, written in {time.perf_counter() - t0:.1f} s", flush=True)
+        from extract.fetchlog import FetchLog
+
+        # The next night, as two crawl files, compacted: compaction finds no state and builds it from
+        # every merged file, once. Then one more night, not yet compacted.
+        write_log(root, args.urls // 2, 1, first_night=args.nights, merged=False)
+        write_log(root, args.urls // 2, 1, first_night=args.nights + 1, merged=False)
+        t0 = time.perf_counter()
+        FetchLog(root).compact(min_files=2)
+        print(f"  first compaction, building the state: {time.perf_counter() - t0:.2f} s", flush=True)
+        write_log(root, args.urls, 1, first_night=args.nights + 2, merged=False)
         results = []
-        for what in ("last_success", "versions"):
-            out = subprocess.run([sys.executable, "-m", "benchmarks.fetchlog_history", "--child", str(root), what],
-                                 cwd=REPO, capture_output=True, text=True, check=True)
-            result = json.loads(out.stdout.strip().splitlines()[-1])
-            results.append(result)
-            print(f"  {what:13s} {result['seconds']:6.2f} s, peak RSS {result['peak_rss_mb']} MB "
-                  "(the whole child process, imports included)")
+        for state in ("with the state", "without it"):
+            if state == "without it":
+                shutil.rmtree(root / "_state")
+            for what in ("last_success", "versions"):
+                out = subprocess.run([sys.executable, "-m", "benchmarks.fetchlog_history", "--child", str(root),
+                                      what], cwd=REPO, capture_output=True, text=True, check=True)
+                result = json.loads(out.stdout.strip().splitlines()[-1]) | {"state": state}
+                results.append(result)
+                print(f"  {state:15s} {what:13s} {result['seconds']:6.2f} s, peak RSS {result['peak_rss_mb']} MB "
+                      "(the whole child process, imports included)", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     if args.json:

@@ -8,6 +8,7 @@ which one is current.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import threading
@@ -54,6 +55,9 @@ SUCCESS_OUTCOMES = frozenset({"new", "new_version", "unchanged", "not_modified",
 
 _INT_TYPES = {pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
 _COMPACT_MARK = "-compact-"  # in the names of files that compaction wrote
+_STATE_DIR = "_state"  # the aggregates of the merged files, kept by compaction (derived: rebuilt if lost)
+_COVERS = b"govreports.covers"  # state file metadata: the merged files it has taken in
+_VERSION_KEYS = ["url", "sha256", "agency_id", "year", "kind", "link_agency"]
 _BATCH_ROWS = 131_072  # attempts read at a time from a large file, and per row group written by compaction
 _LARGE_FILE = 8 * 2**20  # bytes: a file this large (merged history) is read by batches
 
@@ -182,7 +186,7 @@ class FetchLog:
                     files = self._files()
                     names = {str(f).rsplit("/", 1)[-1] for f in files}
                     if latest.files != names:
-                        latest.last = _latest_usable(_chunks(files, self._fs))
+                        latest.last = self._aggregate("latest", files)
                         latest.files = names
                         pa.default_memory_pool().release_unused()
                 self._latest = latest
@@ -231,9 +235,72 @@ class FetchLog:
                 for table in _chunks(group, self._fs):
                     writer.write_table(table, row_group_size=_BATCH_ROWS)
         fs.move(tmp, f"{base}/{name}")
+        self._keep_state(group, [f for f in merged if f not in group] + [f"{base}/{name}"], name,
+                         tier2=group is merged)
         for path in group:
             fs.delete_file(str(path))
         return len(group)
+
+    # -- the state: the aggregates of the merged files ------------------------------------------------
+
+    def _aggregate(self, kind: str, files: Sequence[Any]) -> Any:
+        """The `kind` aggregate ("latest": url -> latest usable attempt, as dicts; "versions": one row
+        per version and its attributes) over `files`: the state compaction kept for the merged files,
+        then the files it does not cover. A night reads its own files, not the history."""
+        names = {_name(f) for f in files}
+        state, covers = self._read_state(kind, names)
+        rest = [f for f in files if _name(f) not in covers]
+        result = _FOLD[kind](state, _chunks(rest, self._fs, columns=_COLUMNS[kind]))
+        pa.default_memory_pool().release_unused()
+        if kind == "latest":
+            return {row["url"]: row for row in result.to_pylist()} if result is not None else {}
+        return result
+
+    def _state_path(self, kind: str) -> str:
+        base = self._base if self._fs is not None else str(self.root)
+        return f"{base}/{_STATE_DIR}/{kind}.parquet"
+
+    def _read_state(self, kind: str, names: set[str]) -> tuple[pa.Table | None, set[str]]:
+        """The kept aggregate and the files it covers; none when it is missing, unreadable, or covers a
+        file that is gone (compaction stopped between its steps): then the files are read instead."""
+        try:
+            with _open(self._state_path(kind), self._fs) as f:
+                pf = pq.ParquetFile(f)
+                covers = set(json.loads(pf.schema_arrow.metadata[_COVERS]))
+                if not covers <= names:
+                    return None, set()
+                return pf.read(use_threads=False).replace_schema_metadata(None), covers
+        except (OSError, KeyError, TypeError, ValueError, pa.ArrowException):
+            return None, set()
+
+    def _keep_state(self, group: Sequence[Any], merged_after: Sequence[Any], new: str, tier2: bool) -> None:
+        """Bring the state up to the merged files as they are after this compaction (`merged_after`,
+        `new` among them). Merging merged files changes no aggregate, only the names covered; merging a
+        night's files adds that night. A missing or stale state is rebuilt from every merged file."""
+        fs = self._fs or pafs.LocalFileSystem()
+        target = {_name(f) for f in merged_after}
+        gone = {_name(f) for f in group}
+        merged_before = (target - {new}) | (gone if tier2 else set())
+        present = target | gone | {_name(f) for f in self._files()}
+        for kind in ("latest", "versions"):
+            state, covers = self._read_state(kind, present)
+            if tier2 and state is not None and merged_before <= covers:
+                self._write_state(fs, kind, state, target)  # the same attempts, now in one file
+                continue
+            covers &= target
+            todo = [f for f in merged_after if _name(f) not in covers]
+            state = _FOLD[kind](state, _chunks(todo, self._fs, columns=_COLUMNS[kind]))
+            if state is not None:
+                self._write_state(fs, kind, state, target)
+
+    def _write_state(self, fs: pafs.FileSystem, kind: str, table: pa.Table, covers: set[str]) -> None:
+        path = self._state_path(kind)
+        directory, name = path.rsplit("/", 1)
+        fs.create_dir(directory, recursive=True)
+        tmp = f"{directory}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
+        table = table.replace_schema_metadata({_COVERS: json.dumps(sorted(covers)).encode()})
+        pq.write_table(table, tmp, filesystem=fs, compression="zstd")
+        fs.move(tmp, path)  # a reader sees the old state or the new one, with the files each covers
 
     def last_success(self, url: str) -> Mapping[str, Any] | None:
         """The latest successful attempt for `url` that carries an etag, last_modified or sha256."""
@@ -248,19 +315,7 @@ class FetchLog:
         reduced as it goes (one row per version and its attributes), so memory follows the versions,
         not the attempts (which grow by every page every night)."""
         cols = ["url", "sha256", "agency_id", "year", "kind", "link_agency", "first_seen", "last_seen", "is_current"]
-        keys = ["url", "sha256", "agency_id", "year", "kind", "link_agency"]
-        success = pa.array(sorted(SUCCESS_OUTCOMES))
-        seen: pa.Table | None = None
-        for table in _chunks(self._files(), self._fs, columns=[*keys, "fetched_at", "outcome"]):
-            table = table.filter(pc.and_(pc.fill_null(pc.is_in(table["outcome"], value_set=success), False),
-                                         pc.is_valid(table["sha256"])))
-            table = table.rename_columns([*keys, "first_seen", "outcome"]).append_column(
-                "last_seen", table["fetched_at"]).drop_columns(["outcome"])
-            if seen is not None:  # (an aggregate's columns may differ from the file's in nullability only)
-                table = pa.concat_tables([seen, table], promote_options="permissive")
-            seen = table.group_by(keys, use_threads=False).aggregate(
-                [("first_seen", "min"), ("last_seen", "max")]
-            ).select([*keys, "first_seen_min", "last_seen_max"]).rename_columns([*keys, "first_seen", "last_seen"])
+        seen = self._aggregate("versions", self._files())
         if seen is None or seen.num_rows == 0:
             out = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
             return out.astype({"is_current": bool})
@@ -343,13 +398,16 @@ def _chunks(files: Sequence[Any], fs: pafs.FileSystem | None,
     yield from _small_chunks(small, fs, schema=schema)
 
 
-def _latest_usable(chunks: Iterable[pa.Table]) -> dict[str, dict[str, Any]]:
-    """url -> its latest usable attempt (`_usable`; the last in fetched_at order, a later file or row
-    winning a tie), as a dict. Kept in Arrow as the chunks go by, so that memory follows the URLs, not
-    the attempts, and only one row per URL becomes Python objects (going through pandas records cost
-    0.3 s per 10,000 attempts, paid by every fetch task of a nightly run)."""
+def _name(path: Any) -> str:
+    return str(path).rsplit("/", 1)[-1]
+
+
+def _fold_latest(best: pa.Table | None, chunks: Iterable[pa.Table]) -> pa.Table | None:
+    """The latest usable attempt per URL (`_usable`; the last in fetched_at order, a later file or row
+    winning a tie), from `best` (an earlier result) and the attempts in `chunks`. Kept in Arrow as the
+    chunks go by, so that memory follows the URLs, not the attempts, and only one row per URL becomes
+    Python objects (going through pandas records cost 0.3 s per 10,000 attempts)."""
     success = pa.array(sorted(SUCCESS_OUTCOMES))
-    best: pa.Table | None = None
     for table in chunks:
         has_anchor = None
         for name in ("etag", "last_modified", "sha256"):
@@ -357,13 +415,34 @@ def _latest_usable(chunks: Iterable[pa.Table]) -> dict[str, dict[str, Any]]:
             has_anchor = has if has_anchor is None else pc.or_(has_anchor, has)
         anchored = pc.fill_null(pc.is_in(table["outcome"], value_set=success), False)
         usable = table.filter(pc.and_(anchored, has_anchor))
-        if best is not None:
-            usable = pa.concat_tables([best, usable])  # the earlier winners first: a tie goes to the later
+        if best is not None:  # the earlier winners first: a tie goes to the later attempt
+            usable = pa.concat_tables([best, usable], promote_options="permissive")
         usable = usable.take(pc.sort_indices(usable, sort_keys=[("fetched_at", "ascending")]))  # stable
         position = pa.array(range(usable.num_rows), pa.int64())
         last = usable.append_column("_row", position).group_by("url", use_threads=False).aggregate(
             [("_row", "max")])
         positions = last["_row_max"]
         best = usable.take(positions.take(pc.sort_indices(positions)))  # in the order read
-    rows = best.to_pylist() if best is not None else []
-    return {row["url"]: row for row in rows}
+    return best
+
+
+def _fold_versions(seen: pa.Table | None, chunks: Iterable[pa.Table]) -> pa.Table | None:
+    """One row per version and its attributes (url, sha256, agency_id, year, kind, link_agency) with
+    its first and last sighting, from `seen` (an earlier result) and the attempts in `chunks`."""
+    keys = _VERSION_KEYS
+    success = pa.array(sorted(SUCCESS_OUTCOMES))
+    for table in chunks:
+        table = table.filter(pc.and_(pc.fill_null(pc.is_in(table["outcome"], value_set=success), False),
+                                     pc.is_valid(table["sha256"])))
+        table = table.select([*keys, "fetched_at"]).rename_columns([*keys, "first_seen"]).append_column(
+            "last_seen", table["fetched_at"])
+        if seen is not None:  # (an aggregate's columns may differ from the file's in nullability only)
+            table = pa.concat_tables([seen, table], promote_options="permissive")
+        seen = table.group_by(keys, use_threads=False).aggregate(
+            [("first_seen", "min"), ("last_seen", "max")]
+        ).select([*keys, "first_seen_min", "last_seen_max"]).rename_columns([*keys, "first_seen", "last_seen"])
+    return seen
+
+
+_FOLD = {"latest": _fold_latest, "versions": _fold_versions}
+_COLUMNS: dict[str, list[str] | None] = {"latest": None, "versions": [*_VERSION_KEYS, "fetched_at", "outcome"]}

@@ -212,13 +212,15 @@ def test_logs_of_one_directory_read_it_once_and_see_each_others_appends(tmp_path
 
     FetchLog(tmp_path / "log").append([rec("http://h/a", "new", 1, sha256="1" * 64)])
     reads: list[int] = []
-    real = fetchlog._latest_usable
-    def counted(chunks):
-        tables = list(chunks)
-        reads.append(sum(t.num_rows for t in tables))
-        return real(tables)
+    real = fetchlog.FetchLog._aggregate
 
-    monkeypatch.setattr(fetchlog, "_latest_usable", counted)
+    def counted(self, kind, files):
+        out = real(self, kind, files)
+        if kind == "latest":
+            reads.append(len(out))  # URLs in the index read
+        return out
+
+    monkeypatch.setattr(fetchlog.FetchLog, "_aggregate", counted)
     a, b = FetchLog(tmp_path / "log"), FetchLog(tmp_path / "log")
     assert a.last_success("http://h/a")["sha256"] == "1" * 64
     assert b.last_success("http://h/a")["sha256"] == "1" * 64
@@ -232,7 +234,7 @@ def test_logs_of_one_directory_read_it_once_and_see_each_others_appends(tmp_path
     c = FetchLog(tmp_path / "log")
     assert c.last_success("http://h/c")["sha256"] == "3" * 64
     assert c.last_success("http://h/a")["sha256"] == "2" * 64
-    assert reads == [1, 3]
+    assert reads == [1, 2]  # read again: h/a and h/c
 
 
 def test_versions_say_which_is_current(tmp_path: Path) -> None:
@@ -350,6 +352,65 @@ def test_the_log_read_a_few_attempts_at_a_time_says_the_same(tmp_path, monkeypat
     assert len(list((tmp_path / "log").glob("*.parquet"))) == 1
     after = FetchLog(tmp_path / "log").frame()
     assert len(after) == len(before) + 2 and after.iloc[:-2].reset_index(drop=True).equals(before)
+
+
+def test_compaction_keeps_the_history_s_aggregates_and_a_night_reads_only_its_own_files(tmp_path, monkeypatch):
+    # The aggregates of the merged files are kept beside them: a run reads them and the files since,
+    # not the history. They are derived: missing, damaged or stale, the files are read instead.
+    import shutil
+
+    import extract.fetchlog as fetchlog
+
+    root = tmp_path / "log"
+    log = FetchLog(root)
+    for night in range(3):
+        for i in range(2):
+            log.append([rec(f"http://h/{i}", "new" if night == 0 else "not_modified", 10 * night + i,
+                            sha256=f"{i + night:064x}", etag=f'"{night}"', year=2020 + night)])
+        log.compact(min_files=2)
+    log.append([rec("http://h/0", "new_version", 40, sha256="9" * 64, etag='"new"')])  # since the last compaction
+
+    def read() -> tuple:
+        fresh = FetchLog(root)
+        return fresh.versions(), {u: fresh.last_success(u) for u in ("http://h/0", "http://h/1")}
+
+    read_files: list[str] = []
+    real = fetchlog._chunks
+
+    def spy(files, fs, columns=None):
+        read_files.extend(fetchlog._name(f) for f in files)
+        return real(files, fs, columns)
+
+    monkeypatch.setattr(fetchlog, "_chunks", spy)
+    kept_versions, kept_last = read()
+    assert read_files and not any("-compact-" in name for name in read_files)  # the night's file only
+    assert kept_last["http://h/0"]["etag"] == '"new"' and kept_last["http://h/1"]["etag"] == '"2"'
+
+    def same_as_kept() -> None:
+        versions, last = read()
+        pd.testing.assert_frame_equal(versions, kept_versions)
+        assert last == kept_last
+
+    shutil.rmtree(root / "_state")  # lost: everything is read again, and says the same
+    read_files.clear()
+    same_as_kept()
+    assert any("-compact-" in name for name in read_files)
+    log.append([rec("http://h/7", "new", 41, sha256="7" * 64)])
+    log.compact(min_files=2)  # rebuilt from every merged file, with the night's files
+    for state in (root / "_state").glob("*.parquet"):
+        state.write_bytes(b"damaged")
+    assert read()[1] == kept_last  # a damaged state is not trusted
+    # Merging the merged files keeps the aggregates, now covering the one file.
+    log.append([rec("http://h/8", "new", 42, sha256="8" * 64)])
+    log.append([rec("http://h/8", "unchanged", 43, sha256="8" * 64)])
+    assert log.compact(min_files=2) == 2  # the two new files
+    merged = len(list(root.glob("*-compact-*.parquet")))
+    assert log.compact(min_files=2) == merged  # then the merged ones into one
+    read_files.clear()
+    versions, last = read()
+    assert read_files == []  # the state covers the one merged file: nothing else to read
+    assert last["http://h/0"]["etag"] == '"new"' and FetchLog(root).last_success("http://h/8")["outcome"] == "unchanged"
+    assert set(versions["url"]) == {"http://h/0", "http://h/1", "http://h/7", "http://h/8"}
 
 
 def test_log_files_written_before_a_column_was_added_still_read(tmp_path: Path) -> None:
