@@ -225,7 +225,10 @@ class FetchLog:
             return 0
         fs = self._fs or pafs.LocalFileSystem()
         base = self._base if self._fs is not None else str(self.root)
-        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}{_COMPACT_MARK}{uuid.uuid4().hex[:12]}.parquet"
+        # Named at the first merged file's time, not now: file names stay in time order, which is the
+        # order ties are read in (a crawl's file written after the history sorts after it).
+        stamp = _name(group[0]).split("-", 1)[0]
+        name = f"{stamp}{_COMPACT_MARK}{uuid.uuid4().hex[:12]}.parquet"
         tmp = f"{base}/.{name}.tmp"
         with pq.ParquetWriter(tmp, LOG_SCHEMA, filesystem=fs, compression="zstd") as writer:
             if group is fresh:  # a night's attempts: small, written in time order
@@ -267,7 +270,7 @@ class FetchLog:
             with _open(self._state_path(kind), self._fs) as f:
                 pf = pq.ParquetFile(f)
                 covers = set(json.loads(pf.schema_arrow.metadata[_COVERS]))
-                if not covers <= names:
+                if not covers <= names or pf.schema_arrow.names != _STATE_NAMES[kind]:
                     return None, set()
                 return pf.read(use_threads=False).replace_schema_metadata(None), covers
         except (OSError, KeyError, TypeError, ValueError, pa.ArrowException):
@@ -428,7 +431,9 @@ def _fold_latest(best: pa.Table | None, chunks: Iterable[pa.Table]) -> pa.Table 
 
 def _fold_versions(seen: pa.Table | None, chunks: Iterable[pa.Table]) -> pa.Table | None:
     """One row per version and its attributes (url, sha256, agency_id, year, kind, link_agency) with
-    its first and last sighting, from `seen` (an earlier result) and the attempts in `chunks`."""
+    its first and last sighting, from `seen` (an earlier result) and the attempts in `chunks`. The
+    rows stay in the order of their last attempts (time, then the order read: a later file or row
+    wins a tie), which is what `versions` takes "last" by."""
     keys = _VERSION_KEYS
     success = pa.array(sorted(SUCCESS_OUTCOMES))
     for table in chunks:
@@ -436,13 +441,15 @@ def _fold_versions(seen: pa.Table | None, chunks: Iterable[pa.Table]) -> pa.Tabl
                                      pc.is_valid(table["sha256"])))
         table = table.select([*keys, "fetched_at"]).rename_columns([*keys, "first_seen"]).append_column(
             "last_seen", table["fetched_at"])
-        if seen is not None:  # (an aggregate's columns may differ from the file's in nullability only)
+        if seen is not None:  # earlier rows first (an aggregate's columns may differ in nullability only)
             table = pa.concat_tables([seen, table], promote_options="permissive")
-        seen = table.group_by(keys, use_threads=False).aggregate(
-            [("first_seen", "min"), ("last_seen", "max")]
-        ).select([*keys, "first_seen_min", "last_seen_max"]).rename_columns([*keys, "first_seen", "last_seen"])
+        table = table.take(pc.sort_indices(table, sort_keys=[("last_seen", "ascending")]))  # stable
+        table = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
+        groups = table.group_by(keys, use_threads=False).aggregate([("first_seen", "min"), ("_row", "max")])
+        groups = groups.take(pc.sort_indices(groups["_row_max"]))
+        last = table.take(groups["_row_max"])  # each version's last attempt: its last_seen
+        seen = last.select([*keys, "last_seen"]).add_column(len(keys), "first_seen", groups["first_seen_min"])
     return seen
-
-
 _FOLD = {"latest": _fold_latest, "versions": _fold_versions}
+_STATE_NAMES = {"latest": LOG_SCHEMA.names, "versions": [*_VERSION_KEYS, "first_seen", "last_seen"]}
 _COLUMNS: dict[str, list[str] | None] = {"latest": None, "versions": [*_VERSION_KEYS, "fetched_at", "outcome"]}

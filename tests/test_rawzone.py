@@ -317,6 +317,8 @@ def test_compaction_rewrites_the_new_files_not_the_whole_history(tmp_path):
 def test_the_log_read_a_few_attempts_at_a_time_says_the_same(tmp_path, monkeypatch):
     # The history grows every night, so it is read by bounded batches: two attempts at a time here,
     # every file taken for a large one, must give what one read of everything gives.
+    import shutil
+
     import extract.fetchlog as fetchlog
 
     log = FetchLog(tmp_path / "log")
@@ -334,12 +336,17 @@ def test_the_log_read_a_few_attempts_at_a_time_says_the_same(tmp_path, monkeypat
         fresh = FetchLog(tmp_path / "log")
         return fresh.versions(), {f"http://h/{u}": fresh.last_success(f"http://h/{u}") for u in (0, 1, 2, 3, 9)}
 
+    log.append([rec("http://h/2", "unchanged", 36, sha256=f"{2:064x}", etag='"late"')])  # after the merge
     whole_versions, whole_last = read()
     monkeypatch.setattr(fetchlog, "_BATCH_ROWS", 2)
     monkeypatch.setattr(fetchlog, "_LARGE_FILE", 0)
-    by_twos_versions, by_twos_last = read()
-    pd.testing.assert_frame_equal(by_twos_versions, whole_versions)
-    assert by_twos_last == whole_last
+    for state in ("kept by compaction", "lost"):
+        if state == "lost":
+            shutil.rmtree(tmp_path / "log" / "_state")  # now the merged file itself is read, two at a time
+        by_twos_versions, by_twos_last = read()
+        pd.testing.assert_frame_equal(by_twos_versions, whole_versions)
+        assert by_twos_last == whole_last, state
+    assert whole_last["http://h/2"]["etag"] == '"late"'
     assert whole_last["http://h/3"]["etag"] == '"tie"'  # a tie in time goes to the later attempt
     assert whole_versions[whole_versions["url"] == "http://h/1"]["is_current"].tolist() == [False, True]
     assert set(whole_versions["year"].dropna()) == {2020, 2021, 2022, 2023}
@@ -347,11 +354,31 @@ def test_the_log_read_a_few_attempts_at_a_time_says_the_same(tmp_path, monkeypat
     before = FetchLog(tmp_path / "log").frame()
     log.append([rec("http://h/5", "new", 98, sha256="5" * 64)])
     log.append([rec("http://h/6", "new", 99, sha256="6" * 64)])
-    assert log.compact(min_files=2) == 2  # the two new files into one
+    assert log.compact(min_files=2) == 3  # the three new files into one
     assert log.compact(min_files=2) == 2  # then the two merged files, two attempts at a time
     assert len(list((tmp_path / "log").glob("*.parquet"))) == 1
     after = FetchLog(tmp_path / "log").frame()
     assert len(after) == len(before) + 2 and after.iloc[:-2].reset_index(drop=True).equals(before)
+
+
+def test_attempts_at_the_same_time_go_to_the_later_one(tmp_path):
+    # Two attempts logged in the same microsecond: the one logged later wins, for the current version,
+    # its attributes and the conditional request alike, whether or not the history was merged.
+    log = FetchLog(tmp_path / "log")
+    log.append([rec("http://h/u", "new", 0, sha256="A" * 64, agency_id="x")])
+    log.append([rec("http://h/u", "new_version", 1, sha256="B" * 64, agency_id="y", etag='"b"')])
+    log.append([rec("http://h/u", "unchanged", 1, sha256="A" * 64, agency_id="x", etag='"a"')])
+    for merged in (False, True):
+        if merged:
+            assert log.compact(min_files=2) == 3
+        fresh = FetchLog(tmp_path / "log")
+        current = fresh.versions().set_index("sha256")["is_current"].to_dict()
+        assert current == {"A" * 64: True, "B" * 64: False}, merged
+        assert fresh.last_success("http://h/u")["etag"] == '"a"'
+    log.append([rec("http://h/v", "new", 2, sha256="C" * 64, agency_id="x")])
+    log.append([rec("http://h/v", "unchanged", 3, sha256="C" * 64, agency_id="y")])
+    log.append([rec("http://h/v", "unchanged", 3, sha256="C" * 64, agency_id="x")])
+    assert FetchLog(tmp_path / "log").versions().set_index("url").loc["http://h/v", "agency_id"] == "x"
 
 
 def test_compaction_keeps_the_history_s_aggregates_and_a_night_reads_only_its_own_files(tmp_path, monkeypatch):
