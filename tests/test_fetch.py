@@ -534,7 +534,8 @@ def test_per_host_delay_between_request_starts(server: LocalServer) -> None:
     assert all(b - a >= 0.28 for a, b in itertools.pairwise(starts))
 
 
-def test_per_host_concurrency_limit(server: LocalServer) -> None:
+def in_flight(server: LocalServer, path: str) -> dict[str, int]:
+    """Route `path` to a slow page that records the most requests it had in flight at once."""
     lock = threading.Lock()
     state = {"now": 0, "max": 0}
 
@@ -547,63 +548,44 @@ def test_per_host_concurrency_limit(server: LocalServer) -> None:
             state["now"] -= 1
         return Reply(body=b"ok")
 
-    server.route("/s", slow)
+    server.route(path, slow)
+    return state
+
+
+def get_at_once(gets: list[tuple[Fetcher, str]]) -> None:
+    """Each (fetcher, url) fetched on a thread of its own, all started together."""
+    threads = [threading.Thread(target=f.get, args=(url,), kwargs={"allowed_hosts": HOSTS}) for f, url in gets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def test_per_host_concurrency_limit(server: LocalServer) -> None:
+    state = in_flight(server, "/s")
     with fetcher(per_host_concurrency=2, respect_robots=False) as f:
-        threads = [
-            threading.Thread(target=f.get, args=(server.url("/s"),), kwargs={"allowed_hosts": HOSTS})
-            for _ in range(6)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        get_at_once([(f, server.url("/s"))] * 6)
     assert server.count("/s") == 6 and state["max"] == 2
 
 
 def test_fetchers_sharing_gates_share_the_host_limits(server: LocalServer) -> None:
-    # A run's fetch tasks each have a Fetcher: with one HostGates, two connections per host in all,
-    # and starts `delay` apart across both; without it, each Fetcher has limits of its own.
-    lock = threading.Lock()
-    state = {"now": 0, "max": 0}
-
-    def slow(req: Request) -> Reply:
-        with lock:
-            state["now"] += 1
-            state["max"] = max(state["max"], state["now"])
-        time.sleep(0.15)
-        with lock:
-            state["now"] -= 1
-        return Reply(body=b"ok")
-
-    server.route("/s", slow)
-
-    def run(fetchers: list[Fetcher]) -> int:
-        state["max"] = 0
-        threads = [threading.Thread(target=f.get, args=(server.url("/s"),), kwargs={"allowed_hosts": HOSTS})
-                   for f in fetchers for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return state["max"]
-
+    # A run's fetch tasks each have a Fetcher: with one HostGates, two requests in flight per host in
+    # all, and starts `delay` apart across both; without it, each Fetcher has limits of its own.
+    state = in_flight(server, "/s")
     gates = HostGates()
     with fetcher(per_host_concurrency=2, respect_robots=False, gates=gates) as a, \
             fetcher(per_host_concurrency=2, respect_robots=False, gates=gates) as b:
-        assert run([a, b]) == 2
+        get_at_once([(a, server.url("/s"))] * 4 + [(b, server.url("/s"))] * 4)
+    assert state["max"] == 2
+    state["max"] = 0
     with fetcher(per_host_concurrency=2, respect_robots=False) as a, \
             fetcher(per_host_concurrency=2, respect_robots=False) as b:
-        assert run([a, b]) == 4
-    assert server.count("/s") == 16
+        get_at_once([(a, server.url("/s"))] * 4 + [(b, server.url("/s"))] * 4)
+    assert state["max"] == 4 and server.count("/s") == 16
     server.route("/a", Reply(body=b"a"))
     with fetcher(delay=0.3, respect_robots=False, gates=gates) as a, \
             fetcher(delay=0.3, respect_robots=False, gates=gates) as b:
-        threads = [threading.Thread(target=f.get, args=(server.url("/a"),), kwargs={"allowed_hosts": HOSTS})
-                   for f in (a, b, a)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        get_at_once([(a, server.url("/a")), (b, server.url("/a")), (a, server.url("/a"))])
     starts = sorted(r.at for r in server.requests_for("/a"))
     assert len(starts) == 3 and all(y - x >= 0.28 for x, y in itertools.pairwise(starts))
 
