@@ -184,7 +184,7 @@ class FetchLog:
                 # listing is read with it, one written after is added by its writer.
                 with latest.lock:
                     files = self._files()
-                    names = {str(f).rsplit("/", 1)[-1] for f in files}
+                    names = {_name(f) for f in files}
                     if latest.files != names:
                         latest.last = self._aggregate("latest", files)
                         latest.files = names
@@ -217,8 +217,8 @@ class FetchLog:
         merged ones are removed: a reader in between may see some attempts twice, never lose one. Call
         it holding the run lock. Returns the number of files merged."""
         files = self._files()
-        fresh = [f for f in files if _COMPACT_MARK not in str(f).rsplit("/", 1)[-1]]
-        merged = [f for f in files if _COMPACT_MARK in str(f).rsplit("/", 1)[-1]]
+        fresh = [f for f in files if _COMPACT_MARK not in _name(f)]
+        merged = [f for f in files if _COMPACT_MARK in _name(f)]
         threshold = max(min_files, 2)
         group = fresh if len(fresh) >= threshold else merged if len(merged) >= threshold else []
         if not group:
