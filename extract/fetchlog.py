@@ -83,9 +83,9 @@ class _Latest:
     once, not once per task. It is trusted only while the log's files are exactly `files`: a file
     written by another process, or a compaction, makes the next FetchLog read the log again."""
 
-    def __init__(self, files: set[str], last: dict[str, dict[str, Any]]) -> None:
-        self.files = files  # file names
-        self.last = last
+    def __init__(self) -> None:
+        self.files: set[str] = set()  # file names
+        self.last: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
 
 
@@ -105,6 +105,10 @@ class FetchLog:
         self.root = Path(root) if self._fs is None else Path(self._base)
         self._key = str(root) if self._fs is not None else str(self.root.resolve())
         self._latest: _Latest | None = None  # built or borrowed on first use
+
+    @property
+    def _dir(self) -> str:
+        return self._base if self._fs is not None else str(self.root)
 
     def _files(self) -> list:
         if self._fs is not None:
@@ -178,7 +182,7 @@ class FetchLog:
             with _SHARED_LOCK:  # one read of the log at a time: the others wait for it and share it
                 latest = _SHARED.get(self._key)
                 if latest is None:
-                    latest = _SHARED[self._key] = _Latest(set(), {})
+                    latest = _SHARED[self._key] = _Latest()
                 # Read again in place when the files changed (another process's crawl, a compaction), so
                 # that every holder keeps one index. Appends wait meanwhile: a file written before the
                 # listing is read with it, one written after is added by its writer.
@@ -188,7 +192,6 @@ class FetchLog:
                     if latest.files != names:
                         latest.last = self._aggregate("latest", files)
                         latest.files = names
-                        pa.default_memory_pool().release_unused()
                 self._latest = latest
         return self._latest
 
@@ -224,7 +227,7 @@ class FetchLog:
         if not group:
             return 0
         fs = self._fs or pafs.LocalFileSystem()
-        base = self._base if self._fs is not None else str(self.root)
+        base = self._dir
         # Named at the first merged file's time, not now: file names stay in time order, which is the
         # order ties are read in (a crawl's file written after the history sorts after it).
         stamp = _name(group[0]).split("-", 1)[0]
@@ -260,8 +263,7 @@ class FetchLog:
         return result
 
     def _state_path(self, kind: str) -> str:
-        base = self._base if self._fs is not None else str(self.root)
-        return f"{base}/{_STATE_DIR}/{kind}.parquet"
+        return f"{self._dir}/{_STATE_DIR}/{kind}.parquet"
 
     def _read_state(self, kind: str, names: set[str]) -> tuple[pa.Table | None, set[str]]:
         """The kept aggregate and the files it covers; none when it is missing, unreadable, or covers a
@@ -354,20 +356,23 @@ def _open(path: Any, fs: pafs.FileSystem | None) -> Any:
     return pa.OSFile(str(path)) if fs is None else fs.open_input_file(path)
 
 
+def _present(pf: pq.ParquetFile, schema: pa.Schema) -> list[str]:
+    """The columns of `schema` that the file has (an older file lacks the newer ones)."""
+    return [n for n in schema.names if n in pf.schema_arrow.names]
+
+
 def _read_one(path: Any, fs: pafs.FileSystem | None, schema: pa.Schema = LOG_SCHEMA) -> pa.Table:
     with _open(path, fs) as f:
         pf = pq.ParquetFile(f)
-        present = [n for n in schema.names if n in pf.schema_arrow.names]
-        table = pf.read(columns=present, use_threads=False)
+        table = pf.read(columns=_present(pf, schema), use_threads=False)
     return _conform(table, schema)
 
 
-def _read_all(files: Sequence[Any], fs: pafs.FileSystem | None, chunk: int = 512,
-              schema: pa.Schema = LOG_SCHEMA) -> list[pa.Table]:
+def _read_all(files: Sequence[Any], fs: pafs.FileSystem | None, chunk: int = 512) -> list[pa.Table]:
     """Every log file, in order, as one table per `chunk` files. ParquetFile per file on 4 threads:
     pq.read_table's dataset machinery cost 0.7 ms per file (11 s for a log of 16,667 agency files), and
     thousands of small tables held 17 KB each until merged, so they are merged chunk by chunk."""
-    return list(_small_chunks(files, fs, chunk, schema))
+    return list(_small_chunks(files, fs, chunk))
 
 
 def _small_chunks(files: Sequence[Any], fs: pafs.FileSystem | None, chunk: int = 512,
@@ -395,8 +400,7 @@ def _chunks(files: Sequence[Any], fs: pafs.FileSystem | None,
         small = []
         with _open(path, fs) as f:
             pf = pq.ParquetFile(f)
-            present = [n for n in schema.names if n in pf.schema_arrow.names]
-            for batch in pf.iter_batches(batch_size=_BATCH_ROWS, columns=present, use_threads=False):
+            for batch in pf.iter_batches(batch_size=_BATCH_ROWS, columns=_present(pf, schema), use_threads=False):
                 yield _conform(pa.Table.from_batches([batch]), schema)
     yield from _small_chunks(small, fs, schema=schema)
 
@@ -405,27 +409,36 @@ def _name(path: Any) -> str:
     return str(path).rsplit("/", 1)[-1]
 
 
+def _succeeded(table: pa.Table) -> pa.ChunkedArray:
+    """Attempts after which the URL's body is in the raw zone (SUCCESS_OUTCOMES)."""
+    return pc.fill_null(pc.is_in(table["outcome"], value_set=pa.array(sorted(SUCCESS_OUTCOMES))), False)
+
+
+def _last_rows(earlier: pa.Table | None, table: pa.Table, keys: list[str], time: str,
+               aggregates: Sequence[tuple[str, str]] = ()) -> tuple[pa.Table, pa.Table]:
+    """Per group of `keys` over `earlier` (a fold's result so far) and `table`, the row that comes last
+    in `time` order, a later row winning a tie (the earlier result first, then the order read), in that
+    order; and the groups with their `aggregates`, in the same order."""
+    if earlier is not None:  # (a kept result's columns may differ from a file's in nullability only)
+        table = pa.concat_tables([earlier, table], promote_options="permissive")
+    table = table.take(pc.sort_indices(table, sort_keys=[(time, "ascending")]))  # a stable sort
+    table = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
+    groups = table.group_by(keys, use_threads=False).aggregate([*aggregates, ("_row", "max")])
+    groups = groups.take(pc.sort_indices(groups["_row_max"]))
+    return table.take(groups["_row_max"]).drop_columns(["_row"]), groups
+
+
 def _fold_latest(best: pa.Table | None, chunks: Iterable[pa.Table]) -> pa.Table | None:
     """The latest usable attempt per URL (`_usable`; the last in fetched_at order, a later file or row
     winning a tie), from `best` (an earlier result) and the attempts in `chunks`. Kept in Arrow as the
     chunks go by, so that memory follows the URLs, not the attempts, and only one row per URL becomes
     Python objects (going through pandas records cost 0.3 s per 10,000 attempts)."""
-    success = pa.array(sorted(SUCCESS_OUTCOMES))
     for table in chunks:
         has_anchor = None
         for name in ("etag", "last_modified", "sha256"):
             has = pc.fill_null(pc.not_equal(table[name], ""), False)
             has_anchor = has if has_anchor is None else pc.or_(has_anchor, has)
-        anchored = pc.fill_null(pc.is_in(table["outcome"], value_set=success), False)
-        usable = table.filter(pc.and_(anchored, has_anchor))
-        if best is not None:  # the earlier winners first: a tie goes to the later attempt
-            usable = pa.concat_tables([best, usable], promote_options="permissive")
-        usable = usable.take(pc.sort_indices(usable, sort_keys=[("fetched_at", "ascending")]))  # stable
-        position = pa.array(range(usable.num_rows), pa.int64())
-        last = usable.append_column("_row", position).group_by("url", use_threads=False).aggregate(
-            [("_row", "max")])
-        positions = last["_row_max"]
-        best = usable.take(positions.take(pc.sort_indices(positions)))  # in the order read
+        best, _ = _last_rows(best, table.filter(pc.and_(_succeeded(table), has_anchor)), ["url"], "fetched_at")
     return best
 
 
@@ -435,21 +448,15 @@ def _fold_versions(seen: pa.Table | None, chunks: Iterable[pa.Table]) -> pa.Tabl
     rows stay in the order of their last attempts (time, then the order read: a later file or row
     wins a tie), which is what `versions` takes "last" by."""
     keys = _VERSION_KEYS
-    success = pa.array(sorted(SUCCESS_OUTCOMES))
     for table in chunks:
-        table = table.filter(pc.and_(pc.fill_null(pc.is_in(table["outcome"], value_set=success), False),
-                                     pc.is_valid(table["sha256"])))
+        table = table.filter(pc.and_(_succeeded(table), pc.is_valid(table["sha256"])))
         table = table.select([*keys, "fetched_at"]).rename_columns([*keys, "first_seen"]).append_column(
             "last_seen", table["fetched_at"])
-        if seen is not None:  # earlier rows first (an aggregate's columns may differ in nullability only)
-            table = pa.concat_tables([seen, table], promote_options="permissive")
-        table = table.take(pc.sort_indices(table, sort_keys=[("last_seen", "ascending")]))  # stable
-        table = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
-        groups = table.group_by(keys, use_threads=False).aggregate([("first_seen", "min"), ("_row", "max")])
-        groups = groups.take(pc.sort_indices(groups["_row_max"]))
-        last = table.take(groups["_row_max"])  # each version's last attempt: its last_seen
+        last, groups = _last_rows(seen, table, keys, "last_seen", [("first_seen", "min")])
         seen = last.select([*keys, "last_seen"]).add_column(len(keys), "first_seen", groups["first_seen_min"])
     return seen
+
+
 _FOLD = {"latest": _fold_latest, "versions": _fold_versions}
 _STATE_NAMES = {"latest": LOG_SCHEMA.names, "versions": [*_VERSION_KEYS, "first_seen", "last_seen"]}
 _COLUMNS: dict[str, list[str] | None] = {"latest": None, "versions": [*_VERSION_KEYS, "fetched_at", "outcome"]}
