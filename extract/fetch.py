@@ -318,9 +318,8 @@ class Fetcher:
         self.max_redirects = max_redirects
         # urllib3 rather than a richer client: a nightly run is mostly conditional requests, and httpx
         # spent 0.24 ms of Python on each (urllib3: 0.13 ms; benchmarks/conditional_requests.py).
-        # urllib3 reads no proxy variables, so none
-        # can route requests around the URL policy; redirects and retries are ours (redirect=False,
-        # retries=False), so that every hop passes check_url.
+        # urllib3 reads no proxy variables, so none can route requests around the URL policy; redirects
+        # and retries are ours (redirect=False, retries=False), so that every hop passes check_url.
         self._headers = {"User-Agent": user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
         self._pool = urllib3.PoolManager(
             ca_certs=certifi.where(),  # Mozilla's roots, as before: a slim image may have no system store
