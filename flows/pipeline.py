@@ -13,7 +13,8 @@ from flows.prefect_env import configure
 
 configure()
 
-import shutil  # noqa: E402 - prefect must see its settings before it is imported
+import contextlib  # noqa: E402 - prefect must see its settings before it is imported
+import shutil  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from collections import deque  # noqa: E402
@@ -33,7 +34,7 @@ from extract.fetchlog import FetchLog  # noqa: E402
 from extract.sources import Source, load_sources, select  # noqa: E402
 from flows import memory, progress, steps, workers  # noqa: E402
 from flows.config import DATA_DIR, DEFAULT_WAREHOUSE, Warehouse  # noqa: E402
-from flows.runlock import LockHeld, RunLock, sweep  # noqa: E402
+from flows.runlock import LockHeld, RunLock, mark_for_sweep, needs_sweep, sweep  # noqa: E402
 from load.lake import Lake  # noqa: E402
 
 FETCH_TASKS = 4  # fetch tasks per run, each crawling its agencies on its own threads (sharing the log and politeness)
@@ -139,8 +140,14 @@ def _parse_and_load(summary: RunSummary, wh: Warehouse, lake_root: str, refs: li
         except OSError as exc:
             raise StageFailed(f"warehouse {wh.root} not writable: {exc}") from exc
     progress.start("parse", len(refs))
-    with workers.parse_pool(len(refs)):
-        _run_batches(summary, lake_root, batches, wh.raw, sources)
+    broken = workers.broken_pools()
+    try:
+        with workers.parse_pool(len(refs)):
+            _run_batches(summary, lake_root, batches, wh.raw, sources)
+    finally:
+        if workers.broken_pools() != broken:  # a dead worker's half-written file is for the next run
+            with contextlib.suppress(OSError):
+                mark_for_sweep(wh.lock_dir)
 
 
 def _run_batches(summary: RunSummary, lake_root: str, batches: deque, raw_root: str,
@@ -199,7 +206,7 @@ def _locked(wh: Warehouse) -> RunLock:
         raise StageFailed(str(exc)) from exc
     except OSError as exc:
         raise StageFailed(f"warehouse {wh.root} not writable: {exc}") from exc
-    sweep(wh.lock_dir)
+    sweep(wh.lock_dir, deep=needs_sweep(lock))
     return lock
 
 

@@ -37,6 +37,12 @@ _PRELOAD = ["flows.steps"]  # imported once in the forkserver: pandas, pyarrow, 
 log = logging.getLogger(__name__)
 _active: ProcessPoolExecutor | None = None
 _lock = threading.Lock()
+_broken = 0  # pools that broke in this process: a dead worker may have left a half-written file
+
+
+def broken_pools() -> int:
+    """How many pools broke in this process so far (compare before and after a stage)."""
+    return _broken
 
 
 def processes_for(pages: int) -> int:
@@ -137,7 +143,7 @@ def _stop_forkserver() -> None:
 def parse_and_load(raw_root: str, lake_root: str, refs: Sequence[steps.PageRef],
                    sources: Mapping[str, Source]) -> steps.LoadOutcome:
     """steps.parse_and_load, in a worker process while a pool is open, else here."""
-    global _active
+    global _active, _broken
     pool = _active
     if pool is not None:
         try:
@@ -147,4 +153,5 @@ def parse_and_load(raw_root: str, lake_root: str, refs: Sequence[steps.PageRef],
             with _lock:
                 if _active is pool:
                     _active = None
+                    _broken += 1
     return steps.parse_and_load(raw_root, lake_root, refs, sources)

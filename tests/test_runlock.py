@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.runlock import LOCK_NAME, LockHeld, RunLock, sweep
+from flows.runlock import LOCK_NAME, SWEEP_MARK, LockHeld, RunLock, mark_for_sweep, needs_sweep, sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 HOLDER = ("import sys, time; from flows.runlock import RunLock; lock = RunLock(sys.argv[1]); lock.acquire(); "
@@ -69,3 +69,40 @@ def test_sweep_removes_leftovers_only(tmp_path):
     assert sweep(tmp_path) == 3
     assert (part / "part.parquet").exists()
     assert not list(tmp_path.rglob("*.tmp")) and not (tmp_path / "parquet.reparse-1234abcd").exists()
+
+
+def _leftovers(root: Path) -> tuple[Path, Path]:
+    deep = root / "raw" / "ab" / "cd" / ".abcdef.x.tmp"
+    deep.parent.mkdir(parents=True)
+    deep.write_bytes(b"half")
+    (root / "parquet.old-1234abcd").mkdir()
+    return deep, root / "parquet.old-1234abcd"
+
+
+def test_after_a_clean_run_only_the_top_is_swept(tmp_path):
+    deep, top = _leftovers(tmp_path)
+    with RunLock(tmp_path) as lock:
+        assert not lock.took_over and not needs_sweep(lock)
+        assert sweep(tmp_path, deep=needs_sweep(lock)) == 1
+    assert deep.exists() and not top.exists()
+
+
+def test_a_taken_over_lock_asks_for_the_whole_sweep(tmp_path, holder):
+    deep, top = _leftovers(tmp_path)
+    holder.kill()
+    holder.wait()
+    with RunLock(tmp_path) as lock:
+        assert lock.took_over and needs_sweep(lock)
+        assert sweep(tmp_path, deep=needs_sweep(lock)) == 2
+    assert not deep.exists() and not top.exists()
+
+
+def test_a_marked_warehouse_is_swept_once(tmp_path):
+    deep, _ = _leftovers(tmp_path)
+    mark_for_sweep(tmp_path)
+    with RunLock(tmp_path) as lock:
+        assert needs_sweep(lock)
+        sweep(tmp_path, deep=needs_sweep(lock))
+    assert not deep.exists() and not (tmp_path / SWEEP_MARK).exists()
+    with RunLock(tmp_path) as lock:
+        assert not needs_sweep(lock)

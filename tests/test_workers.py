@@ -40,6 +40,7 @@ def test_a_worker_killed_mid_run_leaves_the_batches_to_the_caller(tmp_path, monk
     monkeypatch.setenv("GOVREPORTS_PARSE_PROCESSES", "2")
     refs = stored_refs(tmp_path / "raw", 4)
     lake_root = str(tmp_path / "parquet")
+    broken = workers.broken_pools()
     with workers.parse_pool(len(refs)) as pool:
         assert pool is not None
         first = workers.parse_and_load(str(tmp_path / "raw"), lake_root, refs[:2], {})
@@ -47,5 +48,6 @@ def test_a_worker_killed_mid_run_leaves_the_batches_to_the_caller(tmp_path, monk
             os.kill(pid, signal.SIGKILL)
         rest = workers.parse_and_load(str(tmp_path / "raw"), lake_root, refs[2:], {})
         assert workers._active is None  # the broken pool is dropped, not retried
+    assert workers.broken_pools() == broken + 1  # counted once: the run then asks for a sweep
     assert first.parsed == 2 and rest.parsed == 2 and not first.failures + rest.failures
     assert Lake(lake_root).report_ids() == {ref.sha256[:16] for ref in refs}
