@@ -271,6 +271,14 @@ class _AgencyCrawl:
     # -- the agency -------------------------------------------------------------------------------
 
     def run(self, years: Collection[int] | None) -> None:
+        first = next(iter(self.source.listing_urls + self.source.report_urls), None)
+        if first is None:
+            self._run(years)
+            return
+        with self.fetcher.lane(first):  # the host's pages are worked through by as many threads as it has slots
+            self._run(years)
+
+    def _run(self, years: Collection[int] | None) -> None:
         try:
             self.event("discovering")
             links = discover(self.source, self.get_text, years=years)

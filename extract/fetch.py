@@ -259,6 +259,7 @@ class _HostGate:
 
     def __init__(self, concurrency: int) -> None:
         self.slots = threading.BoundedSemaphore(concurrency)
+        self.lanes = threading.BoundedSemaphore(concurrency)  # threads working through the host's pages
         self.lock = threading.Lock()
         self.next_start = 0.0  # time.monotonic() before which no request to the host may start
 
@@ -516,6 +517,21 @@ class Fetcher:
         return _Attempt(status=status, headers=hdrs, body=b"".join(chunks))
 
     # -- politeness -------------------------------------------------------------------------------
+
+    @contextmanager
+    def lane(self, url: str) -> Iterator[None]:
+        """Hold one of the host's `per_host_concurrency` lanes while a thread works through a series of
+        its pages (an agency). The host never has more requests in flight than that anyway: a thread
+        beyond it would only wait for a request slot between pages, and taking the GIL from the threads
+        that work cost a nothing-changed run on one host about 0.15 ms of CPU a request (16 threads
+        against 2). Waiting for a lane costs nothing."""
+        host = _norm_host(urlsplit(url).hostname or "")
+        lanes = self._gates.gate(host, self.per_host_concurrency).lanes
+        lanes.acquire()
+        try:
+            yield
+        finally:
+            lanes.release()
 
     @contextmanager
     def _slot(self, host: str) -> Iterator[None]:

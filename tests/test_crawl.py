@@ -338,6 +338,45 @@ def test_many_agencies_on_one_host_share_the_politeness(server: LocalServer, tmp
     assert set(FetchLog(tmp_path / "fetch_log").frame()["agency_id"]) == {f"ag{i}" for i in range(4)}
 
 
+def test_a_host_has_as_many_agencies_in_progress_as_request_slots(server: LocalServer, foreign: LocalServer,
+                                                                   tmp_path: Path) -> None:
+    # Threads beyond a host's slots would only wait between its pages: each host gets `per_host_concurrency`
+    # lanes, while another host's agencies go ahead on their own lanes.
+    for srv in (server, foreign):
+        for i in range(3):
+            site(srv, prefix=f"/a{i}", listing=f"/l{i}/index.html")
+            srv.route(f"/a{i}/2021.html", _slowed(srv.routes[f"/a{i}/2021.html"]))
+    srcs = [source(server, f"ag{i}", f"/l{i}/index.html") for i in range(3)]
+    srcs += [Source(agency_id=f"far{i}", name=NAME, province="浙江省", city="宁波市", county="鄞州区", township="",
+                    level="county", kind="department", listing_urls=(foreign.url(f"/l{i}/index.html"),),
+                    report_urls=(), hosts=("127.0.0.2",)) for i in range(3)]
+    lock = threading.Lock()
+    active: dict[str, int] = {"127.0.0.1": 0, "127.0.0.2": 0, "all": 0}
+    most = dict(active)
+
+    def event(agency_id: str, message: str) -> None:
+        step = 1 if message == "discovering" else -1 if message == "done" else 0
+        host = "127.0.0.2" if agency_id.startswith("far") else "127.0.0.1"
+        with lock:
+            for key in (host, "all"):
+                active[key] += step
+                most[key] = max(most[key], active[key])
+
+    with fetcher(per_host_concurrency=1) as f:
+        result = crawl(srcs, RawZone(tmp_path / "raw"), FetchLog(tmp_path / "fetch_log"), f, workers=6,
+                       on_event=event)
+    assert result.changed == 12
+    assert most == {"127.0.0.1": 1, "127.0.0.2": 1, "all": 2}
+
+
+def _slowed(inner: Callable[[Request], Reply]) -> Callable[[Request], Reply]:
+    def handler(req: Request) -> Reply:
+        time.sleep(0.05)  # long enough for agencies to overlap if nothing kept them apart
+        return inner(req)
+
+    return handler
+
+
 def test_log_records_are_written_every_few_agencies_and_a_bad_one_fails_alone(tmp_path: Path) -> None:
     from extract.crawl import AgencySummary, _LogWriter
 
