@@ -4,10 +4,11 @@
 
 Serves the bundled demo site from another process (benchmarks/serve_site.py, the scale benchmarks'
 server), then sends N conditional GETs for one page, one after another on one kept connection, with:
-our `extract.fetch.Fetcher.get` (URL policy, robots, politeness, the result), bare urllib3 (what the
-Fetcher is built on), bare http.client (the floor of the standard library) and httpx (the client
-before round 5). For each: wall time, client CPU and the server process's CPU per request. A nightly
-run where nothing changed is mostly these requests (BENCHMARKS.md, Scale, round 5).
+our `extract.fetch.Fetcher.get` (URL policy, robots, politeness, the result; on http.client through
+extract/connections.py since round 6), bare http.client (the floor of the standard library), and, when
+installed, bare urllib3 (the Fetcher's client in round 5) and httpx (before round 5). For each: wall
+time, client CPU and the server process's CPU per request. A nightly run where nothing changed is
+mostly these requests (BENCHMARKS.md, Scale, rounds 5 and 6).
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="FILE", help="write the numbers as JSON")
     args = ap.parse_args(argv)
 
-    import urllib3
-
     from benchmarks.scale import server_cpu
     from extract.fetch import Fetcher
 
@@ -52,16 +51,6 @@ def main(argv: list[str] | None = None) -> int:
         def ours() -> None:
             assert fetcher.get(url, allowed_hosts=[host], last_modified=since).outcome == "not_modified"
 
-        pool = urllib3.PoolManager()
-
-        def bare_urllib3() -> None:
-            r = pool.urlopen("GET", url, headers={"If-Modified-Since": since}, redirect=False, retries=False,
-                             preload_content=False, decode_content=False)
-            for _ in r.stream(65536, decode_content=False):
-                pass
-            r.release_conn()
-            assert r.status == 304
-
         conn = http.client.HTTPConnection(host, int(port))
 
         def bare_http_client() -> None:
@@ -70,8 +59,23 @@ def main(argv: list[str] | None = None) -> int:
             r.read()
             assert r.status == 304
 
-        clients: list[tuple[str, Callable[[], None]]] = [
-            ("Fetcher.get (urllib3)", ours), ("urllib3", bare_urllib3), ("http.client", bare_http_client)]
+        clients: list[tuple[str, Callable[[], None]]] = [("Fetcher.get", ours), ("http.client", bare_http_client)]
+        try:  # what the fetcher ran on before (installed with Prefect's dependencies)
+            import urllib3
+
+            pool = urllib3.PoolManager()
+
+            def bare_urllib3() -> None:
+                r = pool.urlopen("GET", url, headers={"If-Modified-Since": since}, redirect=False, retries=False,
+                                 preload_content=False, decode_content=False)
+                for _ in r.stream(65536, decode_content=False):
+                    pass
+                r.release_conn()
+                assert r.status == 304
+
+            clients.append(("urllib3", bare_urllib3))
+        except ImportError:
+            pass
         try:
             import httpx
 

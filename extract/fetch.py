@@ -1,4 +1,4 @@
-"""Polite, bounded HTTP fetching of agency pages (urllib3, synchronous, thread-safe).
+"""Polite, bounded HTTP fetching of agency pages (http.client, synchronous, thread-safe).
 
 One `Fetcher` serves every agency of a run. It enforces the URL policy (`check_url`) on the first URL
 and on every redirect hop before any connection is opened, honours robots.txt, keeps per-host
@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import http.client
 import ipaddress
 import random
 import socket
+import ssl
 import threading
 import time
 import urllib.robotparser
@@ -25,12 +27,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-import certifi
-import urllib3
-from urllib3.exceptions import HTTPError as TransportError
-from urllib3.exceptions import LocationValueError, NewConnectionError, ProtocolError
-from urllib3.exceptions import TimeoutError as TransportTimeout
-
+from extract.connections import ConnectError, Connections, header_dict, request_target
 from extract.decode import http_charset_from_content_type
 
 __all__ = ["DEFAULT_USER_AGENT", "PROCESS_GATES", "FetchResult", "Fetcher", "HostGates", "UrlRefused", "check_url"]
@@ -229,7 +226,7 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _drain(resp: urllib3.BaseHTTPResponse, deadline: float, limit: int = _DRAIN_BYTES) -> None:
+def _drain(resp: http.client.HTTPResponse, deadline: float, limit: int = _DRAIN_BYTES) -> None:
     """Read an unwanted body to its end, so that the connection goes back to the pool: a response left
     unread closes its connection, which cost a nightly run a TCP handshake (and a socket left in
     TIME-WAIT) per 304. A long or slow body is abandoned with its connection."""
@@ -239,17 +236,20 @@ def _drain(resp: urllib3.BaseHTTPResponse, deadline: float, limit: int = _DRAIN_
             read += len(raw)
             if read > limit or time.monotonic() > deadline:
                 return
-    except (TransportError, OSError):
+    except (http.client.HTTPException, OSError, _BodyError):
         pass
 
 
-def _raw_reads(resp: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
-    """The body as sent, as it arrives: read1 returns what one read of the socket gives. (stream()
-    waits for a whole chunk of _READ_CHUNK bytes when the length is known, so a server trickling a
-    byte at a time would have held the request far past its deadline.)"""
+def _raw_reads(resp: http.client.HTTPResponse) -> Iterator[bytes]:
+    """The body as sent, as it arrives: read1 returns what one read of the socket gives, so a server
+    trickling a byte at a time is stopped by the caller's deadline. A body that ends before its
+    Content-Length is cut short (http.client's read1 would just stop)."""
     while True:
-        raw = resp.read1(_READ_CHUNK, decode_content=False)
+        raw = resp.read1(_READ_CHUNK)
         if not raw:
+            if resp.length:  # announced bytes that never came: the connection closed early
+                raise _BodyError(f"body cut short ({resp.length} bytes missing)", retryable=True)
+            resp.close()  # read to its end: its connection may carry the next request
             return
         yield raw
 
@@ -303,6 +303,7 @@ class Fetcher:
         allow_loopback: bool = False,
         max_redirects: int = 5,
         gates: HostGates | None = None,
+        ca_certs: str | None = None,
     ) -> None:
         if per_host_concurrency < 1:
             raise ValueError("per_host_concurrency must be at least 1")
@@ -317,18 +318,13 @@ class Fetcher:
         self.respect_robots = respect_robots
         self.allow_loopback = allow_loopback
         self.max_redirects = max_redirects
-        # urllib3 rather than a richer client: a nightly run is mostly conditional requests, and httpx
-        # spent 0.24 ms of Python on each (urllib3: 0.13 ms; benchmarks/conditional_requests.py).
-        # urllib3 reads no proxy variables, so none can route requests around the URL policy; redirects
-        # and retries are ours (redirect=False, retries=False), so that every hop passes check_url.
+        # http.client under a small pool of our own (extract/connections.py) rather than a richer client:
+        # a nightly run is mostly conditional requests, and Python per request is what it costs. No proxy
+        # variable is read, so none can route requests around the URL policy; redirects and retries are
+        # ours, so that every hop passes check_url.
         self._headers = {"User-Agent": user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
-        self._pool = urllib3.PoolManager(
-            ca_certs=certifi.where(),  # Mozilla's roots, as before: a slim image may have no system store
-            num_pools=_POOLS,
-            maxsize=per_host_concurrency,  # idle connections kept per host: one per request in flight
-            timeout=urllib3.Timeout(connect=timeout, read=timeout),
-            retries=False,
-        )
+        # TLS roots: certifi's (Mozilla's), or a PEM file of one's own (`ca_certs`).
+        self._conns = Connections(timeout, per_host=per_host_concurrency, hosts=_POOLS, ca_certs=ca_certs)
         self._gates = gates if gates is not None else HostGates()
         self._lock = threading.Lock()
         self._host_delay: dict[str, float] = {}  # robots.txt Crawl-delay, when longer than `delay`
@@ -357,7 +353,7 @@ class Fetcher:
         return self._get(url, allowed_hosts, headers, robots=self.respect_robots, max_bytes=self.max_bytes)
 
     def close(self) -> None:
-        self._pool.clear()
+        self._conns.close()
 
     def __enter__(self) -> Fetcher:
         return self
@@ -454,36 +450,41 @@ class Fetcher:
     # -- one request ------------------------------------------------------------------------------
 
     def _once(self, url: str, headers: Mapping[str, str], max_bytes: int) -> _Attempt:
-        host = _norm_host(urlsplit(url).hostname or "")
+        parts = urlsplit(url)
+        host = _norm_host(parts.hostname or "")
+        scheme = parts.scheme.lower()
         with self._slot(host):
             deadline = time.monotonic() + _DEADLINE_FACTOR * self.timeout
-            resp: urllib3.BaseHTTPResponse | None = None
+            exchange = None
             try:
-                resp = self._pool.urlopen("GET", url, headers={**self._headers, **headers}, redirect=False,
-                                          retries=False, preload_content=False, decode_content=False)
-                return self._read(resp, deadline, max_bytes)
+                port = parts.port or (443 if scheme == "https" else 80)
+                exchange = self._conns.get(scheme, host, port, request_target(parts.path, parts.query),
+                                           {**self._headers, **headers})
+                return self._read(exchange.response, deadline, max_bytes)
             except _BodyError as exc:
                 return _Attempt(error=str(exc), retryable=exc.retryable)
-            except NewConnectionError as exc:  # before timeouts: urllib3 files it under connect timeouts
+            except ConnectError as exc:
                 return _Attempt(error=f"cannot connect: {exc}", retryable=True)
-            except TransportTimeout as exc:
+            except TimeoutError as exc:
                 return _Attempt(error=f"timed out ({type(exc).__name__})", retryable=True)
-            except ProtocolError as exc:
-                # Typically the server closed the connection before the whole body arrived.
-                return _Attempt(error=f"body cut short or bad response: {exc}", retryable=True)
-            except LocationValueError as exc:  # a URL the client cannot use
-                return _Attempt(error=f"{type(exc).__name__}: {exc}")
-            except (TransportError, OSError) as exc:  # resets, TLS failures, other network trouble
+            except http.client.InvalidURL as exc:  # a URL http.client will not send
+                return _Attempt(error=f"InvalidURL: {exc}")
+            except ssl.SSLCertVerificationError as exc:  # the same certificate next time: not retried
+                return _Attempt(error=f"TLS certificate not accepted: {exc.verify_message or exc}")
+            except http.client.HTTPException as exc:
+                # Typically the server closed the connection before the whole response arrived.
+                return _Attempt(error=f"body cut short or bad response: {type(exc).__name__}: {exc}", retryable=True)
+            except OSError as exc:  # resets, TLS failures, other network trouble
                 return _Attempt(error=f"{type(exc).__name__}: {exc}", retryable=True)
+            except ValueError as exc:  # a header or port http.client refuses to send
+                return _Attempt(error=f"cannot send the request: {exc}")
             finally:
-                if resp is not None:
-                    if not resp.closed:  # body not read to its end: the connection cannot be reused
-                        resp.close()
-                    resp.release_conn()
+                if exchange is not None:
+                    self._conns.done(exchange)  # kept when its body was read to the end, else closed
 
-    def _read(self, resp: urllib3.BaseHTTPResponse, deadline: float, max_bytes: int) -> _Attempt:
+    def _read(self, resp: http.client.HTTPResponse, deadline: float, max_bytes: int) -> _Attempt:
         status = resp.status
-        hdrs = {k.lower(): resp.headers[k] for k in resp.headers}  # repeated headers joined with ", "
+        hdrs = header_dict(resp)
         if status != 200:
             _drain(resp, deadline)  # the body of a redirect, 304, 4xx or 5xx is not needed
         if status == 429 or status >= 500:

@@ -16,6 +16,7 @@ In a test module: `@pytest.fixture def server(): yield from serve()`.
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -50,6 +51,7 @@ class Reply:
     drop_after: int | None = None  # announce the whole body, send this many bytes, then close the connection
     content_length: bool = True  # False: no Content-Length; the body ends when the connection closes
     trickle: int | None = None  # with Content-Length: send the body this many bytes at a time, chunk_delay apart
+    close_after: bool = False  # send the whole reply as if the connection stayed open, then close it
 
 
 Handler = Callable[[Request], Reply]
@@ -141,12 +143,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.wfile.write(body)
         self.wfile.flush()
+        if reply.close_after:  # a keep-alive that ran out: the client finds out on its next request
+            self.close_connection = True
 
 
 class LocalServer:
-    """A threaded test server on `host` (a loopback address) and an ephemeral port."""
+    """A threaded test server on `host` (a loopback address) and an ephemeral port; HTTPS with `tls`."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> None:
         if not host.startswith("127."):
             raise ValueError("tests only bind loopback addresses")
         self.host = host
@@ -156,6 +160,10 @@ class LocalServer:
         self._lock = threading.Lock()
         self._httpd = _Server((host, 0), _Handler)
         self._httpd.owner = self
+        self.scheme = "http"
+        if tls is not None:  # the handshake happens in the handler's thread, on its first read
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True, do_handshake_on_connect=False)
+            self.scheme = "https"
         self.port: int = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
@@ -165,11 +173,11 @@ class LocalServer:
         self.routes[path] = route
 
     def url(self, path: str = "/") -> str:
-        return f"http://{self.host}:{self.port}{path}"
+        return f"{self.scheme}://{self.host}:{self.port}{path}"
 
     @property
     def base(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     # -- what happened ----------------------------------------------------------------------------
 
