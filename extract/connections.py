@@ -29,10 +29,18 @@ __all__ = ["ConnectError", "Connections", "Exchange", "header_dict"]
 # made); anything else, a Chinese file name say, is sent percent-encoded as UTF-8, as browsers do.
 _TARGET_SAFE = "/?:@!$&'()*+,;=%~"
 _FOLD = re.compile(r"\r\n[ \t]+")  # an obsolete folded header line
-# Errors of a kept connection the server closed while it was idle: the request never reached it.
-_STALE = (http.client.RemoteDisconnected, ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
+# A kept connection the server closed while it sat idle: the request could not be sent on it, or the
+# server hung up without a byte of answer (it closed as the request left). Sent once more, on a new
+# connection, as browsers do for a GET; a reset after the request was sent is not (a firewall's
+# answer, say: sending again would only double the requests).
+_SEND_FAILED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+_NO_ANSWER = (http.client.RemoteDisconnected,)
 
 Key = tuple[str, str, int]  # scheme, host, port
+
+
+class _Stale(Exception):
+    """A kept connection turned out closed by its server before the request reached it."""
 
 
 class ConnectError(OSError):
@@ -59,9 +67,29 @@ def header_dict(response: http.client.HTTPResponse) -> dict[str, str]:
     return out
 
 
+def remove_dot_segments(path: str) -> str:
+    """"/a/./b/../c" -> "/a/c" (RFC 3986, 5.2.4): urljoin resolves relative links, not absolute ones, and
+    some servers refuse a path with dot segments."""
+    if "/." not in path:  # an http(s) URL's path is empty or starts with "/"
+        return path
+    segments = path.split("/")
+    out: list[str] = []
+    for segment in segments:
+        if segment == "..":
+            if out:
+                out.pop()
+        elif segment != ".":
+            out.append(segment)
+    if path.startswith("/") and (not out or out[0]):
+        out.insert(0, "")
+    if segments[-1] in (".", ".."):
+        out.append("")  # "/a/b/.." names the directory "/a/"
+    return "/".join(out)
+
+
 def request_target(path: str, query: str) -> str:
     """The path and query of a URL as a request line carries them."""
-    target = path or "/"
+    target = remove_dot_segments(path) or "/"
     if query:
         target = f"{target}?{query}"
     return quote(target, safe=_TARGET_SAFE)
@@ -91,13 +119,23 @@ class Connections:
         self.hosts = max(1, hosts)  # hosts whose idle connections are kept
         self._idle: OrderedDict[Key, list[http.client.HTTPConnection]] = OrderedDict()
         self._lock = threading.Lock()
-        self._tls: ssl.SSLContext | None = None
+        self._closed = False
+        # Roots given by the caller are loaded now, so that a wrong file is an error at once; certifi's on
+        # first use (a few milliseconds a Fetcher that may never see an https URL).
+        self._tls: ssl.SSLContext | None = self._new_context() if ca_certs else None
+
+    def _new_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.ca_certs)
+        context.set_alpn_protocols(["http/1.1"])
+        return context
 
     def _context(self) -> ssl.SSLContext:
-        with self._lock:
-            if self._tls is None:  # made on first use: loading the roots takes a few milliseconds
-                self._tls = ssl.create_default_context(cafile=self.ca_certs)
-            return self._tls
+        if self._tls is None:
+            context = self._new_context()
+            with self._lock:
+                if self._tls is None:
+                    self._tls = context
+        return self._tls
 
     def _open(self, key: Key) -> http.client.HTTPConnection:
         scheme, host, port = key
@@ -133,24 +171,38 @@ class Connections:
         conn = self._take(key)
         if conn is not None:
             try:
-                return self._send(key, conn, target, headers)
-            except _STALE:
-                pass  # closed by the server while idle: the request did not reach it; once more, anew
+                return self._send(key, conn, target, headers, stale=True)
+            except _Stale:
+                pass
         return self._send(key, self._open(key), target, headers)
 
     @staticmethod
-    def _send(key: Key, conn: http.client.HTTPConnection, target: str, headers: Mapping[str, str]) -> Exchange:
+    def _send(key: Key, conn: http.client.HTTPConnection, target: str, headers: Mapping[str, str],
+              stale: bool = False) -> Exchange:
+        """`stale`: the connection was kept; a sign that the server had closed it raises _Stale."""
         try:
-            conn.request("GET", target, headers=dict(headers))
-            return Exchange(key, conn, conn.getresponse())
+            try:
+                conn.request("GET", target, headers=dict(headers))
+            except _SEND_FAILED:
+                if stale:
+                    raise _Stale() from None
+                raise
+            try:
+                return Exchange(key, conn, conn.getresponse())
+            except _NO_ANSWER:
+                if stale:
+                    raise _Stale() from None
+                raise
         except BaseException:
             conn.close()
             raise
 
-    def done(self, exchange: Exchange) -> None:
-        """Keep the connection when its response was read to the end and the server keeps it open."""
+    def done(self, exchange: Exchange, complete: bool) -> None:
+        """Keep the connection when its response was read to the end (`complete`, said by the reader) and the
+        server keeps it open; else close it. An interim answer (1xx) leaves the real one on the wire."""
         response, conn = exchange.response, exchange.conn
-        if not (response.isclosed() and not response.will_close and conn.sock is not None):
+        if not (complete and response.isclosed() and not response.will_close and conn.sock is not None
+                and response.status >= 200 and not self._closed):
             response.close()
             conn.close()
             return
@@ -170,7 +222,9 @@ class Connections:
             c.close()
 
     def close(self) -> None:
+        """Close the idle connections; one handed back later is closed then."""
         with self._lock:
+            self._closed = True
             idle = [c for conns in self._idle.values() for c in conns]
             self._idle.clear()
         for conn in idle:

@@ -456,11 +456,14 @@ class Fetcher:
         with self._slot(host):
             deadline = time.monotonic() + _DEADLINE_FACTOR * self.timeout
             exchange = None
+            complete = False
             try:
                 port = parts.port or (443 if scheme == "https" else 80)
                 exchange = self._conns.get(scheme, host, port, request_target(parts.path, parts.query),
                                            {**self._headers, **headers})
-                return self._read(exchange.response, deadline, max_bytes)
+                attempt = self._read(exchange.response, deadline, max_bytes)
+                complete = True
+                return attempt
             except _BodyError as exc:
                 return _Attempt(error=str(exc), retryable=exc.retryable)
             except ConnectError as exc:
@@ -480,7 +483,7 @@ class Fetcher:
                 return _Attempt(error=f"cannot send the request: {exc}")
             finally:
                 if exchange is not None:
-                    self._conns.done(exchange)  # kept when its body was read to the end, else closed
+                    self._conns.done(exchange, complete)  # kept when its body was read to the end, else closed
 
     def _read(self, resp: http.client.HTTPResponse, deadline: float, max_bytes: int) -> _Attempt:
         status = resp.status

@@ -541,13 +541,58 @@ def test_a_request_on_a_connection_closed_unseen_goes_out_once_more(server: Loca
     assert server.count("/r") == 2
 
 
-def test_a_url_with_chinese_and_spaces_is_sent_percent_encoded(server: LocalServer) -> None:
+def test_a_url_with_chinese_spaces_and_dot_segments_is_sent_normalised(server: LocalServer) -> None:
     server.route("/%E5%B9%B4%E6%8A%A5/2021%20%E5%B9%B4.html", Reply(body=b"ok"))
     with fetcher() as f:
-        r = f.get(server.url("/年报/2021 年.html?栏目=年报&id=%41"), allowed_hosts=HOSTS)
+        r = f.get(server.url("/栏目/./../年报/2021 年.html?栏目=年报&id=%41"), allowed_hosts=HOSTS)
     assert r.outcome == "fetched" and r.body == b"ok"
     # An escape already made stays as it is.
     assert server.requests[-1].query == "%E6%A0%8F%E7%9B%AE=%E5%B9%B4%E6%8A%A5&id=%41"
+
+
+def test_an_interim_answer_leaves_no_connection_behind() -> None:
+    # A 103 Early Hints followed by its 200 on the same connection: the 103 is not the page, and the
+    # connection, with the 200 still unread on it, must not carry the next request.
+    answers = {b"/hints": b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+                          b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale",
+               b"/page": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh"}
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve_forever() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve_connection, args=(conn,), daemon=True).start()
+
+    def serve_connection(conn: socket.socket) -> None:
+        with conn:
+            buf = b""
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buf += data
+                while b"\r\n\r\n" in buf:
+                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    conn.sendall(answers[head.split(b" ")[1]])
+
+    threading.Thread(target=serve_forever, daemon=True).start()
+    try:
+        with fetcher(retries=0, respect_robots=False) as f:
+            first = f.get(f"http://127.0.0.1:{port}/hints", allowed_hosts=HOSTS)
+            second = f.get(f"http://127.0.0.1:{port}/page", allowed_hosts=HOSTS)
+    finally:
+        listener.close()
+    assert first.outcome == "failed" and first.status == 103
+    assert second.outcome == "fetched" and second.body == b"fresh"
+
+
+def test_roots_that_cannot_be_read_are_an_error_at_once(tmp_path) -> None:
+    with pytest.raises(OSError):
+        Fetcher(ca_certs=str(tmp_path / "missing.pem"))
 
 
 @pytest.fixture
