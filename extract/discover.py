@@ -15,6 +15,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from posixpath import splitext
 from urllib.parse import parse_qsl, urldefrag, urljoin, urlsplit
 
@@ -24,6 +25,7 @@ from lxml import etree
 from extract.chinese import CN_YEAR_DIGITS, cn_digits, simplify
 from extract.page import title_agency
 from extract.sources import Source
+from extract.textcache import text_cache
 
 REPORT_KINDS = ("report", "attachment", "image")
 ATTACHMENT_EXTENSIONS = frozenset((".pdf", ".doc", ".docx", ".wps", ".xls", ".xlsx", ".zip", ".rar", ".ofd"))
@@ -88,6 +90,7 @@ def link_year(text: str) -> int | None:
     return year if year is not None and 1900 <= year < 2100 else None  # 一一一一年 is no year
 
 
+@text_cache(maxsize=8192)  # a site's navigation repeats on every listing page of every agency
 def is_report_link(text: str) -> bool:
     """Whether a link text names an annual report on open government information (traditional characters too).
 
@@ -131,6 +134,7 @@ def _parse(text: str) -> etree._Element | None:
         return None
 
 
+@lru_cache(maxsize=4096)  # a listing repeats its navigation's links, and a site its listings'
 def _absolute(href: str | None, base: str) -> str | None:
     if not href or _SKIP_HREF.match(href):
         return None
