@@ -381,6 +381,7 @@ def child_nightly(spec: dict) -> dict:
     rss = RssSampler()
     startup = _warm_prefect()
     from flows.pipeline import nightly
+    from flows.prefect_env import local_runs
 
     out: dict[str, Any] = {"prefect_startup_s": round(startup, 2), "runs": []}
     for _ in range(spec["runs"]):
@@ -388,8 +389,9 @@ def child_nightly(spec: dict) -> dict:
         cpu0 = cpu_now()
         server0 = server_cpu(spec.get("server_pid"))
         t0 = time.perf_counter()
-        summary = nightly(sources_file=spec["sources"], warehouse=spec["warehouse"], site=spec["site"],
-                          allow_loopback=True, delay=0.0, timeout=60.0)
+        with local_runs():  # as `govreports run` runs a flow
+            summary = nightly(sources_file=spec["sources"], warehouse=spec["warehouse"], site=spec["site"],
+                              allow_loopback=True, delay=0.0, timeout=60.0)
         wall = time.perf_counter() - t0
         run = clock.report(wall, spec["reports"]) | cpu_since(cpu0)
         run["cpu_site_server_s"] = round(server_cpu(spec.get("server_pid")) - server0, 2)
@@ -460,10 +462,12 @@ def child_reparse(spec: dict) -> dict:
     rss = RssSampler()
     startup = _warm_prefect()
     from flows.pipeline import reparse
+    from flows.prefect_env import local_runs
 
     cpu0 = cpu_now()
     t0 = time.perf_counter()
-    summary = reparse(warehouse=spec["warehouse"], sources_file=spec["sources"], site=spec["site"])
+    with local_runs():  # as `govreports reparse` runs it
+        summary = reparse(warehouse=spec["warehouse"], sources_file=spec["sources"], site=spec["site"])
     wall = time.perf_counter() - t0
     out = clock.report(wall, spec["reports"]) | cpu_since(cpu0)
     out["prefect_startup_s"] = round(startup, 2)

@@ -177,6 +177,7 @@ class _RunProgress:
 def _run_flow(name: str, kwargs: dict, task_runner: str = "thread", dask_address: str | None = None,
               quiet: bool = False) -> int:
     from flows import pipeline
+    from flows.prefect_env import local_runs
 
     flow = {"nightly": pipeline.nightly, "backfill": pipeline.backfill, "reparse": pipeline.reparse}[name]
     if task_runner == "dask":
@@ -185,7 +186,7 @@ def _run_flow(name: str, kwargs: dict, task_runner: str = "thread", dask_address
         runner = DaskTaskRunner(address=dask_address) if dask_address else DaskTaskRunner()
         flow = flow.with_options(task_runner=runner)
     try:
-        with _RunProgress(quiet):
+        with _RunProgress(quiet), local_runs():
             summary = pipeline.RunSummary(**flow(**kwargs))
     except (pipeline.StageFailed, ValueError) as exc:
         print(f"govreports {name}: {exc}", file=sys.stderr)
