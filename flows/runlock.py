@@ -6,8 +6,8 @@ when its owner is a process of this host that no longer exists, or when it is ol
 STALE_AFTER (an owner on another host cannot be checked). Holding the lock, a run may sweep what a
 killed run left behind: hidden `*.tmp` files and half-built lake directories.
 
-Finding stray `*.tmp` files means walking every file of the warehouse (0.6 s at 10,000 reports, ten
-times that at 100,000), so a run does it only when something was killed: the lock it took over was
+Finding stray `*.tmp` files means walking every file of the warehouse (0.6 s at 10,000 reports, and
+growing with the files), so a run does it only when something was killed: the lock it took over was
 stale, or the last run marked the warehouse (`mark_for_sweep`: one of its parse workers died).
 """
 
