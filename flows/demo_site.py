@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import sys
 import threading
+import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -89,7 +90,10 @@ def main(port: int = 0, root: Path = DEFAULT_ROOT) -> None:
           f"with {SITE_PLACEHOLDER} = {url}")
     sys.stdout.flush()
     try:
-        threading.Event().wait()
+        # Short sleeps, not one endless wait: Ctrl-C may be delivered to a server thread, and the main
+        # thread sees it only when it next wakes (an endless lock wait never did, once in CI).
+        while True:
+            time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nstopped")
     finally:
