@@ -73,7 +73,12 @@ def test_demo_site_serves_the_sample_site_until_interrupted(tmp_path: Path) -> N
 
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GOVREPORTS_"))}
-    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "demo-site", "--port", str(port)], cwd=ROOT, env=env,
+    # Ctrl-C as a terminal delivers it: a test run started in the background (`cmd &`) inherits SIGINT
+    # ignored, and Python then leaves it ignored in the child too.
+    ctrl_c = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+              "sys.argv = ['govreports', 'demo-site', '--port', sys.argv[1]]; "
+              "runpy.run_module('flows.cli', run_name='__main__')")
+    proc = subprocess.Popen([sys.executable, "-c", ctrl_c, str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         first = proc.stdout.readline()
