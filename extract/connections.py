@@ -11,6 +11,7 @@ bodies are the fetcher's (extract/fetch.py).
 
 from __future__ import annotations
 
+import email.parser
 import http.client
 import re
 import select
@@ -24,7 +25,8 @@ from urllib.parse import quote
 
 import certifi
 
-__all__ = ["ConnectError", "Connections", "Exchange", "header_dict"]
+__all__ = ["ConnectError", "Connections", "Exchange", "header_dict", "parse_headers", "remove_dot_segments",
+           "request_target"]
 
 # A request target keeps what RFC 3986 allows in a path and a query (and "%" of escapes already
 # made); anything else, a Chinese file name say, is sent percent-encoded as UTF-8, as browsers do.
@@ -57,7 +59,7 @@ def parse_headers(fp: object, _class: type = http.client.HTTPMessage) -> http.cl
         text = line[:-2] if line.endswith("\r\n") else line.rstrip("\n")
         name, colon, value = text.partition(":")
         if not colon or "\r" in text or not _HEADER_NAME.fullmatch(name):
-            return http.client.email.parser.Parser(_class=_class).parsestr(b"".join(lines).decode("iso-8859-1"))
+            return email.parser.Parser(_class=_class).parsestr(b"".join(lines).decode("iso-8859-1"))
         msg[name] = value.lstrip(" \t")
     msg.set_payload("")  # as the email parser leaves it: no unparsed data
     return msg
