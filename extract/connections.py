@@ -224,21 +224,15 @@ class Connections:
     def _send(key: Key, conn: http.client.HTTPConnection, target: str, headers: Mapping[str, str],
               stale: bool = False) -> Exchange:
         """`stale`: the connection was kept; a sign that the server had closed it raises _Stale."""
+        sent = False
         try:
-            try:
-                conn.request("GET", target, headers=dict(headers))
-            except _SEND_FAILED:
-                if stale:
-                    raise _Stale() from None
-                raise
-            try:
-                return Exchange(key, conn, conn.getresponse())
-            except _NO_ANSWER:
-                if stale:
-                    raise _Stale() from None
-                raise
-        except BaseException:
+            conn.request("GET", target, headers=dict(headers))
+            sent = True
+            return Exchange(key, conn, conn.getresponse())
+        except BaseException as exc:
             conn.close()
+            if stale and isinstance(exc, _NO_ANSWER if sent else _SEND_FAILED):
+                raise _Stale() from None
             raise
 
     def done(self, exchange: Exchange, complete: bool) -> None:
@@ -252,9 +246,7 @@ class Connections:
             return
         evicted: list[http.client.HTTPConnection] = []
         with self._lock:
-            idle = self._idle.get(exchange.key)
-            if idle is None:
-                idle = self._idle[exchange.key] = []
+            idle = self._idle.setdefault(exchange.key, [])
             self._idle.move_to_end(exchange.key)
             if len(idle) < self.per_host:
                 idle.append(conn)

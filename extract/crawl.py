@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -270,12 +271,14 @@ class _AgencyCrawl:
 
     # -- the agency -------------------------------------------------------------------------------
 
+    @property
+    def first_url(self) -> str | None:
+        return next(iter(self.source.listing_urls + self.source.report_urls), None)
+
     def run(self, years: Collection[int] | None) -> None:
-        first = next(iter(self.source.listing_urls + self.source.report_urls), None)
-        if first is None:
-            self._run(years)
-            return
-        with self.fetcher.lane(first):  # the host's pages are worked through by as many threads as it has slots
+        first = self.first_url
+        # The host's pages are worked through by as many threads as it has request slots.
+        with self.fetcher.lane(first) if first else nullcontext():
             self._run(years)
 
     def _run(self, years: Collection[int] | None) -> None:
@@ -303,7 +306,7 @@ class _AgencyCrawl:
         except Exception as exc:  # one agency's bug or bad data must not stop the others
             message = f"crawl error: {type(exc).__name__}: {exc}"
             self.summary.errors.append(message)
-            url = next(iter(self.source.listing_urls + self.source.report_urls), "") or self.source.agency_id
+            url = self.first_url or self.source.agency_id
             self.record(url, "agency", "failed", error=message)
             self.event(message)
         finally:
