@@ -33,7 +33,7 @@ def foreign() -> Iterator[LocalServer]:
 def source(srv: LocalServer, agency_id: str = "t1", listing: str = "/list/index.html") -> Source:
     return Source(
         agency_id=agency_id, name=NAME, province="浙江省", city="宁波市", county="鄞州区", township="",
-        level="county", kind="department", listing_urls=(srv.url(listing),), report_urls=(), hosts=("127.0.0.1",),
+        level="county", kind="department", listing_urls=(srv.url(listing),), report_urls=(), hosts=(srv.host,),
     )
 
 
@@ -347,9 +347,7 @@ def test_a_host_has_as_many_agencies_in_progress_as_request_slots(server: LocalS
             site(srv, prefix=f"/a{i}", listing=f"/l{i}/index.html")
             srv.route(f"/a{i}/2021.html", _slowed(srv.routes[f"/a{i}/2021.html"]))
     srcs = [source(server, f"ag{i}", f"/l{i}/index.html") for i in range(3)]
-    srcs += [Source(agency_id=f"far{i}", name=NAME, province="浙江省", city="宁波市", county="鄞州区", township="",
-                    level="county", kind="department", listing_urls=(foreign.url(f"/l{i}/index.html"),),
-                    report_urls=(), hosts=("127.0.0.2",)) for i in range(3)]
+    srcs += [source(foreign, f"far{i}", f"/l{i}/index.html") for i in range(3)]
     lock = threading.Lock()
     active: dict[str, int] = {"127.0.0.1": 0, "127.0.0.2": 0, "all": 0}
     most = dict(active)
