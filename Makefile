@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo lint bench clean
+.PHONY: install test demo lint bench clean wheel-check
 
 install: $(STAMP)
 
@@ -21,6 +21,24 @@ lint: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+	$(MAKE) --no-print-directory wheel-check
+
+# The wheel as a user gets it: built, installed into a fresh virtual environment outside the checkout,
+# and run from an empty directory there (so nothing of the checkout can be imported by accident).
+wheel-check: install
+	rm -rf build/wheel
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir build/wheel .
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; wheel=$$(ls build/wheel/govreports-*.whl); \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m pip install --quiet "$$wheel"; \
+	cd "$$tmp"; export GOVREPORTS_HOME="$$tmp/home"; \
+	./venv/bin/govreports --version; \
+	sample=$$(./venv/bin/python -c 'from govreports.flows.config import DATA_DIR; print(DATA_DIR / "sample_pages" / "markdown-2021.txt")'); \
+	./venv/bin/govreports parse "$$sample" --format csv > parsed.csv; \
+	test "$$(wc -l < parsed.csv)" -gt 100; \
+	./venv/bin/govreports demo --port 0 --quiet > demo.txt; \
+	grep -q "changed" demo.txt; grep -q "宁波市" demo.txt; \
+	echo "wheel-check: $$(basename $$wheel) installed outside the checkout; parse gave $$(($$(wc -l < parsed.csv) - 1)) rows; demo ran"
 
 demo: install
 	$(BIN)/govreports demo

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from benchmarks.scale import server_cpu
-    from extract.fetch import Fetcher
+    from govreports.extract.fetch import Fetcher
 
     server = subprocess.Popen([sys.executable, "-m", "benchmarks.serve_site", str(SITE)], cwd=REPO,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

@@ -33,7 +33,7 @@ def write_log(root: Path, urls: int, nights: int, first_night: int = 0, merged: 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from extract.fetchlog import LOG_SCHEMA
+    from govreports.extract.fetchlog import LOG_SCHEMA
 
     names = [f"http://127.0.0.1:8000/9{i // 6:05d}-jtj/ndbg/{2019 + i % 6}.html" for i in range(urls)]
     agencies = pa.array([n.split("/")[3] for n in names])
@@ -60,7 +60,7 @@ def write_log(root: Path, urls: int, nights: int, first_night: int = 0, merged: 
 
 
 def child(root: str, what: str) -> None:
-    from extract.fetchlog import FetchLog
+    from govreports.extract.fetchlog import FetchLog
 
     log = FetchLog(root)
     t0 = time.perf_counter()
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         size = write_log(root, args.urls, args.nights)
         print(f"log: {args.urls * args.nights:,} attempts ({args.urls:,} URLs x {args.nights} nights), "
               f"{size / 2**20:.1f} MB, written in {time.perf_counter() - t0:.1f} s", flush=True)
-        from extract.fetchlog import FetchLog
+        from govreports.extract.fetchlog import FetchLog
 
         # The next night, as two crawl files, compacted: compaction finds no state and builds it from
         # every merged file, once. Then one more night, not yet compacted.

@@ -100,11 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from benchmarks.corpus import make_corpus
-    from extract.decode import decode
-    from flows.workers import tune_gc
+    from govreports.extract.decode import decode
+    from govreports.flows.workers import tune_gc
+    from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS, FACT_FIELDS, frame_from_rows
+    from govreports.transform.report import ParseFailure, parse_report
     from tests.render import expected
-    from transform.frame import CHECK_COLUMNS, FACT_COLUMNS, FACT_FIELDS, frame_from_rows
-    from transform.report import ParseFailure, parse_report
 
     t0 = time.perf_counter()
     pages = make_corpus(args.pages)
@@ -206,9 +206,9 @@ def main(argv: list[str] | None = None) -> int:
 
     stages = None
     if args.stages:
-        from extract.page import read_page
-        from transform.checks import check_records
-        from transform.tables import recognise
+        from govreports.extract.page import read_page
+        from govreports.transform.checks import check_records
+        from govreports.transform.tables import recognise
 
         ok = [r for r in parsed if not isinstance(r, ParseFailure)]
         s_dec, decoded = _time(decode, blobs)

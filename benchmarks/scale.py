@@ -141,8 +141,8 @@ def _raw_chunk(args: tuple[int, int, str, str]) -> dict:
     import pyarrow.parquet as pq
 
     from benchmarks.sites import page_bytes
-    from extract.fetchlog import FetchLog
-    from extract.rawzone import RawZone
+    from govreports.extract.fetchlog import FetchLog
+    from govreports.extract.rawzone import RawZone
 
     chunk, n_agencies, wh_root, expected_dir = args
     agencies, reports = chunk_site(chunk, n_agencies)
@@ -230,7 +230,7 @@ class StageClock:
         self._lock = threading.Lock()
 
     def install(self) -> None:
-        from flows import steps, workers
+        from govreports.flows import steps, workers
 
         for module, name in [(steps, n) for n in STAGES] + [(workers, n) for n in WORKER_STAGES]:
             fn = getattr(module, name)
@@ -361,7 +361,7 @@ def server_cpu(pid: int | None) -> float:
 
 def _warm_prefect() -> float:
     """Start the ephemeral API with a trivial flow, so that the measured runs do not include its start."""
-    from flows.prefect_env import configure
+    from govreports.flows.prefect_env import configure
 
     configure()
     from prefect import flow
@@ -380,8 +380,8 @@ def child_nightly(spec: dict) -> dict:
     clock.install()
     rss = RssSampler()
     startup = _warm_prefect()
-    from flows.pipeline import nightly
-    from flows.prefect_env import local_runs
+    from govreports.flows.pipeline import nightly
+    from govreports.flows.prefect_env import local_runs
 
     out: dict[str, Any] = {"prefect_startup_s": round(startup, 2), "runs": []}
     for _ in range(spec["runs"]):
@@ -414,13 +414,13 @@ def child_plain(spec: dict) -> dict:
     clock = StageClock()
     clock.install()
     rss = RssSampler()
-    from extract.fetch import PROCESS_GATES, Fetcher
-    from extract.fetchlog import FetchLog
-    from extract.sources import load_sources
-    from flows import steps, workers
-    from flows.config import Warehouse
-    from flows.pipeline import FETCH_TASKS, PARSE_BATCH
-    from load.lake import Lake
+    from govreports.extract.fetch import PROCESS_GATES, Fetcher
+    from govreports.extract.fetchlog import FetchLog
+    from govreports.extract.sources import load_sources
+    from govreports.flows import steps, workers
+    from govreports.flows.config import Warehouse
+    from govreports.flows.pipeline import FETCH_TASKS, PARSE_BATCH
+    from govreports.load.lake import Lake
 
     wh = Warehouse(spec["warehouse"])
     sources = load_sources(spec["sources"], site=spec["site"])
@@ -461,8 +461,8 @@ def child_reparse(spec: dict) -> dict:
     clock.install()
     rss = RssSampler()
     startup = _warm_prefect()
-    from flows.pipeline import reparse
-    from flows.prefect_env import local_runs
+    from govreports.flows.pipeline import reparse
+    from govreports.flows.prefect_env import local_runs
 
     cpu0 = cpu_now()
     t0 = time.perf_counter()
@@ -697,10 +697,10 @@ def cmd_profile(args: argparse.Namespace) -> dict:
     import io
     import pstats
 
-    from extract.fetchlog import FetchLog
-    from extract.sources import load_sources
-    from flows import steps
-    from flows.config import Warehouse
+    from govreports.extract.fetchlog import FetchLog
+    from govreports.extract.sources import load_sources
+    from govreports.flows import steps
+    from govreports.flows.config import Warehouse
 
     wh = Warehouse(args.warehouse)
     refs = steps.refs_from_log(FetchLog(wh.fetch_log))[: args.pages]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from flows.demo_site import serve
+from govreports.flows.demo_site import serve
 
 
 def main(argv: list[str]) -> None:

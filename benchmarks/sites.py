@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from govreports.transform import dictionary as dd
 from tests.render import ReportSpec, expected, render, template_cells
-from transform import dictionary as dd
 
 __all__ = [
     "SITE_STYLES",

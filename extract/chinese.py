@@ -6,7 +6,7 @@ import unicodedata
 
 import opencc
 
-from extract.textcache import text_cache
+from govreports.extract.textcache import text_cache
 
 _T2S = opencc.OpenCC("t2s")
 # A year written in Chinese numerals (二〇二一年): four digits, 〇 with its look-alikes 零, ○ and O.

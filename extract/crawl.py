@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from extract.decode import DecodeError, decode
-from extract.discover import Link, discover
-from extract.fetch import Fetcher, FetchResult
-from extract.fetchlog import FetchLog
-from extract.rawzone import RawZone
-from extract.sources import Source
+from govreports.extract.decode import DecodeError, decode
+from govreports.extract.discover import Link, discover
+from govreports.extract.fetch import Fetcher, FetchResult
+from govreports.extract.fetchlog import FetchLog
+from govreports.extract.rawzone import RawZone
+from govreports.extract.sources import Source
 
 __all__ = ["AgencySummary", "CrawlResult", "CrawledPage", "crawl", "summary_rows"]
 

@@ -22,10 +22,10 @@ from urllib.parse import parse_qsl, urldefrag, urljoin, urlsplit
 import lxml.html
 from lxml import etree
 
-from extract.chinese import CN_YEAR_DIGITS, cn_digits, simplify
-from extract.page import title_agency
-from extract.sources import Source
-from extract.textcache import text_cache
+from govreports.extract.chinese import CN_YEAR_DIGITS, cn_digits, simplify
+from govreports.extract.page import title_agency
+from govreports.extract.sources import Source
+from govreports.extract.textcache import text_cache
 
 REPORT_KINDS = ("report", "attachment", "image")
 ATTACHMENT_EXTENSIONS = frozenset((".pdf", ".doc", ".docx", ".wps", ".xls", ".xlsx", ".zip", ".rar", ".ofd"))

@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-from extract.connections import ConnectError, Connections, header_dict, request_target
-from extract.decode import http_charset_from_content_type
+from govreports.extract.connections import ConnectError, Connections, header_dict, request_target
+from govreports.extract.decode import http_charset_from_content_type
 
 __all__ = ["DEFAULT_USER_AGENT", "PROCESS_GATES", "FetchResult", "Fetcher", "HostGates", "UrlRefused", "check_url"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from extract.cells import Cell, Table
+from govreports.extract.cells import Cell, Table
 
 # Hostile or broken markup can ask for absurd spans; real report tables are far below these.
 MAX_ROWSPAN = 500

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from extract.cells import Table
-from extract.chinese import CN_YEAR_DIGITS, cn_digits, simplify
-from extract.grid import table_grid
-from extract.text_grid import text_table
+from govreports.extract.cells import Table
+from govreports.extract.chinese import CN_YEAR_DIGITS, cn_digits, simplify
+from govreports.extract.grid import table_grid
+from govreports.extract.text_grid import text_table
 
 _HTML_HINT = re.compile(r"<\s*(?:html|body|table|div|p|tr|td|head|meta|br)\b", re.I)
 _BLOCK_TAGS = tuple(

@@ -12,7 +12,7 @@ Lines outside tables (prose, headings) become one-cell rows: headings still tell
 
 from __future__ import annotations
 
-from extract.cells import Cell, Table
+from govreports.extract.cells import Cell, Table
 
 _TAB_STYLE_MIN = 8  # tab-indented lines needed before the text counts as the seed's style
 _PIPE_STYLE_MIN = 3  # lines with pipes needed before the text counts as piped (prose has none)

@@ -22,8 +22,8 @@ def _read_input(path: str) -> bytes:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from transform.frame import CHECK_COLUMNS, FACT_COLUMNS, frame_from_rows
-    from transform.report import ParseFailure, parse_report
+    from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS, frame_from_rows
+    from govreports.transform.report import ParseFailure, parse_report
 
     rows: list[tuple] = []
     failed = 0
@@ -101,10 +101,10 @@ class _FetchProgress:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from extract.fetch import Fetcher
-    from extract.sources import SourcesError, load_sources, select
-    from flows import steps
-    from flows.config import DATA_DIR
+    from govreports.extract.fetch import Fetcher
+    from govreports.extract.sources import SourcesError, load_sources, select
+    from govreports.flows import steps
+    from govreports.flows.config import DATA_DIR
 
     try:
         sources = select(load_sources(args.sources or DATA_DIR / "sources.csv", site=args.site),
@@ -112,7 +112,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     except SourcesError as exc:
         print(f"govreports fetch: {exc}", file=sys.stderr)
         return 1
-    from flows.runlock import LockHeld, RunLock
+    from govreports.flows.runlock import LockHeld, RunLock
 
     wh = _warehouse(args)
     try:
@@ -156,14 +156,14 @@ class _RunProgress:
         self.tasks: dict[str, object] = {}
 
     def __enter__(self) -> _RunProgress:
-        from flows import progress
+        from govreports.flows import progress
 
         self.progress.__enter__()
         progress.listen(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        from flows import progress
+        from govreports.flows import progress
 
         progress.listen(None)
         self.progress.__exit__(*exc)
@@ -176,8 +176,8 @@ class _RunProgress:
 
 def _run_flow(name: str, kwargs: dict, task_runner: str = "thread", dask_address: str | None = None,
               quiet: bool = False) -> int:
-    from flows import pipeline
-    from flows.prefect_env import local_runs
+    from govreports.flows import pipeline
+    from govreports.flows.prefect_env import local_runs
 
     flow = {"nightly": pipeline.nightly, "backfill": pipeline.backfill, "reparse": pipeline.reparse}[name]
     if task_runner == "dask":
@@ -211,13 +211,13 @@ def cmd_reparse(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from flows import schedule
+    from govreports.flows import schedule
 
     return schedule.serve(cron=args.cron, timezone=args.timezone, port=args.port, flow_kwargs=_flow_kwargs(args))
 
 
 def cmd_demo_site(args: argparse.Namespace) -> int:
-    from flows import demo_site
+    from govreports.flows import demo_site
 
     demo_site.main(args.port)
     return EXIT_OK
@@ -225,8 +225,8 @@ def cmd_demo_site(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Serve the bundled demo site on 127.0.0.1, run the nightly flow against it, print the comparison."""
-    from flows import demo_site
-    from flows.config import DATA_DIR
+    from govreports.flows import demo_site
+    from govreports.flows.config import DATA_DIR
 
     # A fixed port: the registry's URLs (and so the fetch log's) stay the same from one run to the next,
     # which is what lets a second run find nothing changed.
@@ -265,7 +265,7 @@ def _years(text: str) -> tuple[int, int]:
 
 
 def _warehouse(args: argparse.Namespace):
-    from flows.config import Warehouse
+    from govreports.flows.config import Warehouse
 
     return Warehouse(args.warehouse, args.db)
 
@@ -273,7 +273,7 @@ def _warehouse(args: argparse.Namespace):
 def cmd_query(args: argparse.Namespace) -> int:
     import duckdb
 
-    from load.warehouse import connect
+    from govreports.load.warehouse import connect
 
     try:
         con = connect(_warehouse(args).db)
@@ -297,8 +297,8 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from load.compare import MEASURES, chart, compare
-    from load.warehouse import connect
+    from govreports.load.compare import MEASURES, chart, compare
+    from govreports.load.warehouse import connect
 
     try:
         con = connect(_warehouse(args).db)
@@ -317,11 +317,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("govreports")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="govreports",
         description="Chinese open-government annual reports (政府信息公开工作年度报告) as one checked dataset.",
     )
+    parser.add_argument("--version", action="version", version=f"govreports {_version()}")
     parser.add_argument("--warehouse", default=None, metavar="DIR",
                         help="warehouse root (default: $GOVREPORTS_WAREHOUSE or data/warehouse)")
     parser.add_argument("--db", default=None, metavar="FILE",
@@ -431,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.warehouse is None:
-        from flows.config import DEFAULT_WAREHOUSE
+        from govreports.flows.config import DEFAULT_WAREHOUSE
 
         args.warehouse = DEFAULT_WAREHOUSE
     return args.func(args)

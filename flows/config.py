@@ -7,9 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = REPO_ROOT / "data"
+from govreports.transform.dictionary import DATA_DIR
+
+__all__ = ["DATA_DIR", "DEFAULT_WAREHOUSE", "HOME", "Warehouse"]
+
 DEFAULT_WAREHOUSE = os.environ.get("GOVREPORTS_WAREHOUSE", "data/warehouse")
+# Per-user state that is not data (Prefect's local database): never inside the installed package.
+HOME = Path(os.environ.get("GOVREPORTS_HOME") or Path.home() / ".govreports")
 
 
 @dataclass(frozen=True, slots=True)

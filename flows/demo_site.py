@@ -20,8 +20,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_ROOT = REPO_ROOT / "data" / "sample_site"
+from govreports.flows.config import DATA_DIR
+
+DEFAULT_ROOT = DATA_DIR / "sample_site"
 SITE_PLACEHOLDER = "{site}"  # in data/sample_site/sources.csv: stands for the base URL serve() returns
 
 

@@ -9,7 +9,7 @@ rebuilt once.
 
 from __future__ import annotations
 
-from flows.prefect_env import configure
+from govreports.flows.prefect_env import configure
 
 configure()
 
@@ -27,15 +27,15 @@ from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
-import extract.fetch  # noqa: E402
-from extract.crawl import CrawlResult  # noqa: E402
-from extract.fetch import Fetcher  # noqa: E402
-from extract.fetchlog import FetchLog  # noqa: E402
-from extract.sources import Source, load_sources, select  # noqa: E402
-from flows import memory, progress, steps, workers  # noqa: E402
-from flows.config import DATA_DIR, DEFAULT_WAREHOUSE, Warehouse  # noqa: E402
-from flows.runlock import LockHeld, RunLock, mark_for_sweep, needs_sweep, sweep  # noqa: E402
-from load.lake import Lake  # noqa: E402
+from govreports.extract import fetch as fetch_module  # noqa: E402
+from govreports.extract.crawl import CrawlResult  # noqa: E402
+from govreports.extract.fetch import Fetcher  # noqa: E402
+from govreports.extract.fetchlog import FetchLog  # noqa: E402
+from govreports.extract.sources import Source, load_sources, select  # noqa: E402
+from govreports.flows import memory, progress, steps, workers  # noqa: E402
+from govreports.flows.config import DATA_DIR, DEFAULT_WAREHOUSE, Warehouse  # noqa: E402
+from govreports.flows.runlock import LockHeld, RunLock, mark_for_sweep, needs_sweep, sweep  # noqa: E402
+from govreports.load.lake import Lake  # noqa: E402
 
 FETCH_TASKS = 4  # fetch tasks per run, each crawling its agencies on its own threads (sharing the log and politeness)
 PARSE_BATCH = 100  # pages per parse-and-load task (whole agencies)
@@ -112,7 +112,7 @@ def fetch_task(sources: list[Source], wh: Warehouse, years: list[int] | None, al
     # One politeness for all the run's fetch tasks in this process (a host shared by agencies of two
     # tasks gets `delay` and 2 requests in flight, not twice that). Named through its module: the Dask
     # runner pickles this function by value, which would take the gates' locks along, and fails.
-    gates = extract.fetch.PROCESS_GATES
+    gates = fetch_module.PROCESS_GATES
     with Fetcher(allow_loopback=allow_loopback, delay=delay, timeout=timeout, gates=gates) as fetcher:
         return steps.fetch(sources, wh, fetcher, years=years, on_event=agency_done)
 

@@ -12,10 +12,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flows.config import REPO_ROOT
+from govreports.flows.config import HOME
 
 SETTINGS = {
-    "PREFECT_HOME": str(REPO_ROOT / ".prefect"),
+    "PREFECT_HOME": str(HOME / "prefect"),
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",
     "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
@@ -29,6 +29,8 @@ SETTINGS = {
 def configure() -> None:
     for key, value in SETTINGS.items():
         os.environ.setdefault(key, value)
+    # Prefect makes its home's last folder only, not its parents (~/.govreports on a first run).
+    os.makedirs(os.environ["PREFECT_HOME"], exist_ok=True)
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.request
 
-from flows.prefect_env import configure
+from govreports.flows.prefect_env import configure
 
 DEPLOYMENT = "govreports-nightly"
 
@@ -61,7 +61,7 @@ def serve(cron: str, timezone: str, port: int, flow_kwargs: dict) -> int:
     try:
         from prefect.schedules import Cron
 
-        from flows.pipeline import nightly
+        from govreports.flows.pipeline import nightly
 
         parameters = {k: v for k, v in flow_kwargs.items() if v is not None}
         nightly.serve(name=DEPLOYMENT, schedule=Cron(cron, timezone=timezone), parameters=parameters,

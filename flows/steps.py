@@ -14,17 +14,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from extract.crawl import CrawlResult, crawl
-from extract.fetch import Fetcher
-from extract.fetchlog import FetchLog
-from extract.rawzone import RawZone
-from extract.sources import Source
-from flows.config import Warehouse
-from flows.faults import checkpoint
-from load.lake import Lake, ReportBundle, WriteSummary
-from load.warehouse import build, loaded_report_ids
-from transform.frame import CHECK_FIELDS, FACT_FIELDS
-from transform.report import ParseFailure, parse_report, report_id_for
+from govreports.extract.crawl import CrawlResult, crawl
+from govreports.extract.fetch import Fetcher
+from govreports.extract.fetchlog import FetchLog
+from govreports.extract.rawzone import RawZone
+from govreports.extract.sources import Source
+from govreports.flows.config import Warehouse
+from govreports.flows.faults import checkpoint
+from govreports.load.lake import Lake, ReportBundle, WriteSummary
+from govreports.load.warehouse import build, loaded_report_ids
+from govreports.transform.frame import CHECK_FIELDS, FACT_FIELDS
+from govreports.transform.report import ParseFailure, parse_report, report_id_for
 
 log = logging.getLogger(__name__)
 

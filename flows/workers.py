@@ -26,13 +26,13 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 
-from extract.sources import Source
-from flows import faults, steps
+from govreports.extract.sources import Source
+from govreports.flows import faults, steps
 
 GC_THRESHOLD = 20_000  # allocations between young collections (Python's default is 700)
 MIN_PAGES = 200  # below this, starting the workers (about a second) costs more than they save
 BATCHES_PER_WORKER = 40  # then the worker is replaced by a fresh one
-_PRELOAD = ["flows.steps"]  # imported once in the forkserver: pandas, pyarrow, lxml and the parser
+_PRELOAD = ["govreports.flows.steps"]  # imported once in the forkserver: pandas, pyarrow, lxml and the parser
 
 log = logging.getLogger(__name__)
 _active: ProcessPoolExecutor | None = None

@@ -21,8 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from load.schemas import AGENCY_ID, DATASETS, REPORT_COLUMNS, SCHEMAS, UNKNOWN_YEAR
-from transform.frame import CHECK_COLUMNS, FACT_COLUMNS
+from govreports.load.schemas import AGENCY_ID, DATASETS, REPORT_COLUMNS, SCHEMAS, UNKNOWN_YEAR
+from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
 
 PART_FILE = "part.parquet"
 COMPRESSION = "zstd"

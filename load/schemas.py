@@ -11,7 +11,7 @@ import re
 
 import pyarrow as pa
 
-from transform.frame import CHECK_COLUMNS, FACT_COLUMNS
+from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
 
 PARTITION_KEYS = ("year", "agency")  # year (int; 0 = not known), agency (the ASCII agency_id)
 UNKNOWN_YEAR = 0

@@ -13,15 +13,16 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 
 import duckdb
 
-from load.lake import Lake
-from load.schemas import REPORT_COLUMNS, SCHEMAS
-from transform.frame import CHECK_COLUMNS, FACT_COLUMNS
+from govreports.load.lake import Lake
+from govreports.load.schemas import REPORT_COLUMNS, SCHEMAS
+from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
 
-VIEWS_DIR = Path(__file__).resolve().parent / "views"
+VIEWS_DIR = Path(str(resources.files("govreports.load") / "views"))
 BUILD_MEMORY_LIMIT = os.environ.get("GOVREPORTS_DUCKDB_MEMORY", "160MB")
 # Files read per statement and per connection. DuckDB keeps state for every Parquet file a database
 # instance has read (its object cache) and buffers parallel scans to keep insertion order: over one

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.prefect_env import configure
+from govreports.flows.prefect_env import configure
 
 
 @pytest.fixture(scope="session")
@@ -19,8 +19,8 @@ def prefect_harness(tmp_path_factory):
 @pytest.fixture(scope="session")
 def demo_site_url():
     """The bundled demo site, served on 127.0.0.1 for the whole session."""
-    from flows.config import DATA_DIR
-    from flows.demo_site import serve
+    from govreports.flows.config import DATA_DIR
+    from govreports.flows.demo_site import serve
 
     server, url = serve(DATA_DIR / "sample_site")
     yield url

@@ -30,9 +30,9 @@ from typing import Any
 
 import charset_normalizer.constant
 
+from govreports.transform.frame import FACT_COLUMNS, VALUE_STATUSES
+from govreports.transform.report import ParseFailure, parse_report
 from tests.render import random_spec, render
-from transform.frame import FACT_COLUMNS, VALUE_STATUSES
-from transform.report import ParseFailure, parse_report
 
 MB = 1_000_000
 

@@ -6,9 +6,9 @@ import hashlib
 
 import pandas as pd
 
-from extract.sources import Source
-from flows.steps import PageRef, parse_page
-from load.lake import ReportBundle
+from govreports.extract.sources import Source
+from govreports.flows.steps import PageRef, parse_page
+from govreports.load.lake import ReportBundle
 
 
 def page(agency: str, year: int, template: str, licensing: int, penalty: int, requests_new: int = 3,

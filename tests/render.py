@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol
 
-from transform import dictionary as dd
-from transform.values import parse_value
+from govreports.transform import dictionary as dd
+from govreports.transform.values import parse_value
 
 __all__ = [
     "STYLES",

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from transform.checks import run_checks
-from transform.dictionary import applicants
-from transform.frame import facts_frame
+from govreports.transform.checks import run_checks
+from govreports.transform.dictionary import applicants
+from govreports.transform.frame import facts_frame
 
 
 def frame(cells, template="2021"):

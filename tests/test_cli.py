@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests import CLI
+
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = "\n".join(
     ["某某区统计局2021年政府信息公开工作年度报告", "二、主动公开政府信息情况",
@@ -15,7 +17,7 @@ REPORT = "\n".join(
 
 
 def run(*args, stdin=b""):
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], input=stdin, capture_output=True,
+    return subprocess.run([*CLI, *args], input=stdin, capture_output=True,
                           cwd=ROOT, timeout=60)
 
 
@@ -60,7 +62,7 @@ def test_failed_inputs_exit_2_with_one_line_each(tmp_path):
 
 
 def test_parse_does_not_import_prefect():
-    code = ("import sys; from flows.cli import main; rc = main(['parse', '-', '--format', 'csv']); "
+    code = ("import sys; from govreports.flows.cli import main; rc = main(['parse', '-', '--format', 'csv']); "
             "assert 'prefect' not in sys.modules, 'prefect imported'; sys.exit(rc)")
     out = subprocess.run([sys.executable, "-c", code], input=REPORT, capture_output=True, cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr.decode()
@@ -73,7 +75,7 @@ def test_help_lists_subcommands():
 
 
 def test_agency_and_year_from_title_variants():
-    from extract.page import _agency_year_from_titles as from_titles
+    from govreports.extract.page import _agency_year_from_titles as from_titles
 
     cases = {
         "【2021年】宁波市鄞州区交通运输局政府信息公开工作年度报告": ("宁波市鄞州区交通运输局", 2021),

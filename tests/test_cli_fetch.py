@@ -2,12 +2,12 @@
 and exit 1 when every agency fails."""
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from flows.config import DATA_DIR
+from govreports.flows.config import DATA_DIR
+from tests import CLI
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = str(DATA_DIR / "sample_site" / "sources.csv")
@@ -19,7 +19,7 @@ def site(demo_site_url):
 
 
 def fetch(warehouse, site, *extra):
-    return subprocess.run([sys.executable, "-m", "flows.cli", "--warehouse", str(warehouse), "fetch", "--sources",
+    return subprocess.run([*CLI, "--warehouse", str(warehouse), "fetch", "--sources",
                            SOURCES, "--site", site, "--allow-loopback", "--delay", "0", "--quiet", *extra],
                           capture_output=True, cwd=ROOT, timeout=300)
 

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests import CLI
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -22,7 +24,7 @@ def _free_port() -> int:
 def _cli(warehouse: Path, prefect_home: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GOVREPORTS_"))}
     env["PREFECT_HOME"] = str(prefect_home)
-    return subprocess.run([sys.executable, "-m", "flows.cli", "--warehouse", str(warehouse), *args], cwd=ROOT,
+    return subprocess.run([*CLI, "--warehouse", str(warehouse), *args], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=300, start_new_session=True)
 
 
@@ -77,7 +79,7 @@ def test_demo_site_serves_the_sample_site_until_interrupted(tmp_path: Path) -> N
     # ignored, and Python then leaves it ignored in the child too.
     ctrl_c = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
               "sys.argv = ['govreports', 'demo-site', '--port', sys.argv[1]]; "
-              "runpy.run_module('flows.cli', run_name='__main__')")
+              "runpy.run_module('govreports.flows.cli', run_name='__main__')")
     proc = subprocess.Popen([sys.executable, "-c", ctrl_c, str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:

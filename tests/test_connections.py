@@ -10,7 +10,7 @@ import io
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from extract.connections import parse_headers, remove_dot_segments, request_target
+from govreports.extract.connections import parse_headers, remove_dot_segments, request_target
 
 BLOCKS = [
     b"Date: Sat, 28 Nov 2026 15:00:00 GMT\r\nETag: \"abc\"\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\nBODY",

@@ -15,8 +15,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from flows.config import DATA_DIR
-from load.lake import Lake
+from govreports.flows.config import DATA_DIR
+from govreports.load.lake import Lake
+from tests import CLI
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = str(DATA_DIR / "sample_site" / "sources.csv")
@@ -39,7 +40,7 @@ def nightly(warehouse: Path, site: str, prefect_home: Path, fault: str | None = 
         if processes != "0" and proc.returncode == -signal.SIGKILL:
             assert _left_behind(proc.pid) == [], "parse workers outlived the killed run"
 
-    return run_in_own_session([sys.executable, "-m", "flows.cli", "--warehouse", str(warehouse), "run", "nightly",
+    return run_in_own_session([*CLI, "--warehouse", str(warehouse), "run", "nightly",
                                "--sources", SOURCES, "--site", site, "--allow-loopback", "--delay", "0"],
                               env, prefect_home, 600, no_workers_left)
 
@@ -127,7 +128,7 @@ def test_killed_then_rerun_equals_an_uninterrupted_run(site, reference, tmp_path
 
 KILLED_WITH_WORKERS = """
 import os, signal, sys, time
-from flows import workers
+from govreports.flows import workers
 with workers.parse_pool(10_000) as pool:
     assert pool is not None
     futures = [pool.submit(time.sleep, 0.3) for _ in range(4)]  # both workers up

@@ -10,11 +10,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from extract.crawl import CrawlResult, crawl, summary_rows
-from extract.fetch import Fetcher, FetchResult
-from extract.fetchlog import FetchLog
-from extract.rawzone import RawZone
-from extract.sources import Source
+from govreports.extract.crawl import CrawlResult, crawl, summary_rows
+from govreports.extract.fetch import Fetcher, FetchResult
+from govreports.extract.fetchlog import FetchLog
+from govreports.extract.rawzone import RawZone
+from govreports.extract.sources import Source
 from tests.httpserver import LocalServer, Reply, Request, serve
 
 NAME = "鄞州区测试局"
@@ -376,7 +376,7 @@ def _slowed(inner: Callable[[Request], Reply]) -> Callable[[Request], Reply]:
 
 
 def test_log_records_are_written_every_few_agencies_and_a_bad_one_fails_alone(tmp_path: Path) -> None:
-    from extract.crawl import AgencySummary, _LogWriter
+    from govreports.extract.crawl import AgencySummary, _LogWriter
 
     log = FetchLog(tmp_path / "fetch_log")
     writer = _LogWriter(log, every=2, max_age=3600)

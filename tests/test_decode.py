@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from extract.decode import _CONTROL_RE, Decoded, DecodeError, _controls, decode, http_charset_from_content_type
+from govreports.extract.decode import (
+    _CONTROL_RE,
+    Decoded,
+    DecodeError,
+    _controls,
+    decode,
+    http_charset_from_content_type,
+)
 
 ROW = "行政许可 处理决定数量 16363"
 # Characters in GBK but not in GB2312: a page labeled gb2312 must still keep them.

@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from extract.decode import decode, http_charset_from_content_type
-from flows.demo_site import DEFAULT_ROOT, SITE_PLACEHOLDER, serve
-from transform.report import parse_report
+from govreports.extract.decode import decode, http_charset_from_content_type
+from govreports.flows.demo_site import DEFAULT_ROOT, SITE_PLACEHOLDER, serve
+from govreports.transform.report import parse_report
 
 ROOT = DEFAULT_ROOT
 MANIFEST = json.loads((ROOT / "manifest.json").read_text(encoding="utf-8"))
@@ -254,7 +254,7 @@ def test_licensing_story() -> None:
 
 def _sources(site: str, tmp_path: Path):
     sources_module = pytest.importorskip(
-        "extract.sources", reason="extract/sources.py (the registry loader) is not there yet")
+        "govreports.extract.sources", reason="extract/sources.py (the registry loader) is not there yet")
     text = (ROOT / "sources.csv").read_text(encoding="utf-8")
     assert SITE_PLACEHOLDER in text
     path = tmp_path / "sources.csv"
@@ -274,7 +274,7 @@ def test_registry_loads(site: str, tmp_path: Path) -> None:
 
 
 def test_discovery_finds_every_report_and_nothing_else(site: str, client: httpx.Client, tmp_path: Path) -> None:
-    discover_module = pytest.importorskip("extract.discover", reason="extract/discover.py is not there yet")
+    discover_module = pytest.importorskip("govreports.extract.discover", reason="extract/discover.py is not there yet")
     fetched: list[str] = []
 
     def get_text(url: str) -> str | None:

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from extract.discover import REPORT_KINDS, Link, discover, is_report_link, link_kind, link_year, parse_listing
-from extract.sources import Source
+from govreports.extract.discover import (
+    REPORT_KINDS,
+    Link,
+    discover,
+    is_report_link,
+    link_kind,
+    link_year,
+    parse_listing,
+)
+from govreports.extract.sources import Source
 
 HOST = "http://www.hpq.gov.cn"
 COLUMN = f"{HOST}/zfxxgk/bm/fgw/nb/"

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from extract.fetch import DEFAULT_USER_AGENT, Fetcher, HostGates, UrlRefused, _retry_after, check_url
+from govreports.extract.fetch import DEFAULT_USER_AGENT, Fetcher, HostGates, UrlRefused, _retry_after, check_url
 from tests.httpserver import LocalServer, Reply, Request, serve
 
 HOSTS = ("127.0.0.1",)
@@ -529,10 +529,10 @@ def test_a_request_on_a_connection_closed_unseen_goes_out_once_more(server: Loca
     # The server may close an idle connection after the pool looked at it (a race a real server cannot
     # be made to lose on demand, hence the patched look): the request, refused on the old connection,
     # is sent once more on a new one.
-    import extract.connections
+    from govreports.extract import connections
 
     server.route("/r", Reply(body=b"report", close_after=True))
-    monkeypatch.setattr(extract.connections, "_dropped", lambda conn: False)
+    monkeypatch.setattr(connections, "_dropped", lambda conn: False)
     with fetcher(retries=0) as f:
         first = f.get(server.url("/r"), allowed_hosts=HOSTS)
         time.sleep(0.1)  # the server's close reaches the client

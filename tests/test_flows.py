@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flows.config import DATA_DIR, Warehouse
-from load.lake import Lake
-from load.warehouse import connect
+from govreports.flows.config import DATA_DIR, Warehouse
+from govreports.load.lake import Lake
+from govreports.load.warehouse import connect
 
 SITE = DATA_DIR / "sample_site"
 MANIFEST = json.loads((SITE / "manifest.json").read_text(encoding="utf-8"))
@@ -25,7 +25,7 @@ def site(demo_site_url):
 
 @pytest.fixture(scope="module")
 def pipeline(prefect_harness):
-    from flows import pipeline
+    from govreports.flows import pipeline
 
     return pipeline
 
@@ -143,7 +143,7 @@ def test_reparse_with_the_registry_equals_a_fresh_run_exactly(pipeline, site, ni
 
 
 def test_reparse_in_worker_processes_equals_a_fresh_run_exactly(pipeline, site, nightly_run, monkeypatch):
-    from flows import steps
+    from govreports.flows import steps
 
     wh, _, before = nightly_run
     monkeypatch.setenv("GOVREPORTS_PARSE_PROCESSES", "2")

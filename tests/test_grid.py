@@ -2,7 +2,7 @@
 
 import lxml.html
 
-from extract.grid import MAX_COLSPAN, table_grid
+from govreports.extract.grid import MAX_COLSPAN, table_grid
 
 
 def _grid(html: str, index: int = 0):

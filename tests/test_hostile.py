@@ -26,12 +26,12 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from govreports.transform.frame import VALUE_STATUSES
+from govreports.transform.labels import caption_block, clean, label_key
+from govreports.transform.tables import classify
+from govreports.transform.values import UNITS, parse_value
 from tests import hostile_inputs as h
 from tests.render import STYLES
-from transform.frame import VALUE_STATUSES
-from transform.labels import caption_block, clean, label_key
-from transform.tables import classify
-from transform.values import UNITS, parse_value
 
 # Known bugs the fuzz may meet, each pinned by its own test: message -> the test. None today: the
 # fifteen found when this file was written are fixed (see docs/reliability.md).
@@ -495,7 +495,7 @@ def _retained_after_pages(n: int, size: int) -> float:
     import gc
     import tracemalloc
 
-    from transform.report import parse_report
+    from govreports.transform.report import parse_report
 
     base = h.page("html_plain")
     i = base.index(b"<table")

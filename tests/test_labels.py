@@ -2,8 +2,8 @@
 
 import pytest
 
-from transform.labels import caption_block, label_key
-from transform.tables import HEADING, LABEL, UNKNOWN, VALUE, classify
+from govreports.transform.labels import caption_block, label_key
+from govreports.transform.tables import HEADING, LABEL, UNKNOWN, VALUE, classify
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@
 import pyarrow.parquet as pq
 import pytest
 
-from load.lake import Lake, LakeError
-from load.schemas import SCHEMAS
+from govreports.load.lake import Lake, LakeError
+from govreports.load.schemas import SCHEMAS
 from tests.loadhelp import bundle
 
 

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _SCRIPT = """
 import json
 import pyarrow as pa
-from flows import memory
+from govreports.flows import memory
 
 def rss_mb():
     with open("/proc/self/status") as f:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PROBE = ("from flows.prefect_env import configure, local_runs; configure()\n"
+PROBE = ("from govreports.flows.prefect_env import configure, local_runs; configure()\n"
          "from prefect.settings import get_current_settings\n"
          "with local_runs():\n"
          "    print(get_current_settings().flows.heartbeat_frequency)\n")

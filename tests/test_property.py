@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from govreports.transform.report import parse_report
 from tests.render import STYLES, ReportSpec, expected, random_spec, render, report_specs
-from transform.report import parse_report
 
 
 def _read(facts) -> dict[tuple[str | None, str], tuple[str, float | None]]:
@@ -54,7 +54,7 @@ def assert_round_trip(spec: ReportSpec, data: bytes) -> None:
 
 def spec_text(spec: ReportSpec, key: tuple[str, str]) -> str:
     """The printed text of an expected key (applicant label -> code)."""
-    from transform import dictionary as dd
+    from govreports.transform import dictionary as dd
 
     codes = {label: code for code, label in dd.applicants()}
     return spec.cells[(key[0], codes.get(key[1], ""))]

@@ -2,15 +2,15 @@
 
 import json
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import pytest
 
-from load.compare import chart, cjk_font, compare
-from load.lake import Lake
-from load.warehouse import build, connect
+from govreports.load.compare import chart, cjk_font, compare
+from govreports.load.lake import Lake
+from govreports.load.warehouse import build, connect
+from tests import CLI
 from tests.loadhelp import bundle
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +29,7 @@ def db(tmp_path_factory):
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, cwd=ROOT, timeout=120)
+    return subprocess.run([*CLI, *args], capture_output=True, cwd=ROOT, timeout=120)
 
 
 def test_compare_orders_by_decline_and_filters_by_region(db):

@@ -11,8 +11,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from extract.fetchlog import LOG_SCHEMA, FetchLog
-from extract.rawzone import RawZone
+from govreports.extract.fetchlog import LOG_SCHEMA, FetchLog
+from govreports.extract.rawzone import RawZone
 
 # -- RawZone ---------------------------------------------------------------------------------------
 
@@ -208,7 +208,7 @@ def test_logs_of_one_directory_read_it_once_and_see_each_others_appends(tmp_path
     # A run's fetch tasks each open the log: it is read once per process, not once per task.
     import shutil
 
-    import extract.fetchlog as fetchlog
+    from govreports.extract import fetchlog as fetchlog
 
     FetchLog(tmp_path / "log").append([rec("http://h/a", "new", 1, sha256="1" * 64)])
     reads: list[int] = []
@@ -272,7 +272,7 @@ def test_concurrent_appends(tmp_path: Path) -> None:
 
 
 def test_compact_merges_files_and_keeps_every_attempt(tmp_path):
-    from extract.fetchlog import FetchLog
+    from govreports.extract.fetchlog import FetchLog
 
     log = FetchLog(tmp_path / "log")
     for i in range(10):
@@ -288,7 +288,7 @@ def test_compact_merges_files_and_keeps_every_attempt(tmp_path):
 
 
 def test_compaction_rewrites_the_new_files_not_the_whole_history(tmp_path):
-    from extract.fetchlog import FetchLog
+    from govreports.extract.fetchlog import FetchLog
 
     log = FetchLog(tmp_path / "log")
 
@@ -319,7 +319,7 @@ def test_the_log_read_a_few_attempts_at_a_time_says_the_same(tmp_path, monkeypat
     # every file taken for a large one, must give what one read of everything gives.
     import shutil
 
-    import extract.fetchlog as fetchlog
+    from govreports.extract import fetchlog as fetchlog
 
     log = FetchLog(tmp_path / "log")
     for night in range(4):
@@ -386,7 +386,7 @@ def test_compaction_keeps_the_history_s_aggregates_and_a_night_reads_only_its_ow
     # not the history. They are derived: missing, damaged or stale, the files are read instead.
     import shutil
 
-    import extract.fetchlog as fetchlog
+    from govreports.extract import fetchlog as fetchlog
 
     root = tmp_path / "log"
     log = FetchLog(root)

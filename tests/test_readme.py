@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from flows.cli import build_parser
+from govreports.flows.cli import build_parser
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from flows.runlock import LOCK_NAME, SWEEP_MARK, LockHeld, RunLock, mark_for_sweep, needs_sweep, sweep
+from govreports.flows.runlock import LOCK_NAME, SWEEP_MARK, LockHeld, RunLock, mark_for_sweep, needs_sweep, sweep
+from tests import CLI
 
 ROOT = Path(__file__).resolve().parent.parent
-HOLDER = ("import sys, time; from flows.runlock import RunLock; lock = RunLock(sys.argv[1]); lock.acquire(); "
-          "print('held', flush=True); time.sleep(60)")
+HOLDER = ("import sys, time; from govreports.flows.runlock import RunLock; lock = RunLock(sys.argv[1]); "
+          "lock.acquire(); print('held', flush=True); time.sleep(60)")
 
 
 @pytest.fixture()
@@ -32,7 +33,7 @@ def test_a_second_writer_is_refused_while_the_first_lives(tmp_path, holder):
 
 
 def test_the_cli_refuses_a_second_run_with_a_clear_message(tmp_path, holder):
-    out = subprocess.run([sys.executable, "-m", "flows.cli", "--warehouse", str(tmp_path), "fetch",
+    out = subprocess.run([*CLI, "--warehouse", str(tmp_path), "fetch",
                           "--sources", str(ROOT / "data" / "sources.csv"), "--quiet"],
                          capture_output=True, cwd=ROOT, timeout=120)
     assert out.returncode == 1

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from transform.report import ParseFailure, parse_report
+from govreports.transform.report import ParseFailure, parse_report
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES_DIR = ROOT / "data" / "sample_pages"

@@ -7,14 +7,14 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from flows.config import DATA_DIR
+from govreports.flows.config import DATA_DIR
+from tests import CLI
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,14 +37,14 @@ def wait_for(predicate, timeout: float, what: str):
 
 @pytest.fixture()
 def served(tmp_path):
-    from flows.demo_site import serve
+    from govreports.flows.demo_site import serve
 
     site, site_url = serve(DATA_DIR / "sample_site")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "--warehouse", str(tmp_path / "wh"), "serve", "--port", str(port),
+        [*CLI, "--warehouse", str(tmp_path / "wh"), "serve", "--port", str(port),
          "--cron", "30 3 * * *", "--sources", str(DATA_DIR / "sample_site" / "sources.csv"), "--site", site_url,
          "--allow-loopback", "--delay", "0"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,

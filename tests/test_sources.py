@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from extract.sources import COLUMNS, KINDS, LEVELS, Source, SourcesError, load_sources, select
+from govreports.extract.sources import COLUMNS, KINDS, LEVELS, Source, SourcesError, load_sources, select
 
 HEADER = ",".join(COLUMNS)
 ROOT = Path(__file__).resolve().parents[1]
@@ -259,7 +259,7 @@ def test_select_by_region(sources: list[Source]) -> None:
 
 
 def test_site_placeholder_is_filled_in_or_refused(tmp_path):
-    from extract.sources import load_sources as load
+    from govreports.extract.sources import load_sources as load
 
     path = tmp_path / "demo.csv"
     path.write_text(

@@ -6,10 +6,10 @@ import hashlib
 
 import pandas as pd
 
-from extract.rawzone import RawZone
-from flows import steps
+from govreports.extract.rawzone import RawZone
+from govreports.flows import steps
+from govreports.transform.frame import FACT_FIELDS
 from tests.loadhelp import page
-from transform.frame import FACT_FIELDS
 
 
 def test_a_parser_bug_on_one_page_fails_that_page_only(tmp_path, monkeypatch, caplog):
@@ -54,8 +54,8 @@ def test_the_link_names_the_agency_when_neither_registry_nor_page_does(tmp_path)
 
 
 def test_first_fetch_times_are_read_from_the_log_only_for_pages_to_parse(tmp_path, monkeypatch):
-    from extract.crawl import CrawledPage, CrawlResult
-    from extract.fetchlog import FetchLog
+    from govreports.extract.crawl import CrawledPage, CrawlResult
+    from govreports.extract.fetchlog import FetchLog
 
     log = FetchLog(tmp_path / "log")
     first = pd.Timestamp("2025-01-06 08:00", tz="UTC")

@@ -1,8 +1,8 @@
 """Recognising values in cell grids: blocks, templates, rows, and what the reader refuses to guess."""
 
-from extract.cells import Cell, Table
-from extract.text_grid import text_table
-from transform.tables import recognise
+from govreports.extract.cells import Cell, Table
+from govreports.extract.text_grid import text_table
+from govreports.transform.tables import recognise
 
 
 def grid(rows, index=0, delimited=True):

@@ -1,6 +1,6 @@
 """Text renderings to cell grids: the three shapes reports circulate in."""
 
-from extract.text_grid import text_table
+from govreports.extract.text_grid import text_table
 
 
 def cells(table):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from extract import textcache
+from govreports.extract import textcache
 
 
 def test_hits_are_remembered_long_texts_are_not_and_a_full_cache_starts_again(monkeypatch) -> None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transform.values import NA_MARKERS, CellValue, parse_value
+from govreports.transform.values import NA_MARKERS, CellValue, parse_value
 
 # (raw, expected value) for cells that parse to a number in a count column.
 COUNT_NUMBERS = [

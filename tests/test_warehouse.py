@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from load.lake import Lake
-from load.warehouse import build, connect
+from govreports.load.lake import Lake
+from govreports.load.warehouse import build, connect
 from tests.loadhelp import bundle
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,7 +145,7 @@ def test_an_analyst_reads_while_loads_run(tmp_path):
 def test_a_build_in_chunks_equals_a_build_in_one(warehouse, tmp_path, monkeypatch):
     """The rebuild reads the lake a few thousand files per connection (memory); the tables must not
     depend on where the chunks fall."""
-    import load.warehouse as wmod
+    from govreports.load import warehouse as wmod
 
     lake = Lake(str(Path(warehouse).parent / "parquet"))
     assert len(lake.files("reports")) > 3
@@ -157,7 +157,7 @@ def test_a_build_in_chunks_equals_a_build_in_one(warehouse, tmp_path, monkeypatc
 
 
 def test_loaded_report_ids_come_from_a_database_built_from_this_lake(tmp_path):
-    from load.warehouse import loaded_report_ids
+    from govreports.load.warehouse import loaded_report_ids
 
     lake = Lake(str(tmp_path / "parquet"))
     first = bundle("a1", "甲区民政局", 2021, "2021", 5, 1)
@@ -175,7 +175,7 @@ def test_loaded_report_ids_come_from_a_database_built_from_this_lake(tmp_path):
 def test_not_loaded_trusts_the_database_only_as_far_as_it_was_built(tmp_path):
     """The flow passes the database only when nothing was loaded since its build (no .refresh-needed
     marker): a load after the build is invisible to it, which is why."""
-    from flows.steps import PageRef, not_loaded
+    from govreports.flows.steps import PageRef, not_loaded
 
     lake = Lake(str(tmp_path / "parquet"))
     old, new = bundle("a1", "甲区民政局", 2021, "2021", 5, 1), bundle("a2", "乙区民政局", 2021, "2021", 6, 1)
@@ -228,7 +228,7 @@ def _readme_tables() -> dict[str, str]:
 
 def test_readme_lists_every_table_and_view_of_the_database(warehouse, tmp_path):
     # The database built with a fetch log, as the pipeline builds it.
-    from extract.fetchlog import FetchLog
+    from govreports.extract.fetchlog import FetchLog
 
     log_dir = tmp_path / "fetch_log"
     FetchLog(log_dir).append([{"url": "http://127.0.0.1/a", "outcome": "failed", "kind": "report"}])

@@ -7,10 +7,10 @@ import signal
 
 import pytest
 
-from extract.rawzone import RawZone
-from flows import workers
-from flows.steps import PageRef
-from load.lake import Lake
+from govreports.extract.rawzone import RawZone
+from govreports.flows import workers
+from govreports.flows.steps import PageRef
+from govreports.load.lake import Lake
 from tests.loadhelp import page
 
 

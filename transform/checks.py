@@ -13,8 +13,8 @@ from functools import cache
 
 import pandas as pd
 
-from transform import dictionary as dd
-from transform.frame import CHECK_COLUMNS, frame_from_rows
+from govreports.transform import dictionary as dd
+from govreports.transform.frame import CHECK_COLUMNS, frame_from_rows
 
 _TOLERANCE = 1e-6  # sums of decimals (万元) are not exact in binary
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+# The data files ship inside the package (govreports.data), in a checkout and in a wheel alike.
+DATA_DIR = Path(str(resources.files("govreports.data")))
 TEMPLATES = ("2019", "2021")
 
 

@@ -11,9 +11,9 @@ import csv
 import re
 from pathlib import Path
 
-from extract.chinese import simplify
-from extract.textcache import text_cache
-from transform.dictionary import DATA_DIR
+from govreports.extract.chinese import simplify
+from govreports.extract.textcache import text_cache
+from govreports.transform.dictionary import DATA_DIR
 
 _WHITESPACE = re.compile(r"\s+")
 # Leading enumerations: 一、 （一） (1) 1. 1、 ① 第一, possibly repeated ("（三）1.").

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from extract.decode import DecodeError, decode
-from extract.page import Page, read_page
-from extract.text_grid import text_table
-from transform.checks import CheckRow, check_records
-from transform.frame import CHECK_COLUMNS, FACT_COLUMNS, frame_from_rows
-from transform.tables import Recognition, recognise
+from govreports.extract.decode import DecodeError, decode
+from govreports.extract.page import Page, read_page
+from govreports.extract.text_grid import text_table
+from govreports.transform.checks import CheckRow, check_records
+from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS, frame_from_rows
+from govreports.transform.tables import Recognition, recognise
 
 
 class ParseFailure(Exception):

@@ -16,11 +16,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
-from extract.cells import Cell, Table
-from extract.textcache import text_cache
-from transform import dictionary as dd
-from transform.labels import caption_block, label_key
-from transform.values import CellValue, parse_value
+from govreports.extract.cells import Cell, Table
+from govreports.extract.textcache import text_cache
+from govreports.transform import dictionary as dd
+from govreports.transform.labels import caption_block, label_key
+from govreports.transform.values import CellValue, parse_value
 
 # Token kinds
 EMPTY, VALUE, CAPTION, HEADING, HEADER, LABEL, UNKNOWN = range(7)

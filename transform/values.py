@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 
-from extract.textcache import text_cache
+from govreports.extract.textcache import text_cache
 
 __all__ = [
     "BLANK",
