@@ -63,25 +63,28 @@ _COLUMNS = ", ".join(_NAMES)
 _ANCHORS = ("etag", "last_modified", "sha256")  # what a conditional request or a sha256 comparison needs
 _ROW_GROUP = 131_072
 
-# `a` is the attempts, `_seq` their order as written. Exact duplicates (a stopped compaction) give
-# the same latest attempt and the same first and last sighting, so they need no special care here.
+# `a` is the attempts with the file each came from and its row there: their order as written is
+# (filename, file_row_number). Exact duplicates (a stopped compaction) give the same latest attempt and
+# the same first and last sighting, so they need no special care here.
+_SUCCESS = f"outcome IN ({', '.join(repr(o) for o in sorted(SUCCESS_OUTCOMES))})"
+_ORDER = "(fetched_at, filename, file_row_number)"
 _LATEST = f"""
-SELECT UNNEST(arg_max({{{", ".join(f"'{c}': {c}" for c in _NAMES)}}}, (fetched_at, _seq))) FROM a
-WHERE {" OR ".join(f"{c} <> ''" for c in _ANCHORS)}
+SELECT UNNEST(arg_max({{{", ".join(f"'{c}': {c}" for c in _NAMES)}}}, {_ORDER})) FROM a
+WHERE {_SUCCESS} AND ({" OR ".join(f"{c} <> ''" for c in _ANCHORS)})
 GROUP BY url
 """
-_VERSIONS = """
+_VERSIONS = f"""
 WITH v AS (
     SELECT url, sha256,
-           arg_max(agency_id, (fetched_at, _seq)) AS agency_id, arg_max("year", (fetched_at, _seq)) AS "year",
-           arg_max(kind, (fetched_at, _seq)) AS kind, arg_max(link_agency, (fetched_at, _seq)) AS link_agency,
-           min(fetched_at) AS first_seen, max(fetched_at) AS last_seen, max((fetched_at, _seq)) AS _last
-    FROM a WHERE sha256 IS NOT NULL GROUP BY url, sha256
+           arg_max(agency_id, {_ORDER}) AS agency_id, arg_max("year", {_ORDER}) AS "year",
+           arg_max(kind, {_ORDER}) AS kind, arg_max(link_agency, {_ORDER}) AS link_agency,
+           min(fetched_at) AS first_seen, max(fetched_at) AS last_seen, max({_ORDER}) AS _last
+    FROM a WHERE {_SUCCESS} AND sha256 IS NOT NULL GROUP BY url, sha256
 )
 SELECT * EXCLUDE (_last), sha256 = arg_max(sha256, _last) OVER (PARTITION BY url) AS is_current
 FROM v ORDER BY url, first_seen, _last
 """
-_FRAME = f"SELECT {_COLUMNS} FROM a GROUP BY ALL ORDER BY fetched_at, min(_seq)"
+_FRAME = f"SELECT {_COLUMNS} FROM a GROUP BY ALL ORDER BY fetched_at, min((filename, file_row_number))"
 _ALL = f"SELECT {_COLUMNS} FROM a"  # in the order written (DuckDB keeps insertion order)
 
 
@@ -116,26 +119,37 @@ class FetchLog:
         infos = self._fs.get_file_info(pafs.FileSelector(self._base, allow_not_found=True))
         return sorted(i.path for i in infos if i.base_name.endswith(".parquet") and not i.base_name.startswith("."))
 
-    def _query(self, sql: str, files: Sequence[str], successes: bool = False) -> pa.RecordBatchReader:
-        """The result of `sql` over the attempts in `files` as table `a`, with `_seq` their order as
-        written (`successes`: only the attempts with an outcome in SUCCESS_OUTCOMES, filtered as the
-        files are read). DuckDB streams the files through pyarrow: any pyarrow filesystem will do."""
-        dataset = ds.dataset(files, schema=LOG_SCHEMA, format="parquet", filesystem=self._fs)
-        wanted = ds.field("outcome").isin(sorted(SUCCESS_OUTCOMES)) if successes else None
-        schema = LOG_SCHEMA.append(pa.field("_seq", pa.int64()))
-
-        def numbered() -> Iterator[pa.RecordBatch]:
-            seq = 0
-            for batch in dataset.to_batches(filter=wanted):  # files and rows in order
-                yield batch.append_column("_seq", pa.array(np.arange(seq, seq + batch.num_rows, dtype=np.int64)))
-                seq += batch.num_rows
-
-        con = duckdb.connect()
+    def _query(self, sql: str, files: Sequence[str]) -> pa.RecordBatchReader:
+        """The result of `sql` over the attempts in `files` as table `a`. DuckDB reads local files
+        itself (the leanest read); files on another filesystem are streamed to it through pyarrow."""
+        con = duckdb.connect(config={"threads": 1})  # one thread: a third less memory, for a little time
         con.execute("SET TimeZone = 'UTC'")
-        con.register("a", pa.RecordBatchReader.from_batches(schema, numbered()))
+        if isinstance(self._fs, pafs.LocalFileSystem):
+            paths = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            con.register("log_schema", LOG_SCHEMA.empty_table())  # the columns that every file may lack
+            con.execute("CREATE VIEW a AS SELECT * FROM log_schema UNION ALL BY NAME SELECT * FROM "
+                        f"read_parquet([{paths}], filename = true, file_row_number = true, union_by_name = true)")
+        else:
+            con.register("a", self._stream(files))
         relation = con.sql(sql)
         # duckdb 2 renamed fetch_record_batch (which 1.x has) to to_arrow_reader
         return (getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch)(_ROW_GROUP)
+
+    def _stream(self, files: Sequence[str]) -> pa.RecordBatchReader:
+        """The attempts in `files` with the columns that DuckDB's read_parquet adds."""
+        dataset = ds.dataset(files, schema=LOG_SCHEMA, format="parquet", filesystem=self._fs)
+        schema = LOG_SCHEMA.append(pa.field("filename", pa.string())).append(pa.field("file_row_number", pa.int64()))
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for fragment in dataset.get_fragments():
+                row = 0
+                for batch in fragment.to_batches(schema=LOG_SCHEMA, batch_readahead=1, fragment_readahead=1):
+                    yield pa.RecordBatch.from_arrays(
+                        [*batch.columns, pa.array([fragment.path] * batch.num_rows, pa.string()),
+                         pa.array(np.arange(row, row + batch.num_rows, dtype=np.int64))], schema=schema)
+                    row += batch.num_rows
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
 
     @contextmanager
     def _publish(self, name: str) -> Iterator[Any]:
@@ -194,7 +208,7 @@ class FetchLog:
         with self._lock:
             if self._latest is None:
                 files = self._files()
-                table = self._query(_LATEST, files, successes=True).read_all() if files else None
+                table = self._query(_LATEST, files).read_all() if files else None
                 columns = [c.to_pylist() for c in table.columns] if table is not None else [[]]
                 self._latest = {row[0]: row for row in zip(*columns, strict=True)}
             rec = self._latest.get(url)
@@ -208,7 +222,7 @@ class FetchLog:
         files = self._files()
         if not files:
             return pd.DataFrame({c: pd.Series(dtype=bool if c == "is_current" else object) for c in cols})
-        table = self._query(_VERSIONS, files, successes=True).read_all()
+        table = self._query(_VERSIONS, files).read_all()
         return table.to_pandas(types_mapper=_INT_TYPES.get)[cols]
 
     def frame(self) -> pd.DataFrame:

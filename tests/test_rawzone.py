@@ -383,3 +383,32 @@ def test_log_files_written_before_a_column_was_added_still_read(tmp_path: Path) 
         rows = con.execute(f"SELECT url, link_agency FROM read_parquet('{root}/*.parquet', union_by_name = true) "
                            "ORDER BY url").fetchall()
     assert rows == [("http://h/new", "北仑区民政局"), ("http://h/old", None)]
+
+
+def test_a_log_on_another_filesystem_reads_the_same(tmp_path: Path) -> None:
+    # Logs not on a local disk (s3://) are streamed to DuckDB through pyarrow, not read by DuckDB itself:
+    # pyarrow's in-memory filesystem (mock://) stands for one, beside the same log on disk.
+    import pyarrow as pa
+
+    logs = [FetchLog(tmp_path / "log"), FetchLog("mock:///log")]
+    old_schema = pa.schema([f for f in LOG_SCHEMA if f.name != "link_agency"])
+    old = pa.Table.from_pylist([rec("http://h/a", "new", 0, sha256="0" * 64, etag='"0"')], schema=old_schema)
+    for log in logs:
+        log._fs.create_dir(log._base)
+        pq.write_table(old, f"{log._base}/20240105T000000000000Z-old.parquet", filesystem=log._fs)
+        log.append([rec("http://h/a", "new_version", 1, sha256="A" * 64, link_agency="x"),
+                    rec("http://h/b", "new", 1, sha256="B" * 64, etag='"b"')])
+        log.append([rec("http://h/a", "unchanged", 1, sha256="0" * 64, etag='"tie"')])
+
+    def reads(log: FetchLog) -> tuple:
+        return log.frame(), log.versions(), log.last_success("http://h/a"), log.last_success("http://h/b")
+
+    disk, other = reads(logs[0]), reads(logs[1])
+    assert disk[2]["etag"] == '"tie"' and disk[1]["link_agency"].isna().tolist() == [True, False, True]
+    pd.testing.assert_frame_equal(other[0], disk[0])
+    pd.testing.assert_frame_equal(other[1], disk[1])
+    assert other[2:] == disk[2:]
+    assert [log.compact(min_files=2) for log in logs] == [3, 3]
+    logs[1]._latest = None  # read the merged file again
+    pd.testing.assert_frame_equal(logs[1].frame(), disk[0])
+    assert logs[1].last_success("http://h/a") == disk[2]
