@@ -2,8 +2,8 @@
 
 Append-only: every `append` writes one new zstd Parquet file, whole (a temporary name, then a move),
 and `compact` merges the files into one. The log is the history of every URL: which bodies it had,
-when, and which one is current. Reads are DuckDB queries over the files as a pyarrow dataset, so the
-log may live on any pyarrow filesystem (local, file://, s3://).
+when, and which one is current. Reads are DuckDB queries over the files; the log may live on any
+pyarrow filesystem (local, file://, s3://).
 
 Two attempts at the same microsecond are ordered as written: by file name (the time of writing),
 then by row. Compaction keeps that order. A compaction stopped between writing the merged file and
@@ -122,7 +122,7 @@ class FetchLog:
     def _query(self, sql: str, files: Sequence[str]) -> pa.RecordBatchReader:
         """The result of `sql` over the attempts in `files` as table `a`. DuckDB reads local files
         itself (the leanest read); files on another filesystem are streamed to it through pyarrow."""
-        con = duckdb.connect(config={"threads": 1})  # one thread: a third less memory, for a little time
+        con = duckdb.connect(config={"threads": 1})  # one thread: less memory, a little more time (BENCHMARKS.md)
         con.execute("SET TimeZone = 'UTC'")
         if isinstance(self._fs, pafs.LocalFileSystem):
             paths = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
