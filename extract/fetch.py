@@ -11,6 +11,7 @@ happened.
 from __future__ import annotations
 
 import email.utils
+import functools
 import hashlib
 import ipaddress
 import random
@@ -22,7 +23,7 @@ import urllib.request
 import urllib.robotparser
 import zlib
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -127,6 +128,12 @@ def _addresses(host: str, port: int, allow_loopback: bool) -> list[str]:
     return addrs
 
 
+@functools.cache
+def _certifi_tls() -> ssl.SSLContext:
+    """certifi's roots, loaded once per process: loading them is slow, and a context can be shared."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class _PinnedBackend(httpcore.SyncBackend):
     """Connects to an address that passed the URL policy: the name is resolved once, here, and the
     connection made to the address checked, so that a name cannot resolve to a public address for
@@ -141,13 +148,10 @@ class _PinnedBackend(httpcore.SyncBackend):
             addrs = _addresses(host, port, self.allow_loopback)
         except OSError as exc:
             raise httpcore.ConnectError(f"{type(exc).__name__}: {exc}") from exc
-        for i, addr in enumerate(addrs):
-            try:
+        for addr in addrs[:-1]:  # the next address when one does not answer, as socket.create_connection does
+            with suppress(httpcore.ConnectError):
                 return super().connect_tcp(addr, port, timeout, local_address, socket_options)
-            except httpcore.ConnectError:
-                if i == len(addrs) - 1:
-                    raise
-        raise httpcore.ConnectError(f"{host} resolves to no address")
+        return super().connect_tcp(addrs[-1], port, timeout, local_address, socket_options)
 
 
 class _Stream(httpx.SyncByteStream):
@@ -198,17 +202,14 @@ def _proxy_mounts(proxy: str | None, trust_env: bool, tls: ssl.SSLContext) -> di
     env = urllib.request.getproxies()
     mounts: dict[str, httpx.BaseTransport | None] = {f"{s}://": via(env[s]) for s in ("http", "https", "all")
                                                      if env.get(s)}
-    for host in (h.strip() for h in env.get("no", "").split(",")):
+    for host in filter(None, (h.strip() for h in env.get("no", "").split(","))):
         if host == "*":
             return {}
-        if "://" in host:
-            mounts[host] = None
-        elif host:
-            try:
-                ip = ipaddress.ip_address(host)
-                mounts[f"all://[{host}]" if ip.version == 6 else f"all://{host}"] = None
-            except ValueError:
-                mounts[f"all://{host}" if host.lower() == "localhost" else f"all://*{host}"] = None
+        try:  # an address or localhost is matched as it is, a domain with its subdomains
+            pattern = f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+        except ValueError:
+            pattern = host if host.lower() == "localhost" or "://" in host else f"*{host}"
+        mounts[pattern if "://" in pattern else f"all://{pattern}"] = None
     return mounts
 
 
@@ -432,7 +433,8 @@ class Fetcher:
         # Redirects and retries are ours, so that every hop passes check_url; bodies are read raw and inflated
         # by _Inflater, within bounds. No cookies are kept: every request stands alone, as a log can replay it.
         # TLS roots: certifi's (Mozilla's), SSL_CERT_FILE's with trust_env, or a PEM file of one's own.
-        tls = ssl.create_default_context(cafile=ca_certs) if ca_certs else httpx.create_ssl_context(trust_env=trust_env)
+        tls = (ssl.create_default_context(cafile=ca_certs) if ca_certs
+               else httpx.create_ssl_context(trust_env=True) if trust_env else _certifi_tls())
         self._client = httpx.Client(
             transport=_PinnedTransport(tls, allow_loopback), mounts=_proxy_mounts(proxy, trust_env, tls),
             headers={"User-Agent": user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"},
@@ -456,8 +458,7 @@ class Fetcher:
         """GET `url` (conditionally when `etag` / `last_modified` are given), following redirects
         only to URLs that pass `check_url` against `allowed_hosts`."""
         headers: dict[str, str] = {}
-        # A validator that is not ASCII cannot be sent as it was received (http.client refuses most):
-        # the request goes without it.
+        # A validator that is not ASCII cannot be sent as it was received: the request goes without it.
         if etag and etag.isascii():
             headers["If-None-Match"] = etag
         if last_modified and last_modified.isascii():
@@ -486,22 +487,13 @@ class Fetcher:
 
         def result(outcome: str, error: str | None = None, a: _Attempt | None = None) -> FetchResult:
             a = a or _Attempt()
-            ctype = a.headers.get("content-type")
+            body, ctype = (a.body if outcome == "fetched" else None), a.headers.get("content-type")
             return FetchResult(
-                url=url,
-                final_url=current,
-                status=a.status,
-                body=a.body if outcome == "fetched" else None,
-                content_type=ctype,
-                declared_charset=http_charset_from_content_type(ctype),
-                etag=a.headers.get("etag"),
+                url=url, final_url=current, status=a.status, body=body, content_type=ctype,
+                declared_charset=http_charset_from_content_type(ctype), etag=a.headers.get("etag"),
                 last_modified=a.headers.get("last-modified"),
-                sha256=hashlib.sha256(a.body).hexdigest() if outcome == "fetched" and a.body is not None else None,
-                outcome=outcome,
-                error=error,
-                attempts=attempts,
-                elapsed=time.monotonic() - started,
-            )
+                sha256=hashlib.sha256(body).hexdigest() if body is not None else None, outcome=outcome,
+                error=error, attempts=attempts, elapsed=time.monotonic() - started)
 
         try:
             check_url(url, allowed_hosts, self.allow_loopback)
@@ -650,13 +642,9 @@ class Fetcher:
         with self._lock:
             lock = self._robots_locks.setdefault(key, threading.Lock())
         with lock:  # one fetch per host, even when many threads ask at once
-            with self._lock:
-                known = key in self._robots
-                parser = self._robots.get(key)
-            if not known:
-                parser = self._load_robots(key, parts.hostname or "", allowed_hosts)
-                with self._lock:
-                    self._robots[key] = parser
+            if key not in self._robots:
+                self._robots[key] = self._load_robots(key, parts.hostname or "", allowed_hosts)
+            parser = self._robots[key]
         return parser is None or parser.can_fetch(self.user_agent, url)
 
     def _load_robots(

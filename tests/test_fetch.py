@@ -542,6 +542,15 @@ def test_a_request_on_a_connection_closed_unseen_is_tried_again(server: LocalSer
     assert server.count("/r") == 2
 
 
+def test_no_cookie_is_kept_between_requests(server: LocalServer) -> None:
+    # Every request stands alone: what a server answers never depends on what it set before.
+    server.route("/r", Reply(body=b"report", headers={"Set-Cookie": "session=abc; Path=/"}))
+    with fetcher() as f:
+        f.get(server.url("/r"), allowed_hosts=HOSTS)
+        f.get(server.url("/r"), allowed_hosts=HOSTS)
+    assert [r.headers.get("cookie") for r in server.requests_for("/r")] == [None, None]
+
+
 def test_a_url_with_chinese_spaces_and_dot_segments_is_sent_normalised(server: LocalServer) -> None:
     server.route("/%E5%B9%B4%E6%8A%A5/2021%20%E5%B9%B4.html", Reply(body=b"ok"))
     with fetcher() as f:
