@@ -729,6 +729,24 @@ def test_https_with_an_untrusted_certificate_fails_without_retries(tls_server: t
     assert srv.count("/r") == 0
 
 
+def test_https_to_a_pinned_address_verifies_the_name(tmp_path, monkeypatch) -> None:
+    # The connection goes to the address checked, the certificate is still checked against the name.
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    roots = tmp_path / "roots.pem"
+    ca.cert_pem.write_to_path(str(roots))
+    resolver(monkeypatch, "reports.example", ["127.0.0.1"])
+    outcomes = []
+    for name in ("reports.example", "other.example"):
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert(name).configure_cert(context)
+        with LocalServer("127.0.0.1", tls=context) as srv, fetcher(ca_certs=str(roots), retries=0) as f:
+            srv.route("/r", Reply(body=b"secure report"))
+            r = f.get(f"https://reports.example:{srv.port}/r", allowed_hosts=["reports.example"])
+            outcomes.append((r.outcome, r.body, srv.count("/r"), "certificate not accepted" in (r.error or "")))
+    assert outcomes == [("fetched", b"secure report", 1, False), ("failed", None, 0, True)]
+
+
 # -- politeness --------------------------------------------------------------------------------------
 
 
