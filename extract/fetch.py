@@ -44,6 +44,7 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _DRAIN_BYTES = 64 * 1024  # an unwanted body (a 404 page) read this far to keep its connection
 _ROBOTS_MAX_BYTES = 512 * 1024  # Google's limit; a larger robots.txt is treated as missing
 _INFLATE_CHUNK = 64 * 1024  # decompressed output per step, so memory stays bounded whatever the ratio
+_WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}  # by coding
 _DEADLINE_FACTOR = 3.0  # whole-response deadline, as a multiple of the per-read timeout
 # Requests in flight are bounded per host by the gates; idle connections kept for a run over many hosts.
 _LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=512)
@@ -256,22 +257,13 @@ class _Inflater:
     read at once, and nested encodings multiply: a few KB could become gigabytes in memory)."""
 
     def __init__(self, content_encoding: str | None) -> None:
-        codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
-        codings = [c for c in codings if c and c != "identity"]
-        if len(codings) > 1:
-            raise _BodyError(f"unsupported Content-Encoding {content_encoding!r} (more than one coding)")
+        codings = [c for c in (x.strip().lower() for x in (content_encoding or "").split(","))
+                   if c not in ("", "identity")]
+        if len(codings) > 1 or (codings and codings[0] not in _WBITS):
+            raise _BodyError(f"unsupported Content-Encoding {content_encoding!r} (one of gzip or deflate is read)")
         self.coding = codings[0] if codings else None
-        self._probe = False
-        if self.coding is None:
-            self._z = None
-        elif self.coding in ("gzip", "x-gzip"):
-            self._z = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        elif self.coding == "deflate":
-            # "deflate" should be zlib-wrapped, but some servers send raw deflate: probe the first bytes.
-            self._z = zlib.decompressobj(zlib.MAX_WBITS)
-            self._probe = True
-        else:
-            raise _BodyError(f"unsupported Content-Encoding {content_encoding!r}")
+        self._z = zlib.decompressobj(_WBITS[self.coding]) if self.coding else None
+        self._probe = self.coding == "deflate"  # should be zlib-wrapped; some servers send it raw
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         if self._z is None:
