@@ -8,7 +8,6 @@ import pandas as pd
 
 from govreports.extract.rawzone import RawZone
 from govreports.flows import steps
-from govreports.transform.frame import FACT_FIELDS
 from tests.loadhelp import page
 
 
@@ -45,8 +44,8 @@ def test_the_link_names_the_agency_when_neither_registry_nor_page_does(tmp_path)
                         link_agency="北仑区民政局")
     bundle = steps.parse_page(data, ref, None, pd.Timestamp.now(tz="UTC"))
     assert bundle.report["status"] == "parsed" and bundle.report["agency"] == "北仑区民政局"
-    agencies = {f[FACT_FIELDS.index("agency")] for f in bundle.fact_rows}
-    assert agencies == {"北仑区民政局"}
+    assert {f.agency for f in bundle.fact_rows} == {"北仑区民政局"}
+    assert {f.agency_id for f in bundle.fact_rows} == {"a1"}
     # A page that names its agency keeps it.
     named = page("北仑区司法局", 2022, "2021", 10, 2)
     ref = steps.PageRef("a1", ref.url, hashlib.sha256(named).hexdigest(), 2022, None, link_agency="北仑区民政局")
