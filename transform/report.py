@@ -9,6 +9,7 @@ makes one frame, or one Arrow table, for all of them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -21,8 +22,7 @@ __all__ = ["Identity", "ParseFailure", "ParsedReport", "ReportMeta", "decide_ide
            "parse_report", "report_id_for"]
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
+class Identity(NamedTuple):
     """Who published the report and the year it reports on, with where each came from."""
 
     agency: str | None
