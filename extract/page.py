@@ -276,7 +276,7 @@ def _read_html(text: str) -> Document:
     for k, v in _metadata_from_text(visible).items():
         metadata.setdefault(k, v)
     page = Document(kind="html", tables=tables, text=visible, title=title, metadata=metadata, n_tables=n,
-                complete=bool(_CLOSED.search(text[-4096:])))
+                    complete=bool(_CLOSED.search(text[-4096:])))
     page.published = _published(metadata)
     identify(page, headings)
     return page
@@ -295,7 +295,7 @@ def read_text(text: str) -> Document:
     lines = [line.strip() for line in text.replace("\r", "\n").split("\n") if line.strip()]
     metadata = _metadata_from_text("\n".join(lines))
     page = Document(kind="text", tables=[table], text="\n".join(lines), title=lines[0] if lines else None,
-                metadata=metadata, n_tables=0)
+                    metadata=metadata, n_tables=0)
     page.published = _published(metadata)
     identify(page, [])
     return page
