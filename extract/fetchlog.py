@@ -29,27 +29,11 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from govreports.data.schema import FETCH_LOG, arrow_schema
+
 __all__ = ["LOG_SCHEMA", "OUTCOMES", "SUCCESS_OUTCOMES", "FetchLog"]
 
-LOG_SCHEMA = pa.schema(
-    [
-        pa.field("url", pa.string(), nullable=False),
-        pa.field("final_url", pa.string()),
-        pa.field("agency_id", pa.string()),
-        pa.field("year", pa.int32()),
-        pa.field("kind", pa.string()),  # listing | report | attachment | image | agency (a crawl error)
-        pa.field("status", pa.int32()),
-        pa.field("etag", pa.string()),
-        pa.field("last_modified", pa.string()),
-        pa.field("sha256", pa.string()),
-        pa.field("bytes", pa.int64()),
-        pa.field("fetched_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("outcome", pa.string(), nullable=False),
-        pa.field("error", pa.string()),
-        pa.field("declared_charset", pa.string()),
-        pa.field("link_agency", pa.string()),  # what the listing link names (older files lack the column)
-    ]
-)
+LOG_SCHEMA = arrow_schema(FETCH_LOG)  # declared in govreports.data.schema
 
 OUTCOMES = frozenset(
     {"new", "new_version", "unchanged", "not_modified", "fetched", "failed", "refused", "attachment", "image_only"}
