@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, NoReturn
 import typer
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.progress import TaskID
 
     from govreports.extract.crawl import CrawlEvent
     from govreports.extract.sources import Source
@@ -309,41 +309,6 @@ def _compare(wh: "Warehouse", measure: str, region: str | None, years: tuple[int
 
 # -- fetch: the crawl without Prefect ------------------------------------------------------------------
 
-def _stderr() -> "Console":
-    """Progress goes to standard error: standard output carries the results (tables, CSV, JSON)."""
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
-class _FetchProgress:
-    """A progress bar over agencies (done / total) with the pages seen so far, on standard error.
-    On a terminal it redraws in place; elsewhere rich prints nothing until the end."""
-
-    def __init__(self, total: int, quiet: bool) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.pages = 0
-        self.progress = Progress(TextColumn("[bold]fetch[/bold]"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("agencies, {task.fields[pages]} pages  {task.description}"),
-                                 TimeElapsedColumn(), disable=quiet, transient=False, console=_stderr())
-        self.task = self.progress.add_task("", total=total, pages=0)
-
-    def __enter__(self) -> "_FetchProgress":
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)
-
-    def __call__(self, event: "CrawlEvent") -> None:
-        if event.kind == "done":
-            self.progress.advance(self.task)
-        elif event.kind == "page":
-            self.pages += 1
-        self.progress.update(self.task, pages=self.pages, description=f"{event.agency_id}: {event}"[:60])
-
-
 @_command("fetch", "discover and fetch report pages into the raw zone (no Prefect)",
           "Discover report pages on the registry's agency sites and fetch what changed. "
           "Exit 1 when every agency failed.")
@@ -352,15 +317,15 @@ def fetch(crawl: Crawl = Crawl(),
           quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
           where: Where = Where()) -> int:
     from govreports.extract.fetch import Fetcher
-    from govreports.flows import steps
+    from govreports.flows import progress, steps
     from govreports.flows.runlock import LockHeld, RunLock
 
     sources = crawl.select()
     wh = where.resolve()
     try:
-        with (RunLock(wh.lock_dir), Fetcher(**crawl.fetcher_kwargs()) as fetcher,
-              _FetchProgress(len(sources), quiet) as progress):
-            result = steps.fetch(sources, wh, fetcher, years=year or None, on_event=progress)
+        with RunLock(wh.lock_dir), Fetcher(**crawl.fetcher_kwargs()) as fetcher, _Bars(quiet) as bars:
+            progress.start("fetch", len(sources))
+            result = steps.fetch(sources, wh, fetcher, years=year or None, on_event=bars.crawled)
     except LockHeld as exc:
         _fail(str(exc))
     print(f"{'agency':<24}{'discovered':>11}{'fetched':>9}{'changed':>9}{'unchanged':>10}{'failed':>8}"
@@ -376,22 +341,24 @@ def fetch(crawl: Crawl = Crawl(),
 
 # -- the flows ----------------------------------------------------------------------------------------
 
-class _RunProgress:
-    """One progress bar per stage of a flow run (fetch: agencies; parse: pages; refresh), on standard
-    error, fed by flows.progress. On a terminal it redraws in place; elsewhere rich prints the bars once,
-    at the end."""
+class _Bars:
+    """Progress bars on standard error, one per stage of a run (fetch: agencies; parse: pages; refresh), fed
+    by flows.progress; standard output carries the results. On a terminal they redraw in place; elsewhere
+    rich prints them once, at the end."""
 
-    LABELS: ClassVar[dict[str, str]] = {"fetch": "agencies", "parse": "pages", "refresh": "rebuild"}
+    UNITS: ClassVar[dict[str, str]] = {"fetch": "agencies", "parse": "pages", "refresh": "rebuild"}
 
     def __init__(self, quiet: bool) -> None:
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(TextColumn("[bold]{task.description:<8}[/bold]"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[unit]}"), TimeElapsedColumn(), disable=quiet,
-                                 transient=False, console=_stderr())
-        self.tasks: dict[str, object] = {}
+                                 transient=False, console=Console(stderr=True))
+        self.tasks: dict[str, TaskID] = {}
+        self.pages = 0
 
-    def __enter__(self) -> "_RunProgress":
+    def __enter__(self) -> "_Bars":
         from govreports.flows import progress
 
         self.progress.__enter__()
@@ -406,8 +373,17 @@ class _RunProgress:
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if stage not in self.tasks:
-            self.tasks[stage] = self.progress.add_task(stage, total=total, unit=self.LABELS.get(stage, ""))
+            self.tasks[stage] = self.progress.add_task(stage, total=total, unit=self.UNITS.get(stage, ""))
         self.progress.update(self.tasks[stage], completed=done, total=total)
+
+    def crawled(self, event: "CrawlEvent") -> None:
+        """`govreports fetch` runs no flow: it counts agencies done, and shows the pages seen and the latest."""
+        from govreports.flows import progress
+
+        self.pages += event.kind == "page"
+        if event.kind == "done":
+            progress.advance("fetch")
+        self.progress.update(self.tasks["fetch"], unit=f"agencies, {self.pages} pages  {event.agency_id}: {event}"[:70])
 
 
 def _run_flow(name: str, kwargs: dict, runner: Runner = Runner(), quiet: bool = False) -> int:
@@ -421,7 +397,7 @@ def _run_flow(name: str, kwargs: dict, runner: Runner = Runner(), quiet: bool = 
         flow = flow.with_options(task_runner=DaskTaskRunner(address=runner.dask_address) if runner.dask_address
                                  else DaskTaskRunner())
     try:
-        with _RunProgress(quiet), local_runs():
+        with _Bars(quiet), local_runs():
             summary = pipeline.RunSummary(**flow(**kwargs))
     except (pipeline.StageFailed, ValueError) as exc:
         _fail(str(exc), name)

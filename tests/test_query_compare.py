@@ -12,6 +12,7 @@ from govreports.load.lake import Lake
 from govreports.load.warehouse import build, connect
 from tests import CLI
 from tests.loadhelp import bundle
+from tests.test_cli import assert_quiet_when_the_reader_leaves
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,6 +89,18 @@ def test_query_formats_and_read_only(db):
     assert "read-only" in out.stderr.decode().lower()
     out = run("--db", str(db), "query", "SELEC nonsense")
     assert out.returncode == 1 and "Traceback" not in out.stderr.decode()
+
+
+def test_query_options_after_the_command_empty_sql_and_a_closed_pipe(db):
+    out = run("query", "SELECT count(*) AS n FROM facts", "--db", str(db), "--format", "csv")
+    assert out.returncode == 0, out.stderr.decode()
+    assert out.stdout.decode().splitlines()[0] == "n"
+    for empty in ("", "  ", ";", "/* nothing */"):
+        out = run("query", empty, "--db", str(db))
+        assert out.returncode == 1 and out.stdout == b""
+        assert out.stderr.decode().splitlines() == ["govreports query: no SQL statement given"]
+    assert_quiet_when_the_reader_leaves([*CLI, "--db", str(db), "query", "SELECT * FROM range(200000)",
+                                         "--format", "csv"])
 
 
 def test_query_without_a_warehouse_says_so(tmp_path):
