@@ -22,8 +22,7 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_ERROR, EXIT_FAILED_INPUT = 0, 1, 2
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
-                  help="Chinese open-government annual reports (政府信息公开工作年度报告) as one checked dataset.")
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 
 
 class UserError(typer.TyperException):
@@ -98,9 +97,8 @@ class Crawl:
 
     def fetcher_kwargs(self) -> dict:
         # A proxy only when asked for: the Fetcher's and the flows' defaults (none) otherwise.
-        proxy = {"proxy": self.proxy} if self.proxy else {}
-        return {"allow_loopback": self.allow_loopback, "delay": self.delay, "timeout": self.timeout, **proxy,
-                **({"trust_env": True} if self.trust_env else {})}
+        asked = {k: v for k, v in (("proxy", self.proxy), ("trust_env", self.trust_env)) if v}
+        return {"allow_loopback": self.allow_loopback, "delay": self.delay, "timeout": self.timeout, **asked}
 
     def flow_kwargs(self, where: Where) -> dict:
         return {"sources_file": str(self.sources) if self.sources else None, "warehouse": where.resolve().root,
@@ -169,12 +167,6 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 # -- parse, query, compare: no Prefect ---------------------------------------------------------------
 
-def _read_input(path: str) -> bytes:
-    if path == "-":
-        return sys.stdin.buffer.read()
-    return Path(path).read_bytes()
-
-
 @_command("parse", "parse report pages (HTML or text) into the long frame, or its checks",
           "Parse report pages into long rows. Exit 0 when every input yielded report tables, 2 otherwise "
           "(one line per failed input on stderr). Nothing is printed when no rows came out.")
@@ -194,7 +186,7 @@ def parse(paths: Annotated[list[str], typer.Argument(metavar="PATH...",
     failed = 0
     for path in paths:
         try:
-            data = _read_input(path)
+            data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
         except OSError as exc:
             print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
             failed += 1

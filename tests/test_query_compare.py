@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -101,6 +102,13 @@ def test_query_options_after_the_command_empty_sql_and_a_closed_pipe(db):
         assert out.stderr.decode().splitlines() == ["govreports query: no SQL statement given"]
     assert_quiet_when_the_reader_leaves([*CLI, "--db", str(db), "query", "SELECT * FROM range(200000)",
                                          "--format", "csv"])
+
+
+def test_query_does_not_import_prefect(db):
+    code = ("import sys; from govreports.flows.cli import main; rc = main(['query', 'SELECT 1', '--db', sys.argv[1]]); "
+            "assert 'prefect' not in sys.modules, 'prefect imported'; sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, cwd=ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr.decode()
 
 
 def test_query_without_a_warehouse_says_so(tmp_path):
