@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from govreports.extract.crawl import CrawlResult, crawl
+from govreports.extract.crawl import CrawlEvent, CrawlResult, crawl
 from govreports.extract.fetch import Fetcher
 from govreports.extract.fetchlog import FetchLog
 from govreports.extract.rawzone import RawZone
@@ -56,14 +56,14 @@ class ParseOutcome:
 
 
 def fetch(sources: Sequence[Source], wh: Warehouse, fetcher: Fetcher, years: Iterable[int] | None = None,
-          workers: int = 4, on_event: Callable[[str, str], None] | None = None) -> CrawlResult:
+          workers: int = 4, on_event: Callable[[CrawlEvent], None] | None = None) -> CrawlResult:
     """Discover and fetch: new and changed pages go to the raw zone, every attempt to the fetch log."""
 
-    def event(agency_id: str, message: str) -> None:
-        if message.startswith("new"):
+    def event(e: CrawlEvent) -> None:
+        if e.kind == "page" and e.outcome in ("new", "new_version"):
             checkpoint("fetch")
         if on_event is not None:
-            on_event(agency_id, message)
+            on_event(e)
 
     return crawl(sources, RawZone(wh.raw), FetchLog(wh.fetch_log), fetcher,
                  years=set(years) if years else None, workers=workers, on_event=event)
