@@ -39,7 +39,7 @@ def test_parse_csv_with_overrides(tmp_path):
     out = run("parse", str(page), "--format", "csv", "--agency", "别名局", "--year", "2022")
     assert out.returncode == 0
     lines = out.stdout.decode().splitlines()
-    assert lines[0].startswith("report_id,agency,year,template,section,metric")
+    assert lines[0].startswith("report_id,agency_id,agency,year,template,section,metric")
     assert all(",别名局,2022,2021,二," in line for line in lines[1:])
 
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from govreports.extract.crawl import CrawlResult, crawl, summary_rows
+from govreports.extract.crawl import CrawlEvent, CrawlResult, crawl, summary_rows
 from govreports.extract.fetch import Fetcher, FetchResult
 from govreports.extract.fetchlog import FetchLog
 from govreports.extract.rawzone import RawZone
@@ -85,8 +85,8 @@ def run(srcs: list[Source], tmp: Path, **kw: object) -> CrawlResult:
 
 def test_first_crawl_stores_reports_and_records_everything(server: LocalServer, tmp_path: Path) -> None:
     bodies = site(server)
-    events: list[tuple[str, str]] = []
-    result = run([source(server)], tmp_path, on_event=lambda a, m: events.append((a, m)))
+    events: list[CrawlEvent] = []
+    result = run([source(server)], tmp_path, on_event=events.append)
     s = result.agencies["t1"]
     assert (s.discovered, s.fetched, s.new_versions, s.unchanged, s.failed, s.not_readable) == (3, 2, 0, 0, 0, 1)
     assert s.errors == [] and not result.all_failed and result.changed == 2
@@ -105,8 +105,10 @@ def test_first_crawl_stores_reports_and_records_everything(server: LocalServer, 
     assert pdf["url"].endswith("/r/2023.pdf") and pdf["year"] == 2023
     assert server.count("/r/2023.pdf") == 0 and server.count("/n/notice.html") == 0  # recorded, not fetched
     assert len(list((tmp_path / "fetch_log").glob("*.parquet"))) == 1  # the crawl's records in one file
-    assert events and all(a == "t1" for a, _ in events)
-    assert any("new:" in m and "2021.html" in m for _, m in events)
+    assert events and all(e.agency_id == "t1" for e in events)
+    assert (events[0].kind, events[-1].kind) == ("start", "done")
+    pages = sorted((e.outcome, e.url.rsplit("/", 1)[-1]) for e in events if e.kind == "page")
+    assert pages == [("attachment", "2023.pdf"), ("new", "2021.html"), ("new", "2022.html")]
     assert summary_rows(result)[0]["fetched"] == 2
 
 
@@ -352,9 +354,9 @@ def test_a_host_has_as_many_agencies_in_progress_as_request_slots(server: LocalS
     active: dict[str, int] = {"127.0.0.1": 0, "127.0.0.2": 0, "all": 0}
     most = dict(active)
 
-    def event(agency_id: str, message: str) -> None:
-        step = 1 if message == "discovering" else -1 if message == "done" else 0
-        host = "127.0.0.2" if agency_id.startswith("far") else "127.0.0.1"
+    def event(e: CrawlEvent) -> None:
+        step = {"start": 1, "done": -1}.get(e.kind, 0)
+        host = "127.0.0.2" if e.agency_id.startswith("far") else "127.0.0.1"
         with lock:
             for key in (host, "all"):
                 active[key] += step

@@ -3,30 +3,27 @@
 import re
 from pathlib import Path
 
-from govreports.flows.cli import build_parser
+import typer
+
+from govreports.flows.cli import app
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
 
-def commands() -> set[str]:
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    return set(sub.choices)
+def commands() -> dict:
+    return typer.main.get_command(app).commands
 
 
 def test_every_command_is_documented():
     documented = set(re.findall(r"^### `govreports ([a-z-]+)", README, flags=re.M))
-    assert commands() == documented
+    assert set(commands()) == documented
 
 
 def test_every_command_has_help():
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    for name, command in sub.choices.items():
-        assert command.description, name
-        for action in command._actions:
-            if action.dest != "help":
-                assert action.help, f"{name} {action.dest}"
+    for name, command in commands().items():
+        assert command.help and command.short_help, name
+        for param in command.params:
+            assert param.help, f"{name} {param.name}"
 
 
 def test_the_two_commands_are_the_makefile_targets():
