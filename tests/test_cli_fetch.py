@@ -8,6 +8,7 @@ import pytest
 
 from govreports.flows.config import DATA_DIR
 from tests import CLI
+from tests.proxyserver import ProxyServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = str(DATA_DIR / "sample_site" / "sources.csv")
@@ -46,3 +47,13 @@ def test_every_agency_failing_exits_1(tmp_path):
     out = fetch(tmp_path, "http://127.0.0.1:9", "--timeout", "2")
     assert out.returncode == 1
     assert "Traceback" not in out.stderr.decode()
+
+
+def test_fetch_through_a_proxy(site, tmp_path):
+    # --proxy sends every request through the proxy: it sees the listing and the report pages.
+    with ProxyServer() as proxy:
+        out = fetch(tmp_path, site, "--agency", "330212-jtj", "--proxy", proxy.url)
+    assert out.returncode == 0, out.stderr.decode()
+    assert "6 changed" in out.stdout.decode()
+    assert any(url.startswith(site) and url.endswith("index.html") for url in proxy.seen), proxy.seen
+    assert sum(url.startswith(f"{site}/330212-jtj/") for url in proxy.seen) >= 7  # listing + 6 reports
