@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from govreports.transform import dictionary as dd
 from tests.render import ReportSpec, expected, render, template_cells
@@ -610,9 +611,12 @@ def dump_manifest(manifest: Mapping[str, object]) -> str:
 
 
 def write_registry(path: Path, agencies: Iterable[SiteAgency], base_url_placeholder: str = "{site}",
-                   hosts: str = "127.0.0.1", comment: str = "") -> None:
+                   hosts: str = "127.0.0.1", comment: str = "", base_urls: Mapping[str, str] | None = None) -> None:
     """A sources.csv (extract/sources.py's format) whose listing URLs are "<placeholder><listing_path>" and
-    whose hosts are `hosts`. Substitute the placeholder with the site's base URL before loading."""
+    whose hosts are `hosts`. Substitute the placeholder with the site's base URL before loading.
+
+    `base_urls` maps agency ids to a base URL ("http://127.0.0.5:8000") written instead of the placeholder,
+    with that URL's host as the agency's hosts: a site spread over several hosts."""
     out = io.StringIO()
     for line in comment.splitlines():
         out.write(f"# {line}\n".replace("# \n", "#\n"))
@@ -620,8 +624,10 @@ def write_registry(path: Path, agencies: Iterable[SiteAgency], base_url_placehol
     writer.writerow(["agency_id", "name", "province", "city", "county", "township", "level", "kind",
                      "listing_urls", "report_urls", "hosts"])
     for a in agencies:
+        base = (base_urls or {}).get(a.agency_id)
         writer.writerow([a.agency_id, a.name, a.province, a.city, a.county, a.township, a.level, a.kind,
-                         base_url_placeholder + a.listing_path, "", hosts])
+                         (base or base_url_placeholder) + a.listing_path, "",
+                         urlsplit(base).hostname if base else hosts])
     Path(path).write_text(out.getvalue(), encoding="utf-8")
 
 
