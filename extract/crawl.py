@@ -15,7 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import zip_longest
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from govreports.extract.decode import DecodeError, decode
 from govreports.extract.discover import Link, discover
@@ -29,6 +31,7 @@ __all__ = ["AgencySummary", "CrawlEvent", "CrawlResult", "CrawledPage", "crawl",
 _NOT_READABLE = {"attachment": "attachment", "image": "image_only"}  # link kind -> log outcome
 LOG_EVERY_AGENCIES = 64  # fetch log records written together (see _LogWriter)
 LOG_MAX_AGE_S = 30.0
+MAX_THREADS = 64  # crawl threads mostly wait (on a server or on a host's delay)
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,24 +342,39 @@ def crawl(
     fetcher: Fetcher,
     *,
     years: Collection[int] | None = None,
-    workers: int = 4,
+    workers: int | None = None,
     on_event: OnEvent | None = None,
 ) -> CrawlResult:
     """Discover, fetch and store the reports of `sources`; one fetch log batch per agency.
+
+    Agencies are taken in turn from each host (the registry lists a host's agencies side by side), on
+    `workers` threads, by default as many as the hosts have request slots (at most MAX_THREADS): the
+    politeness delay bounds each host, so every host must be worked from the start.
 
     `on_event(CrawlEvent)` reports progress (after each page, and at the start and end of each agency).
     """
     writer = _LogWriter(log)
     jobs = [_AgencyCrawl(s, raw, log, fetcher, on_event, writer) for s in sources]
+    order, hosts = _by_host(jobs)
+    threads = workers or min(MAX_THREADS, max(1, hosts * fetcher.per_host_concurrency))
     try:
         if jobs:
-            with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="crawl") as pool:
-                list(pool.map(lambda job: job.run(years), jobs))
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="crawl") as pool:
+                list(pool.map(lambda job: job.run(years), order))
     finally:
         writer.flush()
     pages = [p for job in jobs for p in job.pages]
     agencies: dict[str, AgencySummary] = {job.source.agency_id: job.summary for job in jobs}
     return CrawlResult(pages=pages, agencies=agencies)
+
+
+def _by_host(jobs: Sequence[_AgencyCrawl]) -> tuple[list[_AgencyCrawl], int]:
+    """The jobs dealt out round-robin over their hosts, and the number of hosts."""
+    queues: dict[str, list[_AgencyCrawl]] = {}
+    for job in jobs:
+        queues.setdefault(urlsplit(job.first_url or "").hostname or "", []).append(job)
+    dealt = [job for round_ in zip_longest(*queues.values()) for job in round_ if job is not None]
+    return dealt, len(queues)
 
 
 def summary_rows(result: CrawlResult) -> list[Mapping[str, Any]]:

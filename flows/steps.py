@@ -56,7 +56,7 @@ class ParseOutcome:
 
 
 def fetch(sources: Sequence[Source], wh: Warehouse, fetcher: Fetcher, years: Iterable[int] | None = None,
-          workers: int = 4, on_event: Callable[[CrawlEvent], None] | None = None) -> CrawlResult:
+          workers: int | None = None, on_event: Callable[[CrawlEvent], None] | None = None) -> CrawlResult:
     """Discover and fetch: new and changed pages go to the raw zone, every attempt to the fetch log."""
 
     def event(e: CrawlEvent) -> None:

@@ -369,6 +369,26 @@ def test_a_host_has_as_many_agencies_in_progress_as_request_slots(server: LocalS
     assert most == {"127.0.0.1": 1, "127.0.0.2": 1, "all": 2}
 
 
+def test_every_host_is_worked_from_the_start_whatever_the_registry_order(server: LocalServer, foreign: LocalServer,
+                                                                         tmp_path: Path) -> None:
+    # A registry lists a host's agencies side by side. Taken in that order, the threads would all queue
+    # for the first host's lanes while the second host waits: its politeness delay would then run after
+    # the first host's, not beside it. Dealt out by host, both hosts start at once, on as many threads
+    # as they have request slots.
+    for srv in (server, foreign):
+        for i in range(3):
+            site(srv, prefix=f"/a{i}", listing=f"/l{i}/index.html")
+            srv.route(f"/a{i}/2021.html", _slowed(srv.routes[f"/a{i}/2021.html"]))
+    srcs = [source(server, f"ag{i}", f"/l{i}/index.html") for i in range(3)]
+    srcs += [source(foreign, f"far{i}", f"/l{i}/index.html") for i in range(3)]
+    starts: list[str] = []
+    with fetcher(per_host_concurrency=1) as f:
+        result = crawl(srcs, RawZone(tmp_path / "raw"), FetchLog(tmp_path / "fetch_log"), f,
+                       on_event=lambda e: starts.append(e.agency_id) if e.kind == "start" else None)
+    assert result.changed == 12
+    assert {a[:2] for a in starts[:2]} == {"ag", "fa"}, starts
+
+
 def _slowed(inner: Callable[[Request], Reply]) -> Callable[[Request], Reply]:
     def handler(req: Request) -> Reply:
         time.sleep(0.05)  # long enough for agencies to overlap if nothing kept them apart
