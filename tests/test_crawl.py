@@ -376,16 +376,16 @@ def test_every_host_is_worked_from_the_start_whatever_the_registry_order(server:
     # the first host's, not beside it. Dealt out by host, both hosts start at once, on as many threads
     # as they have request slots.
     for srv in (server, foreign):
-        for i in range(3):
+        for i in range(5):
             site(srv, prefix=f"/a{i}", listing=f"/l{i}/index.html")
             srv.route(f"/a{i}/2021.html", _slowed(srv.routes[f"/a{i}/2021.html"]))
-    srcs = [source(server, f"ag{i}", f"/l{i}/index.html") for i in range(3)]
-    srcs += [source(foreign, f"far{i}", f"/l{i}/index.html") for i in range(3)]
+    srcs = [source(server, f"ag{i}", f"/l{i}/index.html") for i in range(5)]
+    srcs += [source(foreign, f"far{i}", f"/l{i}/index.html") for i in range(5)]
     starts: list[str] = []
     with fetcher(per_host_concurrency=1) as f:
         result = crawl(srcs, RawZone(tmp_path / "raw"), FetchLog(tmp_path / "fetch_log"), f,
                        on_event=lambda e: starts.append(e.agency_id) if e.kind == "start" else None)
-    assert result.changed == 12
+    assert result.changed == 20
     assert {a[:2] for a in starts[:2]} == {"ag", "fa"}, starts
 
 
