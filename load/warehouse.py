@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from govreports.load.lake import Lake
-from govreports.load.schemas import REPORT_COLUMNS, SCHEMAS
+from govreports.load.schemas import REPORT_COLUMNS
 from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
 
 VIEWS_DIR = Path(str(resources.files("govreports.load") / "views"))
@@ -31,31 +31,15 @@ BUILD_CHUNK_FILES = 5000
 # Insertion order is not a promise of the tables (queries order what they show); keeping it costs
 # DuckDB buffers across many small files.
 _BUILD_CONFIG = {"memory_limit": BUILD_MEMORY_LIMIT, "preserve_insertion_order": "false"}
-_HIVE = "hive_partitioning = true, hive_types = {'year': INTEGER, 'agency': VARCHAR}"
+_HIVE = "hive_partitioning = true, hive_types = {'year': INTEGER, 'agency_id': VARCHAR}"
 _DUCK_TYPES = {"string": "VARCHAR", "Int64": "BIGINT", "float64": "DOUBLE", "bool": "BOOLEAN",
                "datetime": "TIMESTAMPTZ"}
-# Final column order of each dataset's table: agency_id first, then the declared columns.
+# Each dataset's table: its columns in order, from the files and the hive partitions (year, agency_id).
 _COLUMNS = {
     "facts": {"agency_id": "string", **FACT_COLUMNS},
-    "checks": {"agency_id": "string", "year": "Int64", **CHECK_COLUMNS},
+    "checks": {"agency_id": "string", "agency": "string", "year": "Int64", **CHECK_COLUMNS},
     "reports": REPORT_COLUMNS,
 }
-
-
-def _select(dataset: str) -> str:
-    """Map a file's columns and the hive partitions to the dataset's declared columns."""
-    stored = set(SCHEMAS[dataset].names)
-    parts = []
-    for name in _COLUMNS[dataset]:
-        if name == "agency_id":
-            parts.append("agency AS agency_id")
-        elif name == "agency":
-            parts.append("agency_name AS agency")
-        elif name == "year":
-            parts.append("year")
-        elif name in stored:
-            parts.append(f'"{name}"')
-    return ", ".join(parts)
 
 
 def _empty(dataset: str) -> str:
@@ -71,20 +55,13 @@ def _chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def _read(files_sql: str) -> str:
-    return f"read_parquet({files_sql}, {_HIVE})"
-
-
-def _select_from(dataset: str, files: list[str] | None) -> str:
-    """The SELECT that reads these files (or none) into the dataset's table."""
+def _select_from(dataset: str, files: list[str] | str | None) -> str:
+    """The SELECT that reads these files (a list, a glob or none) as the dataset's table."""
     if not files:
-        select = _empty(dataset)
-    else:
-        select = f"SELECT {_select(dataset)} FROM {_read('[' + ', '.join(map(_quote, files)) + ']')}"
-    if dataset == "checks":  # give each check its agency's name, as facts have it
-        select = (f"SELECT c.agency_id, r.agency, c.* EXCLUDE (agency_id) FROM ({select}) c "
-                  "LEFT JOIN reports_all_versions r USING (report_id)")
-    return select
+        return _empty(dataset)
+    files_sql = _quote(files) if isinstance(files, str) else "[" + ", ".join(map(_quote, files)) + "]"
+    columns = ", ".join(f'"{name}"' for name in _COLUMNS[dataset])
+    return f"SELECT {columns} FROM read_parquet({files_sql}, {_HIVE})"
 
 
 def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = None,
@@ -107,7 +84,7 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
         step(f"{dataset}_all_versions")
     with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
         for dataset in present:
-                con.execute(f"CREATE VIEW lake_{dataset} AS SELECT * FROM {_read(_quote(lake.glob(dataset)))}")
+            con.execute(f"CREATE VIEW lake_{dataset} AS {_select_from(dataset, lake.glob(dataset))}")
         if fetch_log_glob:
             # union_by_name: files written before a column was added read as null there
             con.execute("CREATE VIEW fetch_log AS SELECT * FROM "
