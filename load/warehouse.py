@@ -17,9 +17,10 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from govreports.load.lake import Lake
-from govreports.load.schemas import REPORT_COLUMNS
+from govreports.load.schemas import REPORT_COLUMNS, SCHEMAS
 from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
 
 VIEWS_DIR = Path(str(resources.files("govreports.load") / "views"))
@@ -31,13 +32,20 @@ BUILD_CHUNK_FILES = 5000
 # Insertion order is not a promise of the tables (queries order what they show); keeping it costs
 # DuckDB buffers across many small files.
 _BUILD_CONFIG = {"memory_limit": BUILD_MEMORY_LIMIT, "preserve_insertion_order": "false"}
+# facts.value is DOUBLE: it holds counts and money (万元) alike. A count is an integer that a DOUBLE
+# holds exactly, else null (a fraction or 17 digits is no count a report prints, and null can neither
+# overflow nor round): the views and the checks table read counts through this, so they are BIGINT.
+_AS_COUNT = ("CREATE MACRO as_count(v) AS "
+             "CASE WHEN v = trunc(v) AND abs(v) <= 9007199254740992 THEN CAST(v AS BIGINT) END")
 _HIVE = "hive_partitioning = true, hive_types = {'year': INTEGER, 'agency_id': VARCHAR}"
 _DUCK_TYPES = {"string": "VARCHAR", "Int64": "BIGINT", "float64": "DOUBLE", "bool": "BOOLEAN",
                "datetime": "TIMESTAMPTZ"}
 # Each dataset's table: its columns in order, from the files and the hive partitions (year, agency_id).
 _COLUMNS = {
     "facts": {"agency_id": "string", **FACT_COLUMNS},
-    "checks": {"agency_id": "string", "agency": "string", "year": "Int64", **CHECK_COLUMNS},
+    # every identity (data/identities.csv) is on counts
+    "checks": {"agency_id": "string", "agency": "string", "year": "Int64", **CHECK_COLUMNS,
+               "expected": "Int64", "actual": "Int64"},
     "reports": REPORT_COLUMNS,
 }
 
@@ -60,7 +68,9 @@ def _select_from(dataset: str, files: list[str] | str | None) -> str:
     if not files:
         return _empty(dataset)
     files_sql = _quote(files) if isinstance(files, str) else "[" + ", ".join(map(_quote, files)) + "]"
-    columns = ", ".join(f'"{name}"' for name in _COLUMNS[dataset])
+    stored = SCHEMAS[dataset]
+    columns = ", ".join(f'as_count("{n}") AS "{n}"' if t == "Int64" and n in stored.names
+                        and stored.field(n).type == pa.float64() else f'"{n}"' for n, t in _COLUMNS[dataset].items())
     return f"SELECT {columns} FROM read_parquet({files_sql}, {_HIVE})"
 
 
@@ -72,6 +82,8 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
     db_path = Path(db_path).resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = db_path.with_name(f".{db_path.name}.{uuid.uuid4().hex}.tmp")
+    with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
+        con.execute(_AS_COUNT)
     present = []
     for dataset in ("reports", "facts", "checks"):
         files = lake.files(dataset)  # one listing of the lake per dataset

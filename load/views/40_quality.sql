@@ -19,7 +19,7 @@ GROUP BY ALL;
 -- 8: 上一年项目数量 (t) = 上一年项目数量 (t-1) + 本年增/减 (t-1) (2019 template).
 CREATE VIEW cross_year_checks AS
 WITH v AS (
-    SELECT agency_id, agency, year, metric, coalesce(applicant, '') AS applicant, value
+    SELECT agency_id, agency, year, metric, coalesce(applicant, '') AS applicant, as_count(value) AS value
     FROM facts WHERE metric IS NOT NULL
 ), r AS (
     SELECT '6' AS rule, cur.agency_id, cur.agency, cur.year, cur.applicant AS subject,
@@ -48,5 +48,5 @@ WITH v AS (
 )
 SELECT rule, 'soft' AS severity, agency_id, agency, year, subject, expected, actual,
        CASE WHEN expected IS NULL OR actual IS NULL THEN 'not_assessable'
-            WHEN abs(expected - actual) < 1e-6 THEN 'pass' ELSE 'fail' END AS status
+            WHEN expected = actual THEN 'pass' ELSE 'fail' END AS status
 FROM r;
