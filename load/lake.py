@@ -71,11 +71,6 @@ def partition_dir(root: str, dataset: str, year: int, agency_id: str) -> str:
     return f"{root}/{dataset}/year={year}/agency_id={agency_id}"
 
 
-def _to_table(dataset: str, frame: pd.DataFrame) -> pa.Table:
-    schema = SCHEMAS[dataset]
-    return pa.Table.from_pandas(frame.reindex(columns=schema.names), schema=schema, preserve_index=False)
-
-
 def _rows_table(dataset: str, rows: list[tuple], columns: dict[str, str]) -> pa.Table:
     """Row tuples in `columns` order -> the dataset's stored schema (the partition keys are left to
     the path)."""
@@ -130,8 +125,8 @@ class Lake:
         # than the write itself); partitions then take their rows by report_id.
         ordered = [b for key in sorted(by_partition) for b in by_partition[key]]
         batch = {
-            "reports": _to_table("reports", pd.DataFrame([{k: b.report.get(k) for k in REPORT_COLUMNS}
-                                                          for b in ordered], columns=list(REPORT_COLUMNS))),
+            "reports": _rows_table("reports", [tuple(b.report.get(k) for k in REPORT_COLUMNS) for b in ordered],
+                                   REPORT_COLUMNS),
             "facts": _rows_table("facts", [r for b in ordered for r in b.fact_rows], FACT_COLUMNS),
             "checks": _rows_table("checks", [(b.report.get("agency"), *r) for b in ordered for r in b.check_rows],
                                   {"agency": "string", **CHECK_COLUMNS}),
