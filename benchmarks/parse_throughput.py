@@ -6,7 +6,7 @@ Renders N realistic pages (benchmarks/corpus.py: 30-100 KB each with page chrome
 plain and GBK-without-charset pages; both templates) into memory with a fixed seed, pins the
 process to one CPU, and times over the same pages, in the same run:
 
-  (a) full   transform.report.parse_report: decode + extract + recognise + checks, and the typed
+  (a) full   transform.report.parse_report: read_document (decode + page) + recognise + checks, and the typed
              long frames (facts and checks) built per batch of 100 pages, as the pipeline builds them
   (b) pandas pandas.read_html(io.StringIO(text), flavor="lxml") on the decoded text: tables only
   (c) lxml   lxml.html.document_fromstring(bytes): the floor, parsing markup and nothing else
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.corpus import make_corpus
     from govreports.extract.decode import decode
     from govreports.flows.workers import tune_gc
-    from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS, FACT_FIELDS, frame_from_rows
+    from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS, frame_from_rows
     from govreports.transform.report import ParseFailure, parse_report
     from tests.render import expected
 
@@ -215,9 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         s_page, page_objs = _time(lambda d: read_page(d.text), decoded)
         s_rec, _ = _time(lambda p: recognise(p.tables, p.year, p.complete), page_objs)
         # The checks' inputs from the fact rows, as parse_report hands them over.
-        cols = [FACT_FIELDS.index(c) for c in ("metric", "applicant", "value", "value_status", "template")]
-        s_checks, _ = _time(lambda r: check_records(r.meta.report_id, ([f[i] for i in cols] for f in r.fact_rows)),
-                            ok)
+        s_checks, _ = _time(lambda r: check_records(r.meta.report_id, ((f.metric, f.applicant, f.value, f.value_status,
+                                                                         f.template) for f in r.fact_rows)), ok)
         batches = [ok[i:i + FRAME_BATCH] for i in range(0, len(ok), FRAME_BATCH)]
         s_frame, _ = _time(lambda rs: (frame_from_rows([x for r in rs for x in r.fact_rows], FACT_COLUMNS),
                                        frame_from_rows([x for r in rs for x in r.check_rows], CHECK_COLUMNS)),

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from govreports.extract.decode import DecodeError, decode
 from govreports.extract.discover import Link, discover
@@ -24,11 +24,29 @@ from govreports.extract.fetchlog import FetchLog
 from govreports.extract.rawzone import RawZone
 from govreports.extract.sources import Source
 
-__all__ = ["AgencySummary", "CrawlResult", "CrawledPage", "crawl", "summary_rows"]
+__all__ = ["AgencySummary", "CrawlEvent", "CrawlResult", "CrawledPage", "crawl", "summary_rows"]
 
 _NOT_READABLE = {"attachment": "attachment", "image": "image_only"}  # link kind -> log outcome
 LOG_EVERY_AGENCIES = 64  # fetch log records written together (see _LogWriter)
 LOG_MAX_AGE_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlEvent:
+    """Progress of one agency: "start", a "page" seen (its fetch log outcome: new, new_version, unchanged,
+    failed, refused, attachment, image_only), an "error" (a listing or the whole agency), "done" (last)."""
+
+    agency_id: str
+    kind: Literal["start", "page", "error", "done"]
+    outcome: str | None = None
+    url: str | None = None
+    detail: str | None = None
+
+    def __str__(self) -> str:
+        return ": ".join(str(part) for part in (self.outcome or self.kind, self.url, self.detail) if part)
+
+
+OnEvent = Callable[[CrawlEvent], None]
 
 
 @dataclass(slots=True)
@@ -141,7 +159,7 @@ class _AgencyCrawl:
         raw: RawZone,
         log: FetchLog,
         fetcher: Fetcher,
-        on_event: Callable[[str, str], None] | None,
+        on_event: OnEvent | None,
         writer: _LogWriter,
     ) -> None:
         self.source = source
@@ -154,11 +172,12 @@ class _AgencyCrawl:
         self.pages: list[CrawledPage] = []
         self.records: list[dict[str, Any]] = []
 
-    def event(self, message: str) -> None:
+    def event(self, kind: Literal["start", "page", "error", "done"], outcome: str | None = None,
+              url: str | None = None, detail: str | None = None) -> None:
         if self.on_event is None:
             return
         try:
-            self.on_event(self.source.agency_id, message)
+            self.on_event(CrawlEvent(self.source.agency_id, kind, outcome, url, detail))
         except Exception:  # a broken progress display must not fail the crawl
             pass
 
@@ -204,7 +223,7 @@ class _AgencyCrawl:
         if r.outcome != "fetched" or r.body is None:
             self.record(url, "listing", r.outcome if r.outcome in ("failed", "refused") else "failed", r)
             self.summary.errors.append(f"listing {url}: {r.error or r.outcome}")
-            self.event(f"listing failed: {url}: {r.error or r.outcome}")
+            self.event("error", "listing failed", url, r.error or r.outcome)
             return None
         try:
             self.store(url, r, "listing", None)
@@ -283,16 +302,15 @@ class _AgencyCrawl:
 
     def _run(self, years: Collection[int] | None) -> None:
         try:
-            self.event("discovering")
+            self.event("start")
             links = discover(self.source, self.get_text, years=years)
             self.summary.discovered = len(links)
-            self.event(f"{len(links)} links")
             for link in links:
                 if link.kind in _NOT_READABLE:
                     self.record(link.url, link.kind, _NOT_READABLE[link.kind], year=link.year,
                                 link_agency=link.agency)
                     self.summary.not_readable += 1
-                    self.event(f"not readable ({link.kind}): {link.url}")
+                    self.event("page", _NOT_READABLE[link.kind], link.url)
                     continue
                 try:
                     status = self.fetch_report(link)
@@ -302,13 +320,13 @@ class _AgencyCrawl:
                     self.summary.failed += 1
                     self.summary.errors.append(f"{link.url}: {message}")
                     status = "failed"
-                self.event(f"{status}: {link.url}")
+                self.event("page", status, link.url)
         except Exception as exc:  # one agency's bug or bad data must not stop the others
-            message = f"crawl error: {type(exc).__name__}: {exc}"
-            self.summary.errors.append(message)
+            message = f"{type(exc).__name__}: {exc}"
+            self.summary.errors.append(f"crawl error: {message}")
             url = self.first_url or self.source.agency_id
-            self.record(url, "agency", "failed", error=message)
-            self.event(message)
+            self.record(url, "agency", "failed", error=f"crawl error: {message}")
+            self.event("error", "crawl error", detail=message)
         finally:
             self.writer.add(self.summary, self.records)
         self.event("done")
@@ -322,11 +340,11 @@ def crawl(
     *,
     years: Collection[int] | None = None,
     workers: int = 4,
-    on_event: Callable[[str, str], None] | None = None,
+    on_event: OnEvent | None = None,
 ) -> CrawlResult:
     """Discover, fetch and store the reports of `sources`; one fetch log batch per agency.
 
-    `on_event(agency_id, message)` reports progress (after each page, and at the start and end of each agency).
+    `on_event(CrawlEvent)` reports progress (after each page, and at the start and end of each agency).
     """
     writer = _LogWriter(log)
     jobs = [_AgencyCrawl(s, raw, log, fetcher, on_event, writer) for s in sources]

@@ -1,33 +1,39 @@
-"""Polite, bounded HTTP fetching of agency pages (http.client, synchronous, thread-safe).
+"""Polite, bounded HTTP fetching of agency pages (httpx, synchronous, thread-safe).
 
 One `Fetcher` serves every agency of a run. It enforces the URL policy (`check_url`) on the first URL
-and on every redirect hop before any connection is opened, honours robots.txt, keeps per-host
-concurrency and spacing, retries transient failures with backoff, caps the decoded body size and the
-time a response may take, and makes conditional requests. It never raises for network trouble: every
-call ends in a `FetchResult` whose `outcome` says what happened.
+and on every redirect hop before any request is sent, and again on the address each connection is
+made to; honours robots.txt, keeps per-host concurrency and spacing, retries transient failures with
+backoff, caps the decoded body size and the time a response may take, and makes conditional requests.
+It never raises for network trouble: every call ends in a `FetchResult` whose `outcome` says what
+happened.
 """
 
 from __future__ import annotations
 
 import email.utils
+import functools
 import hashlib
-import http.client
 import ipaddress
 import random
 import socket
 import ssl
 import threading
 import time
+import urllib.request
 import urllib.robotparser
 import zlib
-from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
+from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-from govreports.extract.connections import ConnectError, Connections, header_dict, request_target
+import httpcore
+import httpx
+
 from govreports.extract.decode import http_charset_from_content_type
 
 __all__ = ["DEFAULT_USER_AGENT", "PROCESS_GATES", "FetchResult", "Fetcher", "HostGates", "UrlRefused", "check_url"]
@@ -38,9 +44,10 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _DRAIN_BYTES = 64 * 1024  # an unwanted body (a 404 page) read this far to keep its connection
 _ROBOTS_MAX_BYTES = 512 * 1024  # Google's limit; a larger robots.txt is treated as missing
 _INFLATE_CHUNK = 64 * 1024  # decompressed output per step, so memory stays bounded whatever the ratio
+_WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}  # by coding
 _DEADLINE_FACTOR = 3.0  # whole-response deadline, as a multiple of the per-read timeout
-_READ_CHUNK = 64 * 1024  # raw bytes asked of the socket per read
-_POOLS = 256  # hosts whose idle connections are kept (a run crawls many agency sites)
+# Requests in flight are bounded per host by the gates; idle connections kept for a run over many hosts.
+_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=512)
 
 
 class UrlRefused(ValueError):
@@ -101,23 +108,110 @@ def check_url(url: str, allowed_hosts: Collection[str], allow_loopback: bool = F
     if host not in allowed:
         raise UrlRefused(f"host {host} is not among the agency's hosts")
     try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    if literal is not None:
-        problem = _ip_problem(literal, allow_loopback)
-        if problem:
-            raise UrlRefused(f"host {host} is a {problem}")
+        _addresses(host, port or (443 if scheme == "https" else 80), allow_loopback)
+    except OSError:  # a name that does not resolve
         return
+
+
+def _addresses(host: str, port: int, allow_loopback: bool) -> list[str]:
+    """The addresses `host` resolves to, each one checked: `UrlRefused` names the first that may not be
+    contacted; OSError when the name does not resolve."""
     try:
-        infos = socket.getaddrinfo(host, port or (443 if scheme == "https" else 80), type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return
-    for info in infos:
-        addr = str(info[4][0]).split("%", 1)[0]  # drop an IPv6 zone id
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError as exc:
+        raise OSError(f"cannot resolve {host}: {exc}") from None
+    addrs = list(dict.fromkeys(str(info[4][0]).split("%", 1)[0] for info in infos))  # no IPv6 zone id
+    for addr in addrs:
         problem = _ip_problem(ipaddress.ip_address(addr), allow_loopback)
         if problem:
-            raise UrlRefused(f"host {host} resolves to {addr}, a {problem}")
+            where = "is" if addr == host else f"resolves to {addr},"
+            raise UrlRefused(f"host {host} {where} a {problem}")
+    return addrs
+
+
+@functools.cache
+def _certifi_tls() -> ssl.SSLContext:
+    """certifi's roots, loaded once per process: loading them is slow, and a context can be shared."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
+class _PinnedBackend(httpcore.SyncBackend):
+    """Connects to an address that passed the URL policy: the name is resolved once, here, and the
+    connection made to the address checked, so that a name cannot resolve to a public address for
+    `check_url` and to a private one for the connection (DNS rebinding). TLS still verifies the name."""
+
+    def __init__(self, allow_loopback: bool) -> None:
+        self.allow_loopback = allow_loopback
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        try:
+            addrs = _addresses(host, port, self.allow_loopback)
+        except OSError as exc:
+            raise httpcore.ConnectError(f"{type(exc).__name__}: {exc}") from exc
+        for addr in addrs[:-1]:  # the next address when one does not answer, as socket.create_connection does
+            with suppress(httpcore.ConnectError):
+                return super().connect_tcp(addr, port, timeout, local_address, socket_options)
+        return super().connect_tcp(addrs[-1], port, timeout, local_address, socket_options)
+
+
+class _Stream(httpx.SyncByteStream):
+    def __init__(self, stream: Iterable[bytes]) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._stream
+
+    def close(self) -> None:
+        getattr(self._stream, "close", lambda: None)()
+
+
+class _PinnedTransport(httpx.BaseTransport):
+    """httpx's direct transport on `_PinnedBackend` (httpx.HTTPTransport takes no network backend; the
+    httpcore pool under it does). Its errors are httpcore's."""
+
+    def __init__(self, tls: ssl.SSLContext, allow_loopback: bool) -> None:
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=tls, max_connections=_LIMITS.max_connections,
+            max_keepalive_connections=_LIMITS.max_keepalive_connections, keepalive_expiry=_LIMITS.keepalive_expiry,
+            network_backend=_PinnedBackend(allow_loopback))
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        u = request.url
+        resp = self._pool.handle_request(httpcore.Request(
+            request.method, httpcore.URL(scheme=u.raw_scheme, host=u.raw_host, port=u.port, target=u.raw_path),
+            headers=request.headers.raw, content=request.stream, extensions=request.extensions))
+        return httpx.Response(resp.status, headers=resp.headers, stream=_Stream(resp.stream),  # type: ignore[arg-type]
+                              extensions=resp.extensions)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _proxy_mounts(proxy: str | None, trust_env: bool, tls: ssl.SSLContext) -> dict[str, httpx.BaseTransport | None]:
+    """Which requests go through a proxy: every one (`proxy`), those the environment's HTTP_PROXY,
+    HTTPS_PROXY, ALL_PROXY and NO_PROXY send there, read as httpx reads them (`trust_env`), or none. A
+    URL mounted to None goes direct, through the pinned transport. Through a proxy, the proxy resolves
+    the name: the policy has checked what it resolves to here."""
+    def via(url: str) -> httpx.BaseTransport:
+        return httpx.HTTPTransport(proxy=url if "://" in url else f"http://{url}", verify=tls, limits=_LIMITS)
+
+    if proxy:
+        return {"all://": via(proxy)}
+    if not trust_env:
+        return {}
+    env = urllib.request.getproxies()
+    mounts: dict[str, httpx.BaseTransport | None] = {f"{s}://": via(env[s]) for s in ("http", "https", "all")
+                                                     if env.get(s)}
+    for host in filter(None, (h.strip() for h in env.get("no", "").split(","))):
+        if host == "*":
+            return {}
+        try:  # an address or localhost is matched as it is, a domain with its subdomains
+            pattern = f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+        except ValueError:
+            pattern = host if host.lower() == "localhost" or "://" in host else f"*{host}"
+        mounts[pattern if "://" in pattern else f"all://{pattern}"] = None
+    return mounts
 
 
 @dataclass(slots=True)
@@ -149,6 +243,7 @@ class _Attempt:
     error: str | None = None
     retryable: bool = False
     retry_after: float | None = None
+    refused: bool = False  # the address connected to is not one the policy lets us contact
 
 
 class _BodyError(Exception):
@@ -162,22 +257,13 @@ class _Inflater:
     read at once, and nested encodings multiply: a few KB could become gigabytes in memory)."""
 
     def __init__(self, content_encoding: str | None) -> None:
-        codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
-        codings = [c for c in codings if c and c != "identity"]
-        if len(codings) > 1:
-            raise _BodyError(f"unsupported Content-Encoding {content_encoding!r} (more than one coding)")
+        codings = [c for c in (x.strip().lower() for x in (content_encoding or "").split(","))
+                   if c not in ("", "identity")]
+        if len(codings) > 1 or (codings and codings[0] not in _WBITS):
+            raise _BodyError(f"unsupported Content-Encoding {content_encoding!r} (one of gzip or deflate is read)")
         self.coding = codings[0] if codings else None
-        self._probe = False
-        if self.coding is None:
-            self._z = None
-        elif self.coding in ("gzip", "x-gzip"):
-            self._z = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        elif self.coding == "deflate":
-            # "deflate" should be zlib-wrapped, but some servers send raw deflate: probe the first bytes.
-            self._z = zlib.decompressobj(zlib.MAX_WBITS)
-            self._probe = True
-        else:
-            raise _BodyError(f"unsupported Content-Encoding {content_encoding!r}")
+        self._z = zlib.decompressobj(_WBITS[self.coding]) if self.coding else None
+        self._probe = self.coding == "deflate"  # should be zlib-wrapped; some servers send it raw
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         if self._z is None:
@@ -226,32 +312,48 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _drain(resp: http.client.HTTPResponse, deadline: float, limit: int = _DRAIN_BYTES) -> None:
-    """Read an unwanted body to its end, so that the connection goes back to the pool: a response left
-    unread closes its connection, which cost a nightly run a TCP handshake (and a socket left in
-    TIME-WAIT) per 304. A long or slow body is abandoned with its connection."""
+def _drain(resp: httpx.Response, deadline: float) -> None:
+    """Read an unwanted body (a 304's, a 404 page) to its end, so that its connection is kept for the next
+    request instead of closed; a long or slow body is abandoned with its connection."""
     read = 0
-    try:
-        for raw in _raw_reads(resp):
-            read += len(raw)
-            if read > limit or time.monotonic() > deadline:
-                return
-    except (http.client.HTTPException, OSError, _BodyError):
-        pass
-
-
-def _raw_reads(resp: http.client.HTTPResponse) -> Iterator[bytes]:
-    """The body as sent, as it arrives: read1 returns what one read of the socket gives, so a server
-    trickling a byte at a time is stopped by the caller's deadline. A body that ends before its
-    Content-Length is cut short (http.client's read1 would just stop)."""
-    while True:
-        raw = resp.read1(_READ_CHUNK)
-        if not raw:
-            if resp.length:  # announced bytes that never came: the connection closed early
-                raise _BodyError(f"body cut short ({resp.length} bytes missing)", retryable=True)
-            resp.close()  # read to its end: its connection may carry the next request
+    for raw in resp.iter_raw():
+        read += len(raw)
+        if read > _DRAIN_BYTES or time.monotonic() > deadline:
             return
-        yield raw
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """`exc` or the first exception of `kind` in its chain (httpx and httpcore wrap the socket's errors)."""
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, kind):
+        seen = seen.__cause__ or seen.__context__
+    return seen
+
+
+# What an exception means for the attempt: its label and whether it is retried; the first match wins. The
+# direct transport raises httpcore's errors, the proxy transports httpx's.
+_FAILURES: tuple[tuple[tuple[type[BaseException], ...], str, bool], ...] = (
+    ((httpx.TimeoutException, httpcore.TimeoutException, TimeoutError), "timed out", True),
+    ((httpx.ConnectError, httpcore.ConnectError), "cannot connect", True),
+    ((httpx.RemoteProtocolError, httpcore.RemoteProtocolError), "body cut short or bad response", True),
+    ((httpx.LocalProtocolError, httpcore.LocalProtocolError, httpx.UnsupportedProtocol, httpcore.UnsupportedProtocol,
+      httpx.InvalidURL, ValueError), "cannot send the request", False),
+    ((httpx.TransportError, httpcore.NetworkError, httpcore.ProxyError, OSError), "network error", True),
+)
+
+
+def _failed(exc: Exception) -> _Attempt:
+    if isinstance(exc, UrlRefused):
+        return _Attempt(error=f"connection refused by the URL policy: {exc}", refused=True)
+    if isinstance(exc, _BodyError):
+        return _Attempt(error=str(exc), retryable=exc.retryable)
+    cert = _cause(exc, ssl.SSLCertVerificationError)
+    if isinstance(cert, ssl.SSLCertVerificationError):  # the same certificate next time: not retried
+        return _Attempt(error=f"TLS certificate not accepted: {cert.verify_message or cert}")
+    for kinds, label, retryable in _FAILURES:
+        if isinstance(exc, kinds):
+            return _Attempt(error=f"{label} ({type(exc).__name__}: {exc})", retryable=retryable)
+    raise exc
 
 
 class _HostGate:
@@ -304,6 +406,8 @@ class Fetcher:
         max_redirects: int = 5,
         gates: HostGates | None = None,
         ca_certs: str | None = None,
+        proxy: str | None = None,
+        trust_env: bool = False,
     ) -> None:
         if per_host_concurrency < 1:
             raise ValueError("per_host_concurrency must be at least 1")
@@ -318,13 +422,15 @@ class Fetcher:
         self.respect_robots = respect_robots
         self.allow_loopback = allow_loopback
         self.max_redirects = max_redirects
-        # http.client under a small pool of our own (extract/connections.py) rather than a richer client:
-        # a nightly run is mostly conditional requests, and Python per request is what it costs. No proxy
-        # variable is read, so none can route requests around the URL policy; redirects and retries are
-        # ours, so that every hop passes check_url.
-        self._headers = {"User-Agent": user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
-        # TLS roots: certifi's (Mozilla's), or a PEM file of one's own (`ca_certs`).
-        self._conns = Connections(timeout, per_host=per_host_concurrency, hosts=_POOLS, ca_certs=ca_certs)
+        # Redirects and retries are ours, so that every hop passes check_url; bodies are read raw and inflated
+        # by _Inflater, within bounds. No cookies are kept: every request stands alone, as a log can replay it.
+        # TLS roots: certifi's (Mozilla's), SSL_CERT_FILE's with trust_env, or a PEM file of one's own.
+        tls = (ssl.create_default_context(cafile=ca_certs) if ca_certs
+               else httpx.create_ssl_context(trust_env=True) if trust_env else _certifi_tls())
+        self._client = httpx.Client(
+            transport=_PinnedTransport(tls, allow_loopback), mounts=_proxy_mounts(proxy, trust_env, tls),
+            headers={"User-Agent": user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"},
+            timeout=timeout, trust_env=False, cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])))
         self._gates = gates if gates is not None else HostGates()
         self._lock = threading.Lock()
         self._host_delay: dict[str, float] = {}  # robots.txt Crawl-delay, when longer than `delay`
@@ -344,8 +450,7 @@ class Fetcher:
         """GET `url` (conditionally when `etag` / `last_modified` are given), following redirects
         only to URLs that pass `check_url` against `allowed_hosts`."""
         headers: dict[str, str] = {}
-        # A validator that is not ASCII cannot be sent as it was received (http.client refuses most):
-        # the request goes without it.
+        # A validator that is not ASCII cannot be sent as it was received: the request goes without it.
         if etag and etag.isascii():
             headers["If-None-Match"] = etag
         if last_modified and last_modified.isascii():
@@ -353,7 +458,7 @@ class Fetcher:
         return self._get(url, allowed_hosts, headers, robots=self.respect_robots, max_bytes=self.max_bytes)
 
     def close(self) -> None:
-        self._conns.close()
+        self._client.close()
 
     def __enter__(self) -> Fetcher:
         return self
@@ -374,22 +479,13 @@ class Fetcher:
 
         def result(outcome: str, error: str | None = None, a: _Attempt | None = None) -> FetchResult:
             a = a or _Attempt()
-            ctype = a.headers.get("content-type")
+            body, ctype = (a.body if outcome == "fetched" else None), a.headers.get("content-type")
             return FetchResult(
-                url=url,
-                final_url=current,
-                status=a.status,
-                body=a.body if outcome == "fetched" else None,
-                content_type=ctype,
-                declared_charset=http_charset_from_content_type(ctype),
-                etag=a.headers.get("etag"),
+                url=url, final_url=current, status=a.status, body=body, content_type=ctype,
+                declared_charset=http_charset_from_content_type(ctype), etag=a.headers.get("etag"),
                 last_modified=a.headers.get("last-modified"),
-                sha256=hashlib.sha256(a.body).hexdigest() if outcome == "fetched" and a.body is not None else None,
-                outcome=outcome,
-                error=error,
-                attempts=attempts,
-                elapsed=time.monotonic() - started,
-            )
+                sha256=hashlib.sha256(body).hexdigest() if body is not None else None, outcome=outcome,
+                error=error, attempts=attempts, elapsed=time.monotonic() - started)
 
         try:
             check_url(url, allowed_hosts, self.allow_loopback)
@@ -403,7 +499,7 @@ class Fetcher:
             a, n = self._with_retries(current, headers, max_bytes)
             attempts += n
             if a.error is not None:
-                return result("failed", a.error, a)
+                return result("refused" if a.refused else "failed", a.error, a)
             status = a.status
             if status in _REDIRECTS:
                 location = a.headers.get("location")
@@ -450,44 +546,20 @@ class Fetcher:
     # -- one request ------------------------------------------------------------------------------
 
     def _once(self, url: str, headers: Mapping[str, str], max_bytes: int) -> _Attempt:
-        parts = urlsplit(url)
-        host = _norm_host(parts.hostname or "")
-        scheme = parts.scheme.lower()
-        with self._slot(host):
+        with self._slot(_norm_host(urlsplit(url).hostname or "")):
             deadline = time.monotonic() + _DEADLINE_FACTOR * self.timeout
-            exchange = None
-            complete = False
+            resp = None
             try:
-                port = parts.port or (443 if scheme == "https" else 80)
-                exchange = self._conns.get(scheme, host, port, request_target(parts.path, parts.query),
-                                           {**self._headers, **headers})
-                attempt = self._read(exchange.response, deadline, max_bytes)
-                complete = True
-                return attempt
-            except _BodyError as exc:
-                return _Attempt(error=str(exc), retryable=exc.retryable)
-            except ConnectError as exc:
-                return _Attempt(error=f"cannot connect: {exc}", retryable=True)
-            except TimeoutError as exc:
-                return _Attempt(error=f"timed out ({type(exc).__name__})", retryable=True)
-            except http.client.InvalidURL as exc:  # a URL http.client will not send
-                return _Attempt(error=f"InvalidURL: {exc}")
-            except ssl.SSLCertVerificationError as exc:  # the same certificate next time: not retried
-                return _Attempt(error=f"TLS certificate not accepted: {exc.verify_message or exc}")
-            except http.client.HTTPException as exc:
-                # Typically the server closed the connection before the whole response arrived.
-                return _Attempt(error=f"body cut short or bad response: {type(exc).__name__}: {exc}", retryable=True)
-            except OSError as exc:  # resets, TLS failures, other network trouble
-                return _Attempt(error=f"{type(exc).__name__}: {exc}", retryable=True)
-            except ValueError as exc:  # a header or port http.client refuses to send
-                return _Attempt(error=f"cannot send the request: {exc}")
+                resp = self._client.send(self._client.build_request("GET", url, headers=headers), stream=True)
+                return self._read(resp, deadline, max_bytes)
+            except Exception as exc:
+                return _failed(exc)
             finally:
-                if exchange is not None:
-                    self._conns.done(exchange, complete)  # kept when its body was read to the end, else closed
+                if resp is not None:
+                    resp.close()  # its connection is kept when the body was read to its end, else closed
 
-    def _read(self, resp: http.client.HTTPResponse, deadline: float, max_bytes: int) -> _Attempt:
-        status = resp.status
-        hdrs = header_dict(resp)
+    def _read(self, resp: httpx.Response, deadline: float, max_bytes: int) -> _Attempt:
+        status, hdrs = resp.status_code, resp.headers
         if status != 200:
             _drain(resp, deadline)  # the body of a redirect, 304, 4xx or 5xx is not needed
         if status == 429 or status >= 500:
@@ -500,16 +572,15 @@ class Fetcher:
             raise _BodyError(f"body larger than {max_bytes} bytes (Content-Length {int(length)})")
         inflater = _Inflater(hdrs.get("content-encoding"))
         chunks: list[bytes] = []
-        raw_total = total = 0
-        # The bytes as sent, decoded by our bounded inflater.
-        for raw in _raw_reads(resp):
-            raw_total += len(raw)
+        total = 0
+        # The bytes as sent (a gzip bomb stays small here), decoded by our bounded inflater.
+        for raw in resp.iter_raw():
             for piece in inflater.feed(raw):
                 total += len(piece)
                 if total > max_bytes:
                     raise _BodyError(f"body larger than {max_bytes} bytes")
                 chunks.append(piece)
-            if raw_total > max_bytes:
+            if resp.num_bytes_downloaded > max_bytes:
                 raise _BodyError(f"body larger than {max_bytes} bytes")
             if time.monotonic() > deadline:
                 # Not retried: a server that trickles forever would do it again.
@@ -563,13 +634,9 @@ class Fetcher:
         with self._lock:
             lock = self._robots_locks.setdefault(key, threading.Lock())
         with lock:  # one fetch per host, even when many threads ask at once
-            with self._lock:
-                known = key in self._robots
-                parser = self._robots.get(key)
-            if not known:
-                parser = self._load_robots(key, parts.hostname or "", allowed_hosts)
-                with self._lock:
-                    self._robots[key] = parser
+            if key not in self._robots:
+                self._robots[key] = self._load_robots(key, parts.hostname or "", allowed_hosts)
+            parser = self._robots[key]
         return parser is None or parser.can_fetch(self.user_agent, url)
 
     def _load_robots(

@@ -1,4 +1,5 @@
-"""A decoded page -> its tables, its visible text, its metadata box, and who published it for which year.
+"""A decoded page -> a Document: its tables, its visible text, its metadata box, and who published it for
+which year, as the page itself says (the final agency and year are decided in transform/report.py).
 
 The page chrome (navigation, share bars, footers) is left in the visible text and among the tables:
 the table reader keeps only what it recognises as report content. The metadata box (索引号,
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from lxml import etree
 
@@ -55,8 +57,10 @@ _ANY_YEAR = re.compile(r"((?:19|20)\d\d)\s*年")
 _CN_YEAR = re.compile(rf"({CN_YEAR_DIGITS})(?=年)")
 
 
-@dataclass(slots=True)
-class Page:
+@dataclass
+class Document:
+    """One page as read: what transform needs to make rows of it, and nothing it has to read again."""
+
     kind: str  # "html" | "text"
     tables: list[Table]  # report-table candidates in document order (metadata boxes removed)
     text: str  # visible text, one block per line
@@ -69,6 +73,19 @@ class Page:
     published: str | None = None  # ISO date from the metadata box, when given
     n_tables: int = 0  # every <table> element, metadata boxes and layout tables included
     complete: bool = False  # HTML that reaches its closing tag: a report in it cannot be cut off
+    source: str = "<bytes>"  # URL or path the bytes came from
+    content_sha256: str = ""  # of the raw bytes
+    encoding: str | None = None  # the codec the bytes were decoded with
+
+    @cached_property
+    def text_grid(self) -> Table:
+        """The visible text read as a text rendering: the grid of report tables drawn as text inside
+        HTML (<pre>, one <p> per cell). Built only when asked for: most pages never need it."""
+        return text_table(self.text)
+
+    @property
+    def publisher(self) -> str | None:
+        return self.metadata.get("发布机构") or self.metadata.get("发文机关")
 
 
 def _element_text(el: etree._Element) -> str:
@@ -183,7 +200,7 @@ def title_agency(text: str) -> str | None:
     return _agency_year_from_titles([text])[0]
 
 
-def identify(page: Page, headings: list[str]) -> None:
+def identify(page: Document, headings: list[str]) -> None:
     """Fill agency and year: from the title first, else 发布机构 and the statistics period."""
     agency, year = _agency_year_from_titles(_title_candidates(page.title, headings, page.metadata, page.text))
     if agency:
@@ -226,7 +243,7 @@ def _parse_html(text: str) -> etree._Element | None:
         return None
 
 
-def read_html(text: str) -> Page:
+def read_html(text: str) -> Document:
     try:
         return _read_html(text)
     except ValueError:
@@ -237,7 +254,7 @@ def read_html(text: str) -> Page:
         return _read_html(_NOT_XML.sub(" ", text))
 
 
-def _read_html(text: str) -> Page:
+def _read_html(text: str) -> Document:
     root = _parse_html(text)
     if root is None:
         return read_text(text)
@@ -258,8 +275,8 @@ def _read_html(text: str) -> Page:
     visible = _visible_text(root)
     for k, v in _metadata_from_text(visible).items():
         metadata.setdefault(k, v)
-    page = Page(kind="html", tables=tables, text=visible, title=title, metadata=metadata, n_tables=n,
-                complete=bool(_CLOSED.search(text[-4096:])))
+    page = Document(kind="html", tables=tables, text=visible, title=title, metadata=metadata, n_tables=n,
+                    complete=bool(_CLOSED.search(text[-4096:])))
     page.published = _published(metadata)
     identify(page, headings)
     return page
@@ -273,17 +290,17 @@ def _published(metadata: dict[str, str]) -> str | None:
     return None
 
 
-def read_text(text: str) -> Page:
+def read_text(text: str) -> Document:
     table = text_table(text)
     lines = [line.strip() for line in text.replace("\r", "\n").split("\n") if line.strip()]
     metadata = _metadata_from_text("\n".join(lines))
-    page = Page(kind="text", tables=[table], text="\n".join(lines), title=lines[0] if lines else None,
-                metadata=metadata, n_tables=0)
+    page = Document(kind="text", tables=[table], text="\n".join(lines), title=lines[0] if lines else None,
+                    metadata=metadata, n_tables=0)
     page.published = _published(metadata)
     identify(page, [])
     return page
 
 
-def read_page(text: str) -> Page:
+def read_page(text: str) -> Document:
     """Read decoded text as an HTML page when it looks like markup, else as a text rendering."""
     return read_html(text) if looks_like_html(text) else read_text(text)

@@ -28,7 +28,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from govreports.extract import fetch as fetch_module  # noqa: E402
-from govreports.extract.crawl import CrawlResult  # noqa: E402
+from govreports.extract.crawl import CrawlEvent, CrawlResult  # noqa: E402
 from govreports.extract.fetch import Fetcher  # noqa: E402
 from govreports.extract.fetchlog import FetchLog  # noqa: E402
 from govreports.extract.sources import Source, load_sources, select  # noqa: E402
@@ -105,8 +105,8 @@ def _sources(sources_file: str | None, site: str | None, agencies: Sequence[str]
 @task(name="fetch", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def fetch_task(sources: list[Source], wh: Warehouse, years: list[int] | None, allow_loopback: bool,
                delay: float, timeout: float) -> CrawlResult:
-    def agency_done(_agency_id: str, message: str) -> None:
-        if message == "done":
+    def agency_done(event: CrawlEvent) -> None:
+        if event.kind == "done":
             progress.advance("fetch")
 
     # One politeness for all the run's fetch tasks in this process (a host shared by agencies of two

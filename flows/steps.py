@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from govreports.extract.crawl import CrawlResult, crawl
+from govreports.extract.crawl import CrawlEvent, CrawlResult, crawl
 from govreports.extract.fetch import Fetcher
 from govreports.extract.fetchlog import FetchLog
 from govreports.extract.rawzone import RawZone
@@ -23,7 +23,6 @@ from govreports.flows.config import Warehouse
 from govreports.flows.faults import checkpoint
 from govreports.load.lake import Lake, ReportBundle, WriteSummary
 from govreports.load.warehouse import build, loaded_report_ids
-from govreports.transform.frame import CHECK_FIELDS, FACT_FIELDS
 from govreports.transform.report import ParseFailure, parse_report, report_id_for
 
 log = logging.getLogger(__name__)
@@ -57,14 +56,14 @@ class ParseOutcome:
 
 
 def fetch(sources: Sequence[Source], wh: Warehouse, fetcher: Fetcher, years: Iterable[int] | None = None,
-          workers: int = 4, on_event: Callable[[str, str], None] | None = None) -> CrawlResult:
+          workers: int = 4, on_event: Callable[[CrawlEvent], None] | None = None) -> CrawlResult:
     """Discover and fetch: new and changed pages go to the raw zone, every attempt to the fetch log."""
 
-    def event(agency_id: str, message: str) -> None:
-        if message.startswith("new"):
+    def event(e: CrawlEvent) -> None:
+        if e.kind == "page" and e.outcome in ("new", "new_version"):
             checkpoint("fetch")
         if on_event is not None:
-            on_event(agency_id, message)
+            on_event(e)
 
     return crawl(sources, RawZone(wh.raw), FetchLog(wh.fetch_log), fetcher,
                  years=set(years) if years else None, workers=workers, on_event=event)
@@ -139,15 +138,6 @@ def _report_row(ref: PageRef, source: Source | None, loaded_at: pd.Timestamp) ->
     }
 
 
-_AGENCY, _YEAR, _SECTION, _VALUE_STATUS = (FACT_FIELDS.index(c) for c in ("agency", "year", "section", "value_status"))
-_CHECK_STATUS = CHECK_FIELDS.index("status")
-
-
-def _with_value(rows: list[tuple], column: int, value: object) -> list[tuple]:
-    """Fact rows with one column set to `value` in every row."""
-    return [(*r[:column], value, *r[column + 1:]) for r in rows]
-
-
 def _failed(report: dict, failure: str) -> ReportBundle:
     report.update(status="failed", failure=failure, n_values=0, n_unparsed=0, n_checks_failed=0,
                   n_checks_not_assessable=0, sections="")
@@ -159,27 +149,20 @@ def parse_page(data: bytes, ref: PageRef, source: Source | None, loaded_at: pd.T
     report = _report_row(ref, source, loaded_at)
     try:
         parsed = parse_report(data, source=ref.url, agency=source.name if source else None,
-                              http_charset=ref.declared_charset)
+                              http_charset=ref.declared_charset, agency_id=ref.agency_id,
+                              link_agency=ref.link_agency, link_year=ref.year)
     except ParseFailure as exc:
         return _failed(report, str(exc))
     except Exception as exc:  # a parser bug on one page fails that page, never the batch or the run
         log.exception("parser error on %s (%s)", ref.url, ref.sha256)
         return _failed(report, f"parser error: {type(exc).__name__}: {str(exc)[:200]}")
     meta, facts, checks = parsed.meta, parsed.fact_rows, parsed.check_rows
-    # No registry name and none on the page: the listing link's, when it names one.
-    agency = meta.agency or ref.link_agency
-    if agency != meta.agency:
-        facts = _with_value(facts, _AGENCY, agency)
-    # The page's own title or statistics period outranks the listing's link text.
-    year = meta.year if meta.year_source in ("title", "period") or ref.year is None else ref.year
-    if year != meta.year:
-        facts = _with_value(facts, _YEAR, year)
-    sections = {f[_SECTION] for f in facts}
-    statuses = [c[_CHECK_STATUS] for c in checks]
+    sections = {f.section for f in facts}
+    statuses = [c.status for c in checks]
     report.update(
-        agency=report["agency"] or agency, year=year, template=meta.template, title=meta.title,
+        agency=meta.agency, year=meta.year, template=meta.template, title=meta.title,
         published=meta.published, status="truncated" if meta.truncated else "parsed", failure=None,
-        n_values=len(facts), n_unparsed=sum(f[_VALUE_STATUS] == "unparsed" for f in facts),
+        n_values=len(facts), n_unparsed=sum(f.value_status == "unparsed" for f in facts),
         n_checks_failed=statuses.count("fail"), n_checks_not_assessable=statuses.count("not_assessable"),
         sections="".join(s for s in "二三四" if s in sections), problems="\n".join(meta.problems) or None,
     )

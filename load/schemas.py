@@ -10,6 +10,7 @@ import re
 
 import pyarrow as pa
 
+from govreports.data.schema import REPORTS, pandas_types
 from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
 
 PARTITION_KEYS = ("year", "agency_id")  # year (int; 0 = not known), the ASCII agency id
@@ -29,33 +30,7 @@ def _stored(columns: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in columns.items() if k not in PARTITION_KEYS}
 
 
-# One row per report version (a page's bytes), parsed or not.
-REPORT_COLUMNS: dict[str, str] = {
-    "report_id": "string",
-    "agency_id": "string",
-    "agency": "string",  # the agency's name as the registry (else the page) gives it
-    "region": "string",  # 浙江省/宁波市/鄞州区: the agency's jurisdiction
-    "parent_region": "string",  # the region one level up: where sibling units are compared
-    "level": "string",  # province | city | county | township
-    "kind": "string",  # government | department
-    "year": "Int64",
-    "template": "string",
-    "url": "string",
-    "content_sha256": "string",
-    "title": "string",
-    "published": "string",  # ISO date from the page's metadata box
-    "fetched_at": "datetime",
-    "loaded_at": "datetime",
-    "status": "string",  # parsed | truncated | failed
-    "failure": "string",  # why a page yielded no report tables
-    "n_values": "Int64",
-    "n_unparsed": "Int64",
-    "n_checks_failed": "Int64",
-    "n_checks_not_assessable": "Int64",
-    "sections": "string",  # the sections whose tables were read, e.g. 二三四
-    "problems": "string",  # the parser's notes, one per line
-    "is_current": "bool",  # the latest version of this agency's report for this year
-}
+REPORT_COLUMNS: dict[str, str] = pandas_types(REPORTS)  # one row per report version (data/schema.py)
 
 SCHEMAS: dict[str, pa.Schema] = {
     "facts": _schema(_stored(FACT_COLUMNS)),

@@ -86,3 +86,66 @@ def test_agency_and_year_from_title_variants():
     }
     for title, expected in cases.items():
         assert from_titles([title]) == expected, title
+
+
+def test_version():
+    from importlib.metadata import version
+
+    out = run("--version")
+    assert out.returncode == 0
+    assert out.stdout.decode().strip() == f"govreports {version('govreports')}"
+
+
+def test_parse_with_nothing_parsed_prints_nothing(tmp_path):
+    empty = tmp_path / "empty.html"
+    empty.write_bytes(b"")
+    for fmt in ("table", "csv", "jsonl"):
+        out = run("parse", str(empty), "--format", fmt)
+        assert out.returncode == 2 and out.stdout == b"", fmt
+        assert out.stderr.decode().strip() == f"{empty}: empty input"
+
+
+def test_a_closed_pipe_ends_parse_quietly():
+    pages = sorted(str(p) for p in (ROOT / "data" / "sample_pages").iterdir())
+    assert_quiet_when_the_reader_leaves([*CLI, "parse", *pages, "--format", "csv"])
+
+
+def assert_quiet_when_the_reader_leaves(command: list[str]) -> None:
+    """`command | head -1`: the output is bigger than a pipe holds, so the command does meet the closed pipe."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) in (0, 1)
+    assert first and "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err, err
+
+
+def test_user_errors_are_one_line_and_exit_1(tmp_path):
+    """Each user error: exit 1, one line on stderr naming the command, no traceback; none starts Prefect
+    (so each answers at once, before any flow)."""
+    sample = str(ROOT / "data" / "sample_site" / "sources.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n", encoding="utf-8")
+    missing = str(tmp_path / "missing.csv")
+    site = ("--sources", sample, "--site", "http://127.0.0.1:9")
+    cases = {
+        ("fetch", "--sources", missing): "govreports fetch: ",
+        ("fetch", "--sources", str(bad)): "govreports fetch: ",
+        ("run", "nightly", "--sources", missing): "govreports run: ",
+        ("reparse", "--sources", str(bad)): "govreports reparse: ",
+        ("fetch", *site, "--region", "火星"): "govreports fetch: no agency selected",
+        ("run", "nightly", *site, "--agency", "nobody"): "govreports run: unknown agency id(s): 'nobody'",
+        ("backfill", "--years", "2024-2019", *site): "govreports backfill: --years '2024-2019'",
+        ("serve", *site, "--region", "火星"): "govreports serve: no agency selected",
+        ("compare", "licensing", "--years", "20x"): "govreports compare: --years must look like",
+        ("parse",): "govreports parse: ",  # no PATH: a usage error, exit 1, so that 2 means failed inputs
+        ("query", "SELECT 1", "--warehouse", str(tmp_path)): "govreports query: no warehouse",
+        ("compare", "requests", "--warehouse", str(tmp_path)): "govreports compare: no warehouse",
+        (): "govreports: Missing command",
+    }
+    for args, start in cases.items():
+        out = run(*args)
+        err = out.stderr.decode().splitlines()
+        assert out.returncode == 1, (args, err)
+        assert len(err) == 1 and err[0].startswith(start), (args, err)
+        assert out.stdout == b"", args

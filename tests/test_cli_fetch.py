@@ -18,18 +18,21 @@ def site(demo_site_url):
     return demo_site_url
 
 
-def fetch(warehouse, site, *extra):
-    return subprocess.run([*CLI, "--warehouse", str(warehouse), "fetch", "--sources",
-                           SOURCES, "--site", site, "--allow-loopback", "--delay", "0", "--quiet", *extra],
+def fetch(warehouse, site, *extra, quiet=True):
+    return subprocess.run([*CLI, "--warehouse", str(warehouse), "fetch", "--sources", SOURCES, "--site", site,
+                           "--allow-loopback", "--delay", "0", *(["--quiet"] if quiet else []), *extra],
                           capture_output=True, cwd=ROOT, timeout=300)
 
 
 def test_fetch_twice(site, tmp_path):
-    first = fetch(tmp_path, site, "--agency", "330212-jtj", "--agency", "321323-fgj")
+    first = fetch(tmp_path, site, "--agency", "330212-jtj", "--agency", "321323-fgj", quiet=False)
     assert first.returncode == 0, first.stderr.decode()
     out = first.stdout.decode()
     assert "330212-jtj" in out and "321323-fgj" in out and "330203-jtj" not in out
     assert "11 changed" in out  # 6 + 5 pages; 泗阳县's 2019 report is only a PDF (not readable)
+    # The bar (printed once at the end: not a terminal) counts agencies done and every page seen, the PDF too.
+    bar = [line for line in first.stderr.decode().splitlines() if "━" in line]
+    assert len(bar) == 1 and "2/2 agencies, 12 pages" in bar[0], bar
     second = fetch(tmp_path, site, "--agency", "330212-jtj", "--agency", "321323-fgj")
     assert second.returncode == 0
     assert "0 changed" in second.stdout.decode()

@@ -13,6 +13,7 @@ from pathlib import Path
 from tests import CLI
 
 ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_SOURCES = ROOT / "data" / "sample_site" / "sources.csv"
 
 
 def _free_port() -> int:
@@ -55,9 +56,16 @@ def test_demo_runs_the_nightly_then_finds_nothing_changed(tmp_path: Path) -> Non
     assert "nightly: 0 changed" in second.stdout
     assert "鄞州区交通运输局" in second.stdout
 
+    # reparse with the registry (a path, as typed): the warehouse option may come after the command too.
+    reparse = _cli(tmp_path / "elsewhere", tmp_path / "prefect", "reparse", "--sources", str(SAMPLE_SOURCES),
+                   "--site", f"http://127.0.0.1:{port}", "--quiet", "--warehouse", str(warehouse))
+    assert reparse.returncode == 0, reparse.stderr[-2000:]
+    assert not (tmp_path / "elsewhere").exists()
+    assert "Traceback" not in reparse.stderr
+
 
 def test_a_run_that_reaches_no_source_exits_1_with_its_reason(tmp_path: Path) -> None:
-    sources = ROOT / "data" / "sample_site" / "sources.csv"
+    sources = SAMPLE_SOURCES
     closed = f"http://127.0.0.1:{_free_port()}"  # nobody listens there
     run = _cli(tmp_path / "wh", tmp_path / "prefect", "run", "nightly", "--sources", str(sources), "--site", closed,
                "--allow-loopback", "--delay", "0", "--timeout", "2")

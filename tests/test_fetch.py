@@ -16,13 +16,16 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email.utils import formatdate
 from urllib.parse import urlsplit
 
+import httpcore
 import pytest
 
 from govreports.extract.fetch import DEFAULT_USER_AGENT, Fetcher, HostGates, UrlRefused, _retry_after, check_url
 from tests.httpserver import LocalServer, Reply, Request, serve
+from tests.proxyserver import ProxyServer
 
 HOSTS = ("127.0.0.1",)
 
@@ -525,20 +528,27 @@ def test_a_kept_connection_the_server_closed_is_replaced(server: LocalServer) ->
     assert len({r.peer_port for r in server.requests_for("/r")}) == 3
 
 
-def test_a_request_on_a_connection_closed_unseen_goes_out_once_more(server: LocalServer, monkeypatch) -> None:
+def test_a_request_on_a_connection_closed_unseen_is_tried_again(server: LocalServer, monkeypatch) -> None:
     # The server may close an idle connection after the pool looked at it (a race a real server cannot
-    # be made to lose on demand, hence the patched look): the request, refused on the old connection,
-    # is sent once more on a new one.
-    from govreports.extract import connections
-
+    # be made to lose on demand, hence the patched look): the request that found it closed is retried on
+    # a new connection.
     server.route("/r", Reply(body=b"report", close_after=True))
-    monkeypatch.setattr(connections, "_dropped", lambda conn: False)
-    with fetcher(retries=0) as f:
+    monkeypatch.setattr(httpcore.HTTP11Connection, "has_expired", lambda self: False)
+    with fetcher(retries=1) as f:
         first = f.get(server.url("/r"), allowed_hosts=HOSTS)
         time.sleep(0.1)  # the server's close reaches the client
         second = f.get(server.url("/r"), allowed_hosts=HOSTS)
-    assert (first.outcome, second.outcome, second.attempts, second.body) == ("fetched", "fetched", 1, b"report")
+    assert (first.outcome, second.outcome, second.attempts, second.body) == ("fetched", "fetched", 2, b"report")
     assert server.count("/r") == 2
+
+
+def test_no_cookie_is_kept_between_requests(server: LocalServer) -> None:
+    # Every request stands alone: what a server answers never depends on what it set before.
+    server.route("/r", Reply(body=b"report", headers={"Set-Cookie": "session=abc; Path=/"}))
+    with fetcher() as f:
+        f.get(server.url("/r"), allowed_hosts=HOSTS)
+        f.get(server.url("/r"), allowed_hosts=HOSTS)
+    assert [r.headers.get("cookie") for r in server.requests_for("/r")] == [None, None]
 
 
 def test_a_url_with_chinese_spaces_and_dot_segments_is_sent_normalised(server: LocalServer) -> None:
@@ -550,14 +560,11 @@ def test_a_url_with_chinese_spaces_and_dot_segments_is_sent_normalised(server: L
     assert server.requests[-1].query == "%E6%A0%8F%E7%9B%AE=%E5%B9%B4%E6%8A%A5&id=%41"
 
 
-def test_an_interim_answer_leaves_no_connection_behind() -> None:
-    # A 103 Early Hints followed by its 200 on the same connection: the 103 is not the page, and the
-    # connection, with the 200 still unread on it, must not carry the next request.
-    answers = {b"/hints": b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
-                          b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale",
-               b"/page": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh"}
+@contextmanager
+def raw_server(answers: dict[bytes, bytes]) -> Iterator[int]:
+    """A server on 127.0.0.1 that answers each request for a path with the bytes given, as they are
+    (framing that tests/httpserver.py would not send); yields its port."""
     listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
 
     def serve_forever() -> None:
         while True:
@@ -570,10 +577,7 @@ def test_an_interim_answer_leaves_no_connection_behind() -> None:
     def serve_connection(conn: socket.socket) -> None:
         with conn:
             buf = b""
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    return
+            while data := conn.recv(65536):
                 buf += data
                 while b"\r\n\r\n" in buf:
                     head, buf = buf.split(b"\r\n\r\n", 1)
@@ -581,13 +585,113 @@ def test_an_interim_answer_leaves_no_connection_behind() -> None:
 
     threading.Thread(target=serve_forever, daemon=True).start()
     try:
-        with fetcher(retries=0, respect_robots=False) as f:
-            first = f.get(f"http://127.0.0.1:{port}/hints", allowed_hosts=HOSTS)
-            second = f.get(f"http://127.0.0.1:{port}/page", allowed_hosts=HOSTS)
+        yield listener.getsockname()[1]
     finally:
         listener.close()
-    assert first.outcome == "failed" and first.status == 103
+
+
+def test_an_interim_answer_is_not_the_page_and_leaves_nothing_behind() -> None:
+    # A 103 Early Hints before the 200 on the same connection: the 200 is the page, and the next request
+    # on that connection gets its own answer.
+    answers = {b"/hints": b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+                          b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhints",
+               b"/page": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh"}
+    with raw_server(answers) as port, fetcher(retries=0, respect_robots=False) as f:
+        first = f.get(f"http://127.0.0.1:{port}/hints", allowed_hosts=HOSTS)
+        second = f.get(f"http://127.0.0.1:{port}/page", allowed_hosts=HOSTS)
+    assert (first.outcome, first.status, first.body) == ("fetched", 200, b"hints")
     assert second.outcome == "fetched" and second.body == b"fresh"
+
+
+def test_transfer_codings_are_never_read_as_the_body() -> None:
+    # "gzip, chunked" is not HTTP/1.1 framing a client must know: a clear failed attempt, never the
+    # chunk sizes and gzip bytes handed on as the page. "chunked" in another case and spacing is chunked.
+    page = "<html>年度报告</html>".encode()
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(page), page)
+    gz = gzip.compress(page)
+    answers = {
+        b"/gzip-chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                          + b"%x\r\n%s\r\n0\r\n\r\n" % (len(gz), gz),
+        b"/odd": b"HTTP/1.1 200 OK\r\nTransfer-Encoding:   Chunked  \r\n\r\n" + chunked,
+    }
+    with raw_server(answers) as port, fetcher(retries=0, respect_robots=False) as f:
+        bad = f.get(f"http://127.0.0.1:{port}/gzip-chunked", allowed_hosts=HOSTS)
+        odd = f.get(f"http://127.0.0.1:{port}/odd", allowed_hosts=HOSTS)
+    assert bad.outcome == "failed" and bad.body is None and "Transfer-Encoding" in (bad.error or "")
+    assert odd.outcome == "fetched" and odd.body == page
+
+
+# -- DNS rebinding and proxies ------------------------------------------------------------------------
+
+
+def resolver(monkeypatch: pytest.MonkeyPatch, name: str, answers: list[str]) -> list[str]:
+    """`name` resolves to answers[0] on the first lookup, answers[1] on the second, and so on (the last
+    repeats); other names as usual. A real resolver cannot be made to change its answer on demand."""
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != name:
+            return real(host, port, *args, **kwargs)
+        addr = answers[min(len(asked), len(answers) - 1)]
+        asked.append(addr)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (addr, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+def test_the_connection_goes_to_the_address_checked(server: LocalServer, monkeypatch) -> None:
+    # A name the policy checked and found on 127.0.0.1: the connection is made there, the request names
+    # the host, and each connection's address is checked when it is made.
+    server.route("/r", Reply(body=b"report"))
+    asked = resolver(monkeypatch, "reports.example", ["127.0.0.1"])
+    with fetcher(respect_robots=False) as f:
+        r = f.get(f"http://reports.example:{server.port}/r", allowed_hosts=["reports.example"])
+    assert r.outcome == "fetched" and r.body == b"report"
+    assert server.requests_for("/r")[0].headers["host"] == f"reports.example:{server.port}"
+    assert asked == ["127.0.0.1", "127.0.0.1"]  # check_url's lookup, then the connection's own
+
+
+def test_a_name_that_rebinds_after_the_check_is_never_connected_to(server: LocalServer, monkeypatch) -> None:
+    # Loopback (allowed here) for check_url, then 0.0.0.0 for the connection: refused. Connecting to
+    # 0.0.0.0 reaches this machine, so a fetcher that connected to the second answer anyway would reach
+    # the test server, and the test would see it.
+    server.route("/r", Reply(body=b"report"))
+    asked = resolver(monkeypatch, "rebind.example", ["127.0.0.1", "0.0.0.0"])
+    with fetcher(respect_robots=False) as f:
+        r = f.get(f"http://rebind.example:{server.port}/r", allowed_hosts=["rebind.example"])
+    assert r.outcome == "refused" and r.attempts == 1 and "0.0.0.0, a unspecified address" in (r.error or "")
+    assert r.body is None and server.count() == 0 and asked == ["127.0.0.1", "0.0.0.0"]
+
+
+def test_a_proxy_carries_every_request(server: LocalServer) -> None:
+    server.route("/robots.txt", Reply(body="User-agent: *\nDisallow: /private/\n"))
+    server.route("/r", Reply(body=b"report"))
+    with ProxyServer() as proxy, fetcher(proxy=proxy.url) as f:
+        r = f.get(server.url("/r"), allowed_hosts=HOSTS)
+        refused = f.get(server.url("/private/x"), allowed_hosts=HOSTS)
+    assert r.outcome == "fetched" and r.body == b"report"
+    assert refused.outcome == "refused"  # the URL policy and robots.txt hold through a proxy
+    assert proxy.seen == [server.url("/robots.txt"), server.url("/r")]
+
+
+def test_the_environments_proxy_only_with_trust_env(server: LocalServer, monkeypatch) -> None:
+    server.route("/r", Reply(body=b"report"))
+    with ProxyServer() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        with fetcher(respect_robots=False) as f:
+            assert f.get(server.url("/r"), allowed_hosts=HOSTS).outcome == "fetched"
+        assert proxy.seen == []  # off by default: a run does not depend on the shell it starts in
+        with fetcher(respect_robots=False, trust_env=True) as f:
+            assert f.get(server.url("/r"), allowed_hosts=HOSTS).outcome == "fetched"
+        assert proxy.seen == [server.url("/r")]
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        with fetcher(respect_robots=False, trust_env=True) as f:
+            assert f.get(server.url("/r"), allowed_hosts=HOSTS).outcome == "fetched"
+    assert proxy.seen == [server.url("/r")] and server.count("/r") == 3
 
 
 def test_roots_that_cannot_be_read_are_an_error_at_once(tmp_path) -> None:
@@ -623,6 +727,24 @@ def test_https_with_an_untrusted_certificate_fails_without_retries(tls_server: t
         r = f.get(srv.url("/r"), allowed_hosts=HOSTS)
     assert r.outcome == "failed" and r.attempts == 1 and "certificate not accepted" in (r.error or "")
     assert srv.count("/r") == 0
+
+
+def test_https_to_a_pinned_address_verifies_the_name(tmp_path, monkeypatch) -> None:
+    # The connection goes to the address checked, the certificate is still checked against the name.
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    roots = tmp_path / "roots.pem"
+    ca.cert_pem.write_to_path(str(roots))
+    resolver(monkeypatch, "reports.example", ["127.0.0.1"])
+    outcomes = []
+    for name in ("reports.example", "other.example"):
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert(name).configure_cert(context)
+        with LocalServer("127.0.0.1", tls=context) as srv, fetcher(ca_certs=str(roots), retries=0) as f:
+            srv.route("/r", Reply(body=b"secure report"))
+            r = f.get(f"https://reports.example:{srv.port}/r", allowed_hosts=["reports.example"])
+            outcomes.append((r.outcome, r.body, srv.count("/r"), "certificate not accepted" in (r.error or "")))
+    assert outcomes == [("fetched", b"secure report", 1, False), ("failed", None, 0, True)]
 
 
 # -- politeness --------------------------------------------------------------------------------------

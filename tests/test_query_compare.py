@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from govreports.load.lake import Lake
 from govreports.load.warehouse import build, connect
 from tests import CLI
 from tests.loadhelp import bundle
+from tests.test_cli import assert_quiet_when_the_reader_leaves
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,6 +90,25 @@ def test_query_formats_and_read_only(db):
     assert "read-only" in out.stderr.decode().lower()
     out = run("--db", str(db), "query", "SELEC nonsense")
     assert out.returncode == 1 and "Traceback" not in out.stderr.decode()
+
+
+def test_query_options_after_the_command_empty_sql_and_a_closed_pipe(db):
+    out = run("query", "SELECT count(*) AS n FROM facts", "--db", str(db), "--format", "csv")
+    assert out.returncode == 0, out.stderr.decode()
+    assert out.stdout.decode().splitlines()[0] == "n"
+    for empty in ("", "  ", ";", "/* nothing */"):
+        out = run("query", empty, "--db", str(db))
+        assert out.returncode == 1 and out.stdout == b""
+        assert out.stderr.decode().splitlines() == ["govreports query: no SQL statement given"]
+    assert_quiet_when_the_reader_leaves([*CLI, "--db", str(db), "query", "SELECT * FROM range(200000)",
+                                         "--format", "csv"])
+
+
+def test_query_does_not_import_prefect(db):
+    code = ("import sys; from govreports.flows.cli import main; rc = main(['query', 'SELECT 1', '--db', sys.argv[1]]); "
+            "assert 'prefect' not in sys.modules, 'prefect imported'; sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, cwd=ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr.decode()
 
 
 def test_query_without_a_warehouse_says_so(tmp_path):

@@ -198,43 +198,29 @@ def test_last_success(tmp_path: Path) -> None:
     log.append([rec("http://h/a", "new_version", 4, sha256="2" * 64, last_modified="Tue, 07 Jan 2025 00:00:00 GMT")])
     last = log.last_success("http://h/a")
     assert last is not None and last["sha256"] == "2" * 64 and last["etag"] is None
-    # And a fresh instance reads the same from the files (once no instance holds the index).
-    del log
+    # And a fresh instance reads the same from the files.
     again = FetchLog(tmp_path).last_success("http://h/a")
     assert again is not None and again["sha256"] == "2" * 64
 
 
-def test_logs_of_one_directory_read_it_once_and_see_each_others_appends(tmp_path: Path, monkeypatch) -> None:
-    # A run's fetch tasks each open the log: it is read once per process, not once per task.
-    import shutil
-
+def test_the_latest_attempt_map_is_one_read_per_object_and_follows_its_appends(tmp_path: Path, monkeypatch) -> None:
+    # The crawl asks for every URL it fetches: the log is read once, on the first question.
     from govreports.extract import fetchlog as fetchlog
 
     FetchLog(tmp_path / "log").append([rec("http://h/a", "new", 1, sha256="1" * 64)])
-    reads: list[int] = []
-    real = fetchlog.FetchLog._aggregate
-
-    def counted(self, kind, files):
-        out = real(self, kind, files)
-        if kind == "latest":
-            reads.append(len(out))  # URLs in the index read
-        return out
-
-    monkeypatch.setattr(fetchlog.FetchLog, "_aggregate", counted)
-    a, b = FetchLog(tmp_path / "log"), FetchLog(tmp_path / "log")
-    assert a.last_success("http://h/a")["sha256"] == "1" * 64
-    assert b.last_success("http://h/a")["sha256"] == "1" * 64
-    assert reads == [1]
-    b.append([rec("http://h/a", "new_version", 2, sha256="2" * 64)])
-    assert a.last_success("http://h/a")["sha256"] == "2" * 64
-    # A file that no object of this process wrote (another process's crawl) makes the next one read again.
-    FetchLog(tmp_path / "other").append([rec("http://h/c", "new", 3, sha256="3" * 64)])
-    for f in (tmp_path / "other").glob("*.parquet"):
-        shutil.copy(f, tmp_path / "log" / f.name)
-    c = FetchLog(tmp_path / "log")
-    assert c.last_success("http://h/c")["sha256"] == "3" * 64
-    assert c.last_success("http://h/a")["sha256"] == "2" * 64
-    assert reads == [1, 2]  # read again: h/a and h/c
+    reads: list[str] = []
+    real = fetchlog.FetchLog._query
+    monkeypatch.setattr(fetchlog.FetchLog, "_query",
+                        lambda self, sql, *a, **kw: reads.append(sql) or real(self, sql, *a, **kw))
+    log = FetchLog(tmp_path / "log")
+    assert log.last_success("http://h/a")["sha256"] == "1" * 64
+    assert log.last_success("http://h/b") is None and len(reads) == 1
+    log.append([rec("http://h/a", "new_version", 2, sha256="2" * 64), rec("http://h/b", "new", 2, etag='"b"')])
+    log.append([rec("http://h/a", "unchanged", 0, sha256="0" * 64)])  # an older attempt does not win
+    assert log.last_success("http://h/a")["sha256"] == "2" * 64 and log.last_success("http://h/b")["etag"] == '"b"'
+    assert len(reads) == 1
+    # Another object (the next run) reads what was written.
+    assert FetchLog(tmp_path / "log").last_success("http://h/b")["etag"] == '"b"' and len(reads) == 2
 
 
 def test_versions_say_which_is_current(tmp_path: Path) -> None:
@@ -287,78 +273,56 @@ def test_compact_merges_files_and_keeps_every_attempt(tmp_path):
     assert FetchLog(tmp_path / "log").last_success("http://127.0.0.1/3")["sha256"] == f"{3:064x}"
 
 
-def test_compaction_rewrites_the_new_files_not_the_whole_history(tmp_path):
-    from govreports.extract.fetchlog import FetchLog
-
+def test_compaction_merges_every_file_into_one_that_sorts_before_later_files(tmp_path):
     log = FetchLog(tmp_path / "log")
-
-    def night(n: int) -> None:  # a crawl's files: one per 64 agencies
+    for night in range(3):
         for i in range(3):
-            log.append([rec(f"http://h/{n}/{i}", "new", 10 * n + i, sha256=f"{n * 10 + i:064x}")])
-
-    night(1)
-    assert log.compact(min_files=3) == 3
-    first = sorted((tmp_path / "log").glob("*.parquet"))
-    assert len(first) == 1 and "-compact-" in first[0].name
-    written = first[0].stat().st_mtime_ns
-    night(2)
-    assert log.compact(min_files=3) == 3  # the night's three files, not the merged history
+            log.append([rec(f"http://h/{i}", "new" if night == 0 else "unchanged", 10 * night + i,
+                            sha256=f"{i:064x}", etag=f'"{night}"')])
+        log.compact(min_files=4)
     files = sorted((tmp_path / "log").glob("*.parquet"))
-    assert len(files) == 2 and first[0] in files and first[0].stat().st_mtime_ns == written
-    night(3)
-    log.compact(min_files=3)
-    assert log.compact(min_files=3) == 3  # three merged files: now those are merged into one
-    assert len(list((tmp_path / "log").glob("*.parquet"))) == 1
-    frame = FetchLog(tmp_path / "log").frame()
-    assert len(frame) == 9 and frame["url"].nunique() == 9  # every attempt once
-    assert FetchLog(tmp_path / "log").last_success("http://h/2/1")["sha256"] == f"{21:064x}"
+    assert len(files) == 1 and "-compact-" in files[0].name
+    assert len(FetchLog(tmp_path / "log").frame()) == 9  # every attempt once
+    log.append([rec("http://h/0", "unchanged", 20, sha256=f"{0:064x}", etag='"late"')])  # a tie, written later
+    assert sorted((tmp_path / "log").glob("*.parquet"))[0] == files[0]
+    assert FetchLog(tmp_path / "log").last_success("http://h/0")["etag"] == '"late"'
+    assert FetchLog(tmp_path / "log").last_success("http://h/1")["etag"] == '"2"'
 
 
-def test_the_log_read_a_few_attempts_at_a_time_says_the_same(tmp_path, monkeypatch):
-    # The history grows every night, so it is read by bounded batches: two attempts at a time here,
-    # every file taken for a large one, must give what one read of everything gives.
+def test_a_compaction_stopped_before_deleting_its_inputs_changes_no_read(tmp_path):
+    # The merged file is written before its inputs are deleted: killed in between, the log holds some
+    # attempts twice. Every read takes them once, and so it stays after the next compaction.
     import shutil
 
-    from govreports.extract import fetchlog as fetchlog
-
-    log = FetchLog(tmp_path / "log")
-    for night in range(4):
+    root, aside = tmp_path / "log", tmp_path / "aside"
+    log = FetchLog(root)
+    for night in range(3):
         log.append([rec(f"http://h/{u}", "not_modified" if night else "new", 10 * night + u,
                         sha256=f"{u + (night >= 2 and u == 1):064x}", etag=f'"{night}"',
                         year=None if night == 1 else 2020 + u, link_agency="北仑区民政局" if u == 2 else None)
-                    for u in range(4)])
+                    for u in range(3)])
         log.append([rec("http://h/0", "failed", 10 * night + 5, error="HTTP 503"),
                     rec("http://h/9", "new", 10 * night + 5, sha256=f"{90 + night:064x}")])
-    log.append([rec("http://h/3", "unchanged", 30 + 3, sha256=f"{7:064x}", etag='"tie"')])  # same time as night 3
-    log.compact(min_files=2)
 
-    def read() -> tuple:
-        fresh = FetchLog(tmp_path / "log")
-        return fresh.versions(), {f"http://h/{u}": fresh.last_success(f"http://h/{u}") for u in (0, 1, 2, 3, 9)}
+    def reads() -> tuple:
+        fresh = FetchLog(root)
+        last = {f"http://h/{u}": fresh.last_success(f"http://h/{u}") for u in (0, 1, 2, 9)}
+        return fresh.frame(), fresh.versions(), last
 
-    log.append([rec("http://h/2", "unchanged", 36, sha256=f"{2:064x}", etag='"late"')])  # after the merge
-    whole_versions, whole_last = read()
-    monkeypatch.setattr(fetchlog, "_BATCH_ROWS", 2)
-    monkeypatch.setattr(fetchlog, "_LARGE_FILE", 0)
-    for state in ("kept by compaction", "lost"):
-        if state == "lost":
-            shutil.rmtree(tmp_path / "log" / "_state")  # now the merged file itself is read, two at a time
-        by_twos_versions, by_twos_last = read()
-        pd.testing.assert_frame_equal(by_twos_versions, whole_versions)
-        assert by_twos_last == whole_last, state
-    assert whole_last["http://h/2"]["etag"] == '"late"'
-    assert whole_last["http://h/3"]["etag"] == '"tie"'  # a tie in time goes to the later attempt
-    assert whole_versions[whole_versions["url"] == "http://h/1"]["is_current"].tolist() == [False, True]
-    assert set(whole_versions["year"].dropna()) == {2020, 2021, 2022, 2023}
-    # Merging the merged files streams them too: nothing lost, nothing doubled.
-    before = FetchLog(tmp_path / "log").frame()
-    log.append([rec("http://h/5", "new", 98, sha256="5" * 64)])
-    log.append([rec("http://h/6", "new", 99, sha256="6" * 64)])
-    assert log.compact(min_files=2) == 3  # the three new files into one
-    assert log.compact(min_files=2) == 2  # then the two merged files, two attempts at a time
-    assert len(list((tmp_path / "log").glob("*.parquet"))) == 1
-    after = FetchLog(tmp_path / "log").frame()
-    assert len(after) == len(before) + 2 and after.iloc[:-2].reset_index(drop=True).equals(before)
+    frame, versions, last = reads()
+    assert versions[versions["url"] == "http://h/1"]["is_current"].tolist() == [False, True]
+    assert set(versions["year"].dropna()) == {2020, 2021, 2022}  # the latest year given, not a later null
+    assert last["http://h/0"]["etag"] == '"2"' and last["http://h/9"]["sha256"] == f"{92:064x}"
+    shutil.copytree(root, aside)
+    assert log.compact(min_files=2) == 6
+    for f in sorted(aside.iterdir())[:4]:  # the inputs not deleted yet when the run was killed
+        shutil.copy(f, root / f.name)
+    for merged in (5, 0):
+        got_frame, got_versions, got_last = reads()
+        pd.testing.assert_frame_equal(got_frame, frame)
+        pd.testing.assert_frame_equal(got_versions, versions)
+        assert got_last == last
+        assert log.compact(min_files=2) == merged
 
 
 def test_attempts_at_the_same_time_go_to_the_later_one(tmp_path):
@@ -381,63 +345,21 @@ def test_attempts_at_the_same_time_go_to_the_later_one(tmp_path):
     assert FetchLog(tmp_path / "log").versions().set_index("url").loc["http://h/v", "agency_id"] == "x"
 
 
-def test_compaction_keeps_the_history_s_aggregates_and_a_night_reads_only_its_own_files(tmp_path, monkeypatch):
-    # The aggregates of the merged files are kept beside them: a run reads them and the files since,
-    # not the history. They are derived: missing, damaged or stale, the files are read instead.
-    import shutil
-
-    from govreports.extract import fetchlog as fetchlog
-
-    root = tmp_path / "log"
-    log = FetchLog(root)
-    for night in range(3):
-        for i in range(2):
-            log.append([rec(f"http://h/{i}", "new" if night == 0 else "not_modified", 10 * night + i,
-                            sha256=f"{i + night:064x}", etag=f'"{night}"', year=2020 + night)])
-        log.compact(min_files=2)
-    log.append([rec("http://h/0", "new_version", 40, sha256="9" * 64, etag='"new"')])  # since the last compaction
-
-    def read() -> tuple:
-        fresh = FetchLog(root)
-        return fresh.versions(), {u: fresh.last_success(u) for u in ("http://h/0", "http://h/1")}
-
-    read_files: list[str] = []
-    real = fetchlog._chunks
-
-    def spy(files, fs, columns=None):
-        read_files.extend(fetchlog._name(f) for f in files)
-        return real(files, fs, columns)
-
-    monkeypatch.setattr(fetchlog, "_chunks", spy)
-    kept_versions, kept_last = read()
-    assert read_files and not any("-compact-" in name for name in read_files)  # the night's file only
-    assert kept_last["http://h/0"]["etag"] == '"new"' and kept_last["http://h/1"]["etag"] == '"2"'
-
-    def same_as_kept() -> None:
-        versions, last = read()
-        pd.testing.assert_frame_equal(versions, kept_versions)
-        assert last == kept_last
-
-    shutil.rmtree(root / "_state")  # lost: everything is read again, and says the same
-    read_files.clear()
-    same_as_kept()
-    assert any("-compact-" in name for name in read_files)
-    log.append([rec("http://h/7", "new", 41, sha256="7" * 64)])
-    log.compact(min_files=2)  # rebuilt from every merged file, with the night's files
-    for state in (root / "_state").glob("*.parquet"):
-        state.write_bytes(b"damaged")
-    assert read()[1] == kept_last  # a damaged state is not trusted
-    # Merging the merged files keeps the aggregates, now covering the one file.
-    log.append([rec("http://h/8", "new", 42, sha256="8" * 64)])
-    log.append([rec("http://h/8", "unchanged", 43, sha256="8" * 64)])
-    assert log.compact(min_files=2) == 2  # the two new files
-    merged = len(list(root.glob("*-compact-*.parquet")))
-    assert log.compact(min_files=2) == merged  # then the merged ones into one
-    read_files.clear()
-    versions, last = read()
-    assert read_files == []  # the state covers the one merged file: nothing else to read
-    assert last["http://h/0"]["etag"] == '"new"' and FetchLog(root).last_success("http://h/8")["outcome"] == "unchanged"
-    assert set(versions["url"]) == {"http://h/0", "http://h/1", "http://h/7", "http://h/8"}
+def test_a_log_behind_a_filesystem_url_and_an_old_state_folder(tmp_path: Path) -> None:
+    # The warehouse may be a pyarrow filesystem URL (file://, s3://); an older log's `_state/` folder
+    # of derived aggregates is not read.
+    (tmp_path / "log" / "_state").mkdir(parents=True)
+    (tmp_path / "log" / "_state" / "latest.parquet").write_bytes(b"stale")
+    log = FetchLog(f"file://{tmp_path}/log")
+    log.append([rec("http://h/a", "new", 1, sha256="1" * 64, etag='"1"')])
+    log.append([rec("http://h/a", "not_modified", 2, sha256="1" * 64, etag='"1"')])
+    assert log.last_success("http://h/a")["outcome"] == "not_modified"
+    assert log.compact(min_files=2) == 2
+    assert len(list((tmp_path / "log").glob("*.parquet"))) == 1
+    assert not [p for p in (tmp_path / "log").iterdir() if p.name.startswith(".")]  # no temporary file left
+    again = FetchLog(f"file://{tmp_path}/log")
+    assert len(again.frame()) == 2
+    assert again.versions()["first_seen"].tolist() == [pd.Timestamp(T0 + timedelta(minutes=1))]
 
 
 def test_log_files_written_before_a_column_was_added_still_read(tmp_path: Path) -> None:
@@ -461,3 +383,32 @@ def test_log_files_written_before_a_column_was_added_still_read(tmp_path: Path) 
         rows = con.execute(f"SELECT url, link_agency FROM read_parquet('{root}/*.parquet', union_by_name = true) "
                            "ORDER BY url").fetchall()
     assert rows == [("http://h/new", "北仑区民政局"), ("http://h/old", None)]
+
+
+def test_a_log_on_another_filesystem_reads_the_same(tmp_path: Path) -> None:
+    # Logs not on a local disk (s3://) are streamed to DuckDB through pyarrow, not read by DuckDB itself:
+    # pyarrow's in-memory filesystem (mock://) stands for one, beside the same log on disk.
+    import pyarrow as pa
+
+    logs = [FetchLog(tmp_path / "log"), FetchLog("mock:///log")]
+    old_schema = pa.schema([f for f in LOG_SCHEMA if f.name != "link_agency"])
+    old = pa.Table.from_pylist([rec("http://h/a", "new", 0, sha256="0" * 64, etag='"0"')], schema=old_schema)
+    for log in logs:
+        log._fs.create_dir(log._base)
+        pq.write_table(old, f"{log._base}/20240105T000000000000Z-old.parquet", filesystem=log._fs)
+        log.append([rec("http://h/a", "new_version", 1, sha256="A" * 64, link_agency="x"),
+                    rec("http://h/b", "new", 1, sha256="B" * 64, etag='"b"')])
+        log.append([rec("http://h/a", "unchanged", 1, sha256="0" * 64, etag='"tie"')])
+
+    def reads(log: FetchLog) -> tuple:
+        return log.frame(), log.versions(), log.last_success("http://h/a"), log.last_success("http://h/b")
+
+    disk, other = reads(logs[0]), reads(logs[1])
+    assert disk[2]["etag"] == '"tie"' and disk[1]["link_agency"].isna().tolist() == [True, False, True]
+    pd.testing.assert_frame_equal(other[0], disk[0])
+    pd.testing.assert_frame_equal(other[1], disk[1])
+    assert other[2:] == disk[2:]
+    assert [log.compact(min_files=2) for log in logs] == [3, 3]
+    logs[1]._latest = None  # read the merged file again
+    pd.testing.assert_frame_equal(logs[1].frame(), disk[0])
+    assert logs[1].last_success("http://h/a") == disk[2]

@@ -8,7 +8,6 @@ import pandas as pd
 
 from govreports.extract.rawzone import RawZone
 from govreports.flows import steps
-from govreports.transform.frame import FACT_FIELDS
 from tests.loadhelp import page
 
 
@@ -45,8 +44,8 @@ def test_the_link_names_the_agency_when_neither_registry_nor_page_does(tmp_path)
                         link_agency="北仑区民政局")
     bundle = steps.parse_page(data, ref, None, pd.Timestamp.now(tz="UTC"))
     assert bundle.report["status"] == "parsed" and bundle.report["agency"] == "北仑区民政局"
-    agencies = {f[FACT_FIELDS.index("agency")] for f in bundle.fact_rows}
-    assert agencies == {"北仑区民政局"}
+    assert {f.agency for f in bundle.fact_rows} == {"北仑区民政局"}
+    assert {f.agency_id for f in bundle.fact_rows} == {"a1"}
     # A page that names its agency keeps it.
     named = page("北仑区司法局", 2022, "2021", 10, 2)
     ref = steps.PageRef("a1", ref.url, hashlib.sha256(named).hexdigest(), 2022, None, link_agency="北仑区民政局")
@@ -72,3 +71,36 @@ def test_first_fetch_times_are_read_from_the_log_only_for_pages_to_parse(tmp_pat
     reads = []
     monkeypatch.setattr(steps, "first_seen", lambda log: reads.append(log) or {})
     assert steps.with_first_seen([], log) == [] and reads == []
+
+
+def test_the_pages_own_year_outranks_the_link_and_the_link_outranks_its_guesses(tmp_path):
+    data = page("北仑区民政局", 2022, "2021", 10, 2)  # the title says 2022
+    ref = steps.PageRef("a1", "http://127.0.0.1/a1/2022.html", hashlib.sha256(data).hexdigest(), 2021, None)
+    bundle = steps.parse_page(data, ref, None, pd.Timestamp.now(tz="UTC"))
+    assert bundle.report["year"] == 2022 and {f.year for f in bundle.fact_rows} == {2022}
+
+
+def test_one_precedence_for_agency_and_year():
+    from govreports.extract.document import Document
+    from govreports.transform.report import decide_identity
+
+    guess = Document(kind="text", tables=[], text="", agency="某局", agency_source="metadata", year=2020,
+                     year_source="text")
+    assert decide_identity(guess, link_agency="链接局", link_year=2021) == ("某局", "metadata", 2021, "link")
+    assert decide_identity(guess, agency="登记局", year=2019, link_year=2021) == ("登记局", "caller", 2019, "caller")
+    firm = Document(kind="text", tables=[], text="", year=2020, year_source="period")
+    assert decide_identity(firm, link_agency="链接局", link_year=2021) == ("链接局", "link", 2020, "period")
+    assert decide_identity(firm) == (None, None, 2020, "period")
+
+
+def test_transform_reads_no_page_itself():
+    # extract reads a page once; transform makes rows of the Document and never decodes or parses markup.
+    import ast
+    from pathlib import Path
+
+    forbidden = {"govreports.extract.decode", "govreports.extract.page", "govreports.extract.grid",
+                 "govreports.extract.text_grid"}
+    for path in (Path(__file__).resolve().parents[1] / "transform").glob("*.py"):
+        imported = {n.module for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                    if isinstance(n, ast.ImportFrom)}
+        assert not imported & forbidden, path.name

@@ -11,16 +11,13 @@ import math
 from collections.abc import Iterable
 from functools import cache
 
-import pandas as pd
-
 from govreports.transform import dictionary as dd
-from govreports.transform.frame import CHECK_COLUMNS, frame_from_rows
+from govreports.transform.frame import Check
 
 _TOLERANCE = 1e-6  # sums of decimals (万元) are not exact in binary
 
 
 Row = tuple[str | None, str | None, float | None, str, str]  # metric, applicant, value, status, template
-CheckRow = tuple[str, str, str, str, float | None, float | None, str, str]  # in CHECK_COLUMNS order
 
 
 @cache
@@ -60,7 +57,7 @@ def _lookup(rows: Iterable[Row]) -> tuple[dict[tuple[str, str], tuple[float | No
 
 def _evaluate(report_id: str, ident: dd.Identity, subject: str,
               lhs: list[tuple[str, tuple[float | None, str] | None]],
-              rhs: list[tuple[str, tuple[float | None, str] | None]]) -> CheckRow | None:
+              rhs: list[tuple[str, tuple[float | None, str] | None]]) -> Check | None:
     terms = lhs + rhs
     if all(v is None for _, v in terms):
         return None
@@ -71,37 +68,24 @@ def _evaluate(report_id: str, ident: dd.Identity, subject: str,
             f"not printed: {', '.join(missing)}" if missing else "",
             f"not a number: {', '.join(unusable)}" if unusable else "",
         ]))
-        return report_id, ident.rule, ident.severity, subject, None, None, "not_assessable", detail
+        return Check(report_id, ident.rule, ident.severity, subject, None, None, "not_assessable", detail)
     expected = math.fsum(v[0] for _, v in lhs)
     actual = math.fsum(v[0] for _, v in rhs)
     ok = abs(expected - actual) <= _TOLERANCE
     status = "pass" if ok else ("fail" if ident.severity == "hard" else "info")
-    return report_id, ident.rule, ident.severity, subject, expected, actual, status, ident.description
+    return Check(report_id, ident.rule, ident.severity, subject, expected, actual, status, ident.description)
 
 
-def run_checks(report_id: str, facts: pd.DataFrame) -> pd.DataFrame:
-    """Evaluate every hard and informational identity that applies to the report's long frame."""
-    rows = zip(facts["metric"], facts["applicant"], facts["value"], facts["value_status"], facts["template"],
-               strict=True)
-    return check_rows(report_id, rows)
-
-
-def check_rows(report_id: str, rows: Iterable[Row]) -> pd.DataFrame:
-    """The same on plain (metric, applicant, value, status, template) rows."""
-    return frame_from_rows(check_records(report_id, rows), CHECK_COLUMNS)
-
-
-def check_records(report_id: str, rows: Iterable[Row]) -> list[CheckRow]:
-    """The checks as row tuples in CHECK_COLUMNS order: the parser's fast path (frames are built
-    per batch of pages)."""
+def check_records(report_id: str, rows: Iterable[Row]) -> list[Check]:
+    """The checks as typed rows: the parser's fast path (frames are built per batch of pages)."""
     values, templates = _lookup(rows)
     present_metrics = {m for m, _ in values}
-    out: list[CheckRow] = []
+    out: list[Check] = []
     applicants = dd.applicants()
     labels = _row_labels()
     order = _row_order()
 
-    def rows(ident: dd.Identity) -> Iterable[CheckRow | None]:
+    def rows(ident: dd.Identity) -> Iterable[Check | None]:
         if ident.scope == "per_applicant":
             for code, label in applicants:
                 yield _evaluate(report_id, ident, label,

@@ -37,7 +37,7 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    rule: str
+    rule: int  # data/identities.csv: 1-5 hard, 9 the 2019 items + change (info)
     severity: str  # hard | info
     scope: str  # per_applicant | per_row | single
     templates: tuple[str, ...]
@@ -109,7 +109,7 @@ def applicants() -> tuple[tuple[str, str], ...]:
 def identities() -> tuple[Identity, ...]:
     return tuple(
         Identity(
-            rule=r["rule"], severity=r["severity"], scope=r["scope"],
+            rule=int(r["rule"]), severity=r["severity"], scope=r["scope"],
             templates=tuple(r["template"].split("|")), lhs=tuple(r["lhs"].split("+")),
             rhs=tuple(r["rhs"].split("+")), description=r["description"],
         )

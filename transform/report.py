@@ -1,35 +1,57 @@
-"""One published page (bytes) -> its long-frame rows, its checks, and what is known about the report.
+"""A Document -> its long-frame rows, its checks, and what is known about the report.
 
-This is the whole parse of one page, with no network and no Prefect: `govreports parse`, the
-flows and the benchmarks all call `parse_report`. The rows come as tuples in the declared column
-order (`ParsedReport.facts` and `.checks` make frames of them): a caller with many pages makes one
-frame, or one Arrow table, for all of them.
+No network and no Prefect: `govreports parse`, the flows and the benchmarks all come through
+`parse_report` (bytes) or `parse_document` (a Document). The rows are typed tuples in the declared
+column order (`ParsedReport.facts` and `.checks` make frames of them): a caller with many pages
+makes one frame, or one Arrow table, for all of them.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import pandas as pd
 
-from govreports.extract.decode import DecodeError, decode
-from govreports.extract.page import Page, read_page
-from govreports.extract.text_grid import text_table
-from govreports.transform.checks import CheckRow, check_records
-from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS, frame_from_rows
+from govreports.extract.document import Document, ParseFailure, read_document
+from govreports.transform.checks import check_records
+from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS, Check, Fact, frame_from_rows
 from govreports.transform.tables import Recognition, recognise
 
+__all__ = ["Identity", "ParseFailure", "ParsedReport", "ReportMeta", "decide_identity", "parse_document",
+           "parse_report", "report_id_for"]
 
-class ParseFailure(Exception):
-    """The input yielded no report tables. `reason` is one of REASONS."""
 
-    REASONS = ("empty input", "cannot decode", "not a report", "no report tables found")
+class Identity(NamedTuple):
+    """Who published the report and the year it reports on, with where each came from."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
+    agency: str | None
+    agency_source: str | None  # caller | title | metadata | link | None
+    year: int | None
+    year_source: str | None  # caller | title | period | link | text | published | None
+
+
+_PAGE_YEAR_FIRM = ("title", "period")  # the page's own word; its other guesses yield to the link's
+
+
+def decide_identity(doc: Document, agency: str | None = None, year: int | None = None,
+                    link_agency: str | None = None, link_year: int | None = None) -> Identity:
+    """The one precedence. Agency: the caller's (the registry's name), else the page's, else the listing
+    link's. Year: the caller's, else the page's title or statistics period, else the link's, else the
+    page's weaker guesses (the first year its text names, its publication date minus one)."""
+    if agency is not None:
+        who = (agency, "caller")
+    elif doc.agency or not link_agency:
+        who = (doc.agency, doc.agency_source)
+    else:
+        who = (link_agency, "link")
+    if year is not None:
+        when = (year, "caller")
+    elif doc.year_source in _PAGE_YEAR_FIRM or link_year is None:
+        when = (doc.year, doc.year_source)
+    else:
+        when = (link_year, "link")
+    return Identity(*who, *when)
 
 
 @dataclass(slots=True)
@@ -40,6 +62,7 @@ class ReportMeta:
     agency: str | None
     year: int | None
     template: str | None
+    agency_id: str | None = None
     title: str | None = None
     publisher: str | None = None  # 发布机构 / 发文机关 from the metadata box
     published: str | None = None  # ISO date from the metadata box
@@ -51,14 +74,11 @@ class ReportMeta:
     problems: list[str] = field(default_factory=list)
 
 
-FactRow = tuple  # one long-frame row, in FACT_COLUMNS order
-
-
 @dataclass(slots=True)
 class ParsedReport:
     meta: ReportMeta
-    fact_rows: list[FactRow]  # FACT_COLUMNS order; the pipeline makes one frame per batch of pages
-    check_rows: list[CheckRow]  # CHECK_COLUMNS order
+    fact_rows: list[Fact]  # the pipeline makes one frame (or Arrow table) per batch of pages
+    check_rows: list[Check]
 
     @property
     def facts(self) -> pd.DataFrame:
@@ -74,50 +94,48 @@ def report_id_for(content_sha256: str) -> str:
     return content_sha256[:16]
 
 
-def _recognise(page: Page, year: int | None) -> Recognition:
-    rec = recognise(page.tables, year, page.complete)
-    if not rec.values and page.kind == "html" and page.text:
+def _recognise(doc: Document, year: int | None) -> Recognition:
+    rec = recognise(doc.tables, year, doc.complete)
+    if not rec.values and doc.kind == "html" and doc.text:
         # Tables drawn as text inside the HTML (<pre>, one <p> per cell).
-        fallback = recognise([text_table(page.text)], year, page.complete)
+        fallback = recognise([doc.text_grid], year, doc.complete)
         if fallback.values:
             fallback.problems.append("no HTML report table; read the page's text rendering")
             return fallback
     return rec
 
 
-def parse_report(data: bytes, source: str = "<bytes>", agency: str | None = None, year: int | None = None,
-                 http_charset: str | None = None) -> ParsedReport:
-    """Parse one page. `agency` and `year` override what the page says. Raises ParseFailure."""
-    if not data or not data.strip():
-        raise ParseFailure("empty input")
-    sha = hashlib.sha256(data).hexdigest()
-    try:
-        decoded = decode(data, http_charset)
-    except DecodeError as exc:
-        raise ParseFailure("cannot decode", str(exc)) from exc
-    page = read_page(decoded.text)
-    year = year if year is not None else page.year
-    rec = _recognise(page, year)
+def parse_document(doc: Document, agency: str | None = None, year: int | None = None, agency_id: str | None = None,
+                   link_agency: str | None = None, link_year: int | None = None) -> ParsedReport:
+    """The rows and checks of one document. `agency` (the registry's name) and `year` override what the
+    page says; the listing link's `link_agency` and `link_year` fill in (decide_identity). Raises
+    ParseFailure when the document holds no report."""
+    who = decide_identity(doc, agency, year, link_agency, link_year)
+    # The template, when no header prints it, is guessed from the year the page (or caller) gives.
+    rec = _recognise(doc, year if year is not None else doc.year)
     if not rec.values:
-        looks_like_report = rec.label_hits >= 3 or (
-            page.agency_source == "title" or "政府信息公开" in (page.title or "")
-        )
-        if looks_like_report:
+        if rec.label_hits >= 3 or doc.agency_source == "title" or "政府信息公开" in (doc.title or ""):
             raise ParseFailure("no report tables found", "the page names a report but prints no report table")
         raise ParseFailure("not a report", "no report title and no report table")
+    sha, source = doc.content_sha256, doc.source
+    rid = report_id_for(sha)
     meta = ReportMeta(
-        report_id=report_id_for(sha), source=source, content_sha256=sha,
-        agency=agency if agency is not None else page.agency, year=year, template=rec.template,
-        title=page.title, publisher=page.metadata.get("发布机构") or page.metadata.get("发文机关"),
-        published=page.published, agency_source="caller" if agency is not None else page.agency_source,
-        year_source="caller" if year is not None and year != page.year else page.year_source,
-        encoding=decoded.encoding, kind=page.kind, truncated=rec.truncated, problems=rec.problems,
+        report_id=rid, source=source, content_sha256=sha, agency=who.agency, year=who.year,
+        template=rec.template, agency_id=agency_id, title=doc.title, publisher=doc.publisher,
+        published=doc.published, agency_source=who.agency_source, year_source=who.year_source,
+        encoding=doc.encoding, kind=doc.kind, truncated=rec.truncated, problems=rec.problems,
     )
-    rid, agency_name, year_ = meta.report_id, meta.agency, meta.year
     facts = [
-        (rid, agency_name, year_, v.template, v.section, v.metric, v.row_label, v.column_label, v.applicant,
-         v.parsed.value, v.unit, v.parsed.status, v.parsed.raw, v.table, v.row, v.col, source, sha)
+        Fact(rid, agency_id, who.agency, who.year, v.template, v.section, v.metric, v.row_label, v.column_label,
+             v.applicant, v.parsed.value, v.unit, v.parsed.status, v.parsed.raw, v.table, v.row, v.col, source, sha)
         for v in rec.values
     ]
     rows = ((v.metric, v.applicant, v.parsed.value, v.parsed.status, v.template) for v in rec.values)
-    return ParsedReport(meta=meta, fact_rows=facts, check_rows=check_records(meta.report_id, rows))
+    return ParsedReport(meta=meta, fact_rows=facts, check_rows=check_records(rid, rows))
+
+
+def parse_report(data: bytes, source: str = "<bytes>", agency: str | None = None, year: int | None = None,
+                 http_charset: str | None = None, *, agency_id: str | None = None, link_agency: str | None = None,
+                 link_year: int | None = None) -> ParsedReport:
+    """Read and parse one page's bytes: read_document, then parse_document. Raises ParseFailure."""
+    return parse_document(read_document(data, source, http_charset), agency, year, agency_id, link_agency, link_year)
