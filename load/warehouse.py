@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from govreports.data.schema import TYPES
 from govreports.load.lake import Lake
 from govreports.load.schemas import REPORT_COLUMNS, SCHEMAS
 from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
@@ -37,9 +38,8 @@ _BUILD_CONFIG = {"memory_limit": BUILD_MEMORY_LIMIT, "preserve_insertion_order":
 # overflow nor round): the views and the checks table read counts through this, so they are BIGINT.
 _AS_COUNT = ("CREATE MACRO as_count(v) AS "
              "CASE WHEN v = trunc(v) AND abs(v) <= 9007199254740992 THEN CAST(v AS BIGINT) END")
-_HIVE = "hive_partitioning = true, hive_types = {'year': INTEGER, 'agency_id': VARCHAR}"
-_DUCK_TYPES = {"string": "VARCHAR", "Int64": "BIGINT", "float64": "DOUBLE", "bool": "BOOLEAN",
-               "datetime": "TIMESTAMPTZ"}
+_HIVE = "hive_partitioning = true, hive_types = {'year': BIGINT, 'agency_id': VARCHAR}"
+_DUCK_TYPES = {t.pandas: t.duckdb for t in TYPES.values()}  # pandas dtype -> DuckDB type
 # Each dataset's table: its columns in order, from the files and the hive partitions (year, agency_id).
 _COLUMNS = {
     "facts": {"agency_id": "string", **FACT_COLUMNS},

@@ -276,7 +276,7 @@ def test_review_litigation_pivots_the_three_groups(tmp_path):
 
 # Counts are BIGINT, money and ratios DOUBLE (README, "The warehouse"); decline_rank is a rank.
 _TYPES = {
-    "facts": {"value": "DOUBLE", "table_index": "BIGINT"},
+    "facts": {"value": "DOUBLE", "table_index": "BIGINT", "year": "BIGINT"},  # year: as declared, from the path
     "reports": dict.fromkeys(["n_values", "n_unparsed", "n_checks_failed", "n_checks_not_assessable"], "BIGINT"),
     "checks": {"expected": "BIGINT", "actual": "BIGINT"},
     **{view: {"decisions": "BIGINT", "prev_decisions": "BIGINT", "change": "BIGINT", "pct_change": "DOUBLE",
