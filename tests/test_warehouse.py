@@ -75,7 +75,7 @@ def test_enforcement_requests_review_rollup_and_quality(warehouse):
 
 
 def test_identity_failures_reach_checks_and_quality(warehouse):
-    rows = q(warehouse, "SELECT agency, subject, expected, actual FROM checks WHERE rule = '1' AND status = 'fail' "
+    rows = q(warehouse, "SELECT agency, subject, expected, actual FROM checks WHERE rule = 1 AND status = 'fail' "
                         "ORDER BY subject")
     assert rows == [("江北区交通运输局", "总计", 6.0, 7.0), ("江北区交通运输局", "自然人", 6.0, 7.0)]
     assert q(warehouse, "SELECT failed_rules FROM data_quality WHERE agency_id = '330205-jtj' AND year = 2020") == [
@@ -85,9 +85,9 @@ def test_identity_failures_reach_checks_and_quality(warehouse):
 def test_cross_year_checks(warehouse):
     rows = q(warehouse, "SELECT rule, subject, expected, actual, status FROM cross_year_checks "
                         "WHERE agency_id = '330212-jtj' AND year = 2020 AND subject = '总计'")
-    assert rows == [("6", "总计", 1.0, 1.0, "pass")]
+    assert rows == [(6, "总计", 1, 1, "pass")]
     rows = q(warehouse, "SELECT expected, actual, status FROM cross_year_checks WHERE agency_id = '330212-jtj' "
-                        "AND year = 2020 AND rule = '8' AND subject = 'licensing'")
+                        "AND year = 2020 AND rule = 8 AND subject = 'licensing'")
     assert rows == [(38.0, 40.0, "fail")]
 
 
@@ -257,7 +257,7 @@ def test_cross_year_rule_7_rules_in_force(tmp_path):
         bundle("330206-sfj", "北仑区司法局", 2023, "2021", 5, 1, region=region, regulations=(4, 0, 15)),  # not 16
     ])
     db = build(lake, tmp_path / "govreports.duckdb")
-    rows = q(db, "SELECT year, subject, expected, actual, status FROM cross_year_checks WHERE rule = '7' "
+    rows = q(db, "SELECT year, subject, expected, actual, status FROM cross_year_checks WHERE rule = 7 "
                  "ORDER BY year")
     assert rows == [(2022, "regulations", 12.0, 12.0, "pass"), (2023, "regulations", 16.0, 15.0, "fail")]
 
@@ -278,7 +278,7 @@ def test_review_litigation_pivots_the_three_groups(tmp_path):
 _TYPES = {
     "facts": {"value": "DOUBLE", "table_index": "BIGINT", "year": "BIGINT"},  # year: as declared, from the path
     "reports": dict.fromkeys(["n_values", "n_unparsed", "n_checks_failed", "n_checks_not_assessable"], "BIGINT"),
-    "checks": {"expected": "BIGINT", "actual": "BIGINT"},
+    "checks": {"rule": "BIGINT", "expected": "BIGINT", "actual": "BIGINT"},
     **{view: {"decisions": "BIGINT", "prev_decisions": "BIGINT", "change": "BIGINT", "pct_change": "DOUBLE",
               "decline_rank": "BIGINT"} for view in ("decisions_trend", "licensing_trend", "enforcement_trend")},
     "requests": dict.fromkeys(["received", "carried_over", "disclosed", "partially_disclosed", "withheld",
@@ -289,7 +289,7 @@ _TYPES = {
     "region_rollup": {"units": "BIGINT", "units_reporting": "BIGINT", "total": "BIGINT",
                       "total_wan_yuan": "DOUBLE"},
     "data_quality": dict.fromkeys(["n_values", "n_unparsed", "checks_failed", "checks_not_assessable"], "BIGINT"),
-    "cross_year_checks": {"expected": "BIGINT", "actual": "BIGINT"},
+    "cross_year_checks": {"rule": "BIGINT", "expected": "BIGINT", "actual": "BIGINT"},
 }
 
 
