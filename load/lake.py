@@ -1,7 +1,7 @@
 """The Parquet lake: facts, reports and checks, partitioned by year and agency.
 
 Each partition (one agency's reports of one year, every version of them) is one file,
-`<dataset>/year=<y>/agency=<agency_id>/part.parquet`. Loading a report rewrites its partition's file:
+`<dataset>/year=<y>/agency_id=<agency_id>/part.parquet`. Loading a report rewrites its partition's file:
 the rows of that report_id are replaced, never duplicated, and the new file is written beside the
 old one and moved over it, so a reader sees the old partition or the new one, never half of one.
 The root may be a local path or a URL that pyarrow's filesystems understand (file://, s3://).
@@ -29,7 +29,8 @@ COMPRESSION = "zstd"
 
 
 class LakeError(ValueError):
-    """A report that cannot be placed in the lake (bad agency id or year)."""
+    """A report that cannot be placed in the lake (bad agency id or year), or a lake this version
+    cannot read."""
 
 
 @dataclass(slots=True)
@@ -67,23 +68,15 @@ def partition_dir(root: str, dataset: str, year: int, agency_id: str) -> str:
         raise LakeError(f"agency id {agency_id!r} is not a safe ASCII id")
     if not isinstance(year, int) or not (year == UNKNOWN_YEAR or 1990 <= year <= 2100):
         raise LakeError(f"year {year!r} out of range")
-    return f"{root}/{dataset}/year={year}/agency={agency_id}"
-
-
-def _to_table(dataset: str, frame: pd.DataFrame) -> pa.Table:
-    schema = SCHEMAS[dataset]
-    df = frame.rename(columns={"agency": "agency_name"})
-    df = df.reindex(columns=schema.names)
-    return pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+    return f"{root}/{dataset}/year={year}/agency_id={agency_id}"
 
 
 def _rows_table(dataset: str, rows: list[tuple], columns: dict[str, str]) -> pa.Table:
-    """Row tuples in `columns` order -> the dataset's stored schema (agency is stored as agency_name;
-    the partition keys are left to the path)."""
+    """Row tuples in `columns` order -> the dataset's stored schema (the partition keys are left to
+    the path)."""
     schema = SCHEMAS[dataset]
     by_name = dict(zip(columns, zip(*rows, strict=True), strict=True)) if rows else {}
-    arrays = [pa.array(by_name.get("agency" if f.name == "agency_name" else f.name, ()), f.type, from_pandas=True)
-              for f in schema]
+    arrays = [pa.array(by_name.get(f.name, ()), f.type, from_pandas=True) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -132,10 +125,11 @@ class Lake:
         # than the write itself); partitions then take their rows by report_id.
         ordered = [b for key in sorted(by_partition) for b in by_partition[key]]
         batch = {
-            "reports": _to_table("reports", pd.DataFrame([{k: b.report.get(k) for k in REPORT_COLUMNS}
-                                                          for b in ordered], columns=list(REPORT_COLUMNS))),
+            "reports": _rows_table("reports", [tuple(b.report.get(k) for k in REPORT_COLUMNS) for b in ordered],
+                                   REPORT_COLUMNS),
             "facts": _rows_table("facts", [r for b in ordered for r in b.fact_rows], FACT_COLUMNS),
-            "checks": _rows_table("checks", [r for b in ordered for r in b.check_rows], CHECK_COLUMNS),
+            "checks": _rows_table("checks", [(b.report.get("agency"), *r) for b in ordered for r in b.check_rows],
+                                  {"agency": "string", **CHECK_COLUMNS}),
         }
         for (year, agency_id), group in sorted(by_partition.items()):
             ids = pa.array([b.report["report_id"] for b in group], pa.string())
@@ -163,12 +157,18 @@ class Lake:
 
     def glob(self, dataset: str) -> str:
         """The glob of a dataset's files, for DuckDB's read_parquet."""
-        return self._for_duckdb(f"{self.root}/{dataset}/*/*/{PART_FILE}")
+        return self._for_duckdb(f"{self.root}/{dataset}/year=*/agency_id=*/{PART_FILE}")
 
     def _paths(self, dataset: str) -> list[str]:
         """Every partition file of a dataset, sorted, as paths in self.fs."""
         selector = pafs.FileSelector(f"{self.root}/{dataset}", allow_not_found=True, recursive=True)
-        return sorted(info.path for info in self.fs.get_file_info(selector) if info.base_name == PART_FILE)
+        paths = sorted(info.path for info in self.fs.get_file_info(selector) if info.base_name == PART_FILE)
+        old = next((p for p in paths if p.split("/")[-2].startswith("agency=")), None)
+        if old is not None:  # the layout before partitions were named agency_id=
+            raise LakeError(f"the lake at {self.root} was written by an older version ({old}): run "
+                            "`govreports reparse` once to rebuild it from the raw zone (on an object store, "
+                            "delete the lake first)")
+        return paths
 
     def files(self, dataset: str) -> list[str]:
         """Every partition file of a dataset, sorted, as DuckDB reads them."""
@@ -194,16 +194,13 @@ class Lake:
 
     def read(self, dataset: str) -> pd.DataFrame:
         """A whole dataset with its partition columns (year, agency_id), for tests and small lakes."""
-        selector = pafs.FileSelector(f"{self.root}/{dataset}", allow_not_found=True, recursive=True)
         frames = []
-        for info in self.fs.get_file_info(selector):
-            if info.base_name != PART_FILE:
-                continue
-            parts = dict(p.split("=", 1) for p in info.path.split("/")[-3:-1])
-            df = pq.read_table(info.path, filesystem=self.fs, schema=SCHEMAS[dataset]).to_pandas()
-            df.insert(0, "agency_id", parts["agency"])
+        for path in self._paths(dataset):
+            parts = dict(p.split("=", 1) for p in path.split("/")[-3:-1])
+            df = pq.read_table(path, filesystem=self.fs, schema=SCHEMAS[dataset]).to_pandas()
+            df.insert(0, "agency_id", parts["agency_id"])
             df.insert(0, "year", int(parts["year"]))
             frames.append(df)
         if not frames:
             return pd.DataFrame(columns=["year", "agency_id", *SCHEMAS[dataset].names])
-        return pd.concat(frames, ignore_index=True).rename(columns={"agency_name": "agency"})
+        return pd.concat(frames, ignore_index=True)

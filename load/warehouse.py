@@ -17,7 +17,9 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
+from govreports.data.schema import TYPES
 from govreports.load.lake import Lake
 from govreports.load.schemas import REPORT_COLUMNS, SCHEMAS
 from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
@@ -31,31 +33,21 @@ BUILD_CHUNK_FILES = 5000
 # Insertion order is not a promise of the tables (queries order what they show); keeping it costs
 # DuckDB buffers across many small files.
 _BUILD_CONFIG = {"memory_limit": BUILD_MEMORY_LIMIT, "preserve_insertion_order": "false"}
-_HIVE = "hive_partitioning = true, hive_types = {'year': INTEGER, 'agency': VARCHAR}"
-_DUCK_TYPES = {"string": "VARCHAR", "Int64": "BIGINT", "float64": "DOUBLE", "bool": "BOOLEAN",
-               "datetime": "TIMESTAMPTZ"}
-# Final column order of each dataset's table: agency_id first, then the declared columns.
+# facts.value is DOUBLE: it holds counts and money (万元) alike. A count is an integer that a DOUBLE
+# holds exactly, else null (a fraction or 17 digits is no count a report prints, and null can neither
+# overflow nor round): the views and the checks table read counts through this, so they are BIGINT.
+_AS_COUNT = ("CREATE MACRO as_count(v) AS "
+             "CASE WHEN v = trunc(v) AND abs(v) <= 9007199254740992 THEN CAST(v AS BIGINT) END")
+_HIVE = "hive_partitioning = true, hive_types = {'year': BIGINT, 'agency_id': VARCHAR}"
+_DUCK_TYPES = {t.pandas: t.duckdb for t in TYPES.values()}  # pandas dtype -> DuckDB type
+# Each dataset's table: its columns in order, from the files and the hive partitions (year, agency_id).
 _COLUMNS = {
     "facts": {"agency_id": "string", **FACT_COLUMNS},
-    "checks": {"agency_id": "string", "year": "Int64", **CHECK_COLUMNS},
+    # every identity (data/identities.csv) is on counts
+    "checks": {"agency_id": "string", "agency": "string", "year": "Int64", **CHECK_COLUMNS,
+               "expected": "Int64", "actual": "Int64"},
     "reports": REPORT_COLUMNS,
 }
-
-
-def _select(dataset: str) -> str:
-    """Map a file's columns and the hive partitions to the dataset's declared columns."""
-    stored = set(SCHEMAS[dataset].names)
-    parts = []
-    for name in _COLUMNS[dataset]:
-        if name == "agency_id":
-            parts.append("agency AS agency_id")
-        elif name == "agency":
-            parts.append("agency_name AS agency")
-        elif name == "year":
-            parts.append("year")
-        elif name in stored:
-            parts.append(f'"{name}"')
-    return ", ".join(parts)
 
 
 def _empty(dataset: str) -> str:
@@ -71,20 +63,15 @@ def _chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def _read(files_sql: str) -> str:
-    return f"read_parquet({files_sql}, {_HIVE})"
-
-
-def _select_from(dataset: str, files: list[str] | None) -> str:
-    """The SELECT that reads these files (or none) into the dataset's table."""
+def _select_from(dataset: str, files: list[str] | str | None) -> str:
+    """The SELECT that reads these files (a list, a glob or none) as the dataset's table."""
     if not files:
-        select = _empty(dataset)
-    else:
-        select = f"SELECT {_select(dataset)} FROM {_read('[' + ', '.join(map(_quote, files)) + ']')}"
-    if dataset == "checks":  # give each check its agency's name, as facts have it
-        select = (f"SELECT c.agency_id, r.agency, c.* EXCLUDE (agency_id) FROM ({select}) c "
-                  "LEFT JOIN reports_all_versions r USING (report_id)")
-    return select
+        return _empty(dataset)
+    files_sql = _quote(files) if isinstance(files, str) else "[" + ", ".join(map(_quote, files)) + "]"
+    stored = SCHEMAS[dataset]
+    columns = ", ".join(f'as_count("{n}") AS "{n}"' if t == "Int64" and n in stored.names
+                        and stored.field(n).type == pa.float64() else f'"{n}"' for n, t in _COLUMNS[dataset].items())
+    return f"SELECT {columns} FROM read_parquet({files_sql}, {_HIVE})"
 
 
 def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = None,
@@ -95,6 +82,8 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
     db_path = Path(db_path).resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = db_path.with_name(f".{db_path.name}.{uuid.uuid4().hex}.tmp")
+    with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
+        con.execute(_AS_COUNT)
     present = []
     for dataset in ("reports", "facts", "checks"):
         files = lake.files(dataset)  # one listing of the lake per dataset
@@ -107,7 +96,7 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
         step(f"{dataset}_all_versions")
     with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
         for dataset in present:
-                con.execute(f"CREATE VIEW lake_{dataset} AS SELECT * FROM {_read(_quote(lake.glob(dataset)))}")
+            con.execute(f"CREATE VIEW lake_{dataset} AS {_select_from(dataset, lake.glob(dataset))}")
         if fetch_log_glob:
             # union_by_name: files written before a column was added read as null there
             con.execute("CREATE VIEW fetch_log AS SELECT * FROM "

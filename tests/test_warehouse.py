@@ -75,7 +75,7 @@ def test_enforcement_requests_review_rollup_and_quality(warehouse):
 
 
 def test_identity_failures_reach_checks_and_quality(warehouse):
-    rows = q(warehouse, "SELECT agency, subject, expected, actual FROM checks WHERE rule = '1' AND status = 'fail' "
+    rows = q(warehouse, "SELECT agency, subject, expected, actual FROM checks WHERE rule = 1 AND status = 'fail' "
                         "ORDER BY subject")
     assert rows == [("江北区交通运输局", "总计", 6.0, 7.0), ("江北区交通运输局", "自然人", 6.0, 7.0)]
     assert q(warehouse, "SELECT failed_rules FROM data_quality WHERE agency_id = '330205-jtj' AND year = 2020") == [
@@ -85,9 +85,9 @@ def test_identity_failures_reach_checks_and_quality(warehouse):
 def test_cross_year_checks(warehouse):
     rows = q(warehouse, "SELECT rule, subject, expected, actual, status FROM cross_year_checks "
                         "WHERE agency_id = '330212-jtj' AND year = 2020 AND subject = '总计'")
-    assert rows == [("6", "总计", 1.0, 1.0, "pass")]
+    assert rows == [(6, "总计", 1, 1, "pass")]
     rows = q(warehouse, "SELECT expected, actual, status FROM cross_year_checks WHERE agency_id = '330212-jtj' "
-                        "AND year = 2020 AND rule = '8' AND subject = 'licensing'")
+                        "AND year = 2020 AND rule = 8 AND subject = 'licensing'")
     assert rows == [(38.0, 40.0, "fail")]
 
 
@@ -203,14 +203,14 @@ def test_region_rollup_counts_units_as_count_distinct_would(tmp_path):
     by_distinct = """
         SELECT r.region, f.year, f.metric, coalesce(f.applicant, '') AS applicant,
                count(DISTINCT f.agency_id), count(DISTINCT f.agency_id) FILTER (WHERE f.value IS NOT NULL),
-               round(sum(f.value), 6)
+               sum(f.value) FILTER (WHERE f.unit = 'count'), round(sum(f.value) FILTER (WHERE f.unit <> 'count'), 6)
         FROM facts f JOIN reports r USING (report_id) WHERE f.metric IS NOT NULL GROUP BY ALL"""
-    rollup = "SELECT region, year, metric, applicant, units, units_reporting, total FROM region_rollup"
+    rollup = "SELECT region, year, metric, applicant, units, units_reporting, total, total_wan_yuan FROM region_rollup"
     assert q(db, f"SELECT count(*) FROM ({rollup})")[0][0] > 0
     assert q(db, f"({rollup}) EXCEPT ({by_distinct})") == []
     assert q(db, f"({by_distinct}) EXCEPT ({rollup})") == []
     assert q(db, "SELECT units, total FROM region_rollup WHERE year = 2021 AND metric = 'licensing_decisions'") == [
-        (2, 52.0)]
+        (2, 52)]
 
 
 def _readme_tables() -> dict[str, str]:
@@ -257,7 +257,7 @@ def test_cross_year_rule_7_rules_in_force(tmp_path):
         bundle("330206-sfj", "北仑区司法局", 2023, "2021", 5, 1, region=region, regulations=(4, 0, 15)),  # not 16
     ])
     db = build(lake, tmp_path / "govreports.duckdb")
-    rows = q(db, "SELECT year, subject, expected, actual, status FROM cross_year_checks WHERE rule = '7' "
+    rows = q(db, "SELECT year, subject, expected, actual, status FROM cross_year_checks WHERE rule = 7 "
                  "ORDER BY year")
     assert rows == [(2022, "regulations", 12.0, 12.0, "pass"), (2023, "regulations", 16.0, 15.0, "fail")]
 
@@ -272,3 +272,52 @@ def test_review_litigation_pivots_the_three_groups(tmp_path):
     assert rows == [("review", "行政复议", 2.0, 1.0, 0.0, 1.0, 4.0),
                     ("suit_after_review", "复议后起诉", 0.0, 1.0, 1.0, 0.0, 2.0),
                     ("suit_direct", "未经复议直接起诉", 1.0, 0.0, 0.0, 0.0, 1.0)]
+
+
+# Counts are BIGINT, money and ratios DOUBLE (README, "The warehouse"); decline_rank is a rank.
+_TYPES = {
+    "facts": {"value": "DOUBLE", "table_index": "BIGINT", "year": "BIGINT"},  # year: as declared, from the path
+    "reports": dict.fromkeys(["n_values", "n_unparsed", "n_checks_failed", "n_checks_not_assessable"], "BIGINT"),
+    "checks": {"rule": "BIGINT", "expected": "BIGINT", "actual": "BIGINT"},
+    **{view: {"decisions": "BIGINT", "prev_decisions": "BIGINT", "change": "BIGINT", "pct_change": "DOUBLE",
+              "decline_rank": "BIGINT"} for view in ("decisions_trend", "licensing_trend", "enforcement_trend")},
+    "requests": dict.fromkeys(["received", "carried_over", "disclosed", "partially_disclosed", "withheld",
+                               "unavailable", "not_processed", "other_handling", "handled_total",
+                               "carried_forward"], "BIGINT"),
+    "request_outcomes": {"value": "BIGINT"},
+    "review_litigation": dict.fromkeys(["upheld", "corrected", "other", "pending", "total"], "BIGINT"),
+    "region_rollup": {"units": "BIGINT", "units_reporting": "BIGINT", "total": "BIGINT",
+                      "total_wan_yuan": "DOUBLE"},
+    "data_quality": dict.fromkeys(["n_values", "n_unparsed", "checks_failed", "checks_not_assessable"], "BIGINT"),
+    "cross_year_checks": {"rule": "BIGINT", "expected": "BIGINT", "actual": "BIGINT"},
+}
+
+
+def _describe(db, name: str) -> dict[str, str]:
+    return {row[0]: row[1] for row in q(db, f"DESCRIBE {name}")}
+
+
+@pytest.mark.parametrize("name", sorted(_TYPES))
+def test_counts_are_bigint_and_money_double(warehouse, name):
+    types = _describe(warehouse, name)
+    assert {c: types[c] for c in _TYPES[name]} == _TYPES[name]
+
+
+def test_lake_views_have_the_columns_of_the_tables(warehouse):
+    # agency_id (the ASCII id) and agency (the name) mean one thing in the lake views and the tables.
+    for dataset in ("facts", "reports", "checks"):
+        assert _describe(warehouse, f"lake_{dataset}") == _describe(warehouse, f"{dataset}_all_versions")
+    assert q(warehouse, "SELECT DISTINCT agency_id, agency FROM lake_checks ORDER BY 1") == q(
+        warehouse, "SELECT DISTINCT agency_id, agency FROM lake_facts ORDER BY 1") == [
+        ("330203-jtj", "海曙区交通运输局"), ("330205-jtj", "江北区交通运输局"), ("330212-jtj", "鄞州区交通运输局")]
+
+
+def test_a_count_is_an_integer_a_double_holds_exactly_else_null(warehouse, tmp_path):
+    assert q(warehouse, "SELECT as_count(16363.0), as_count(-3.0), as_count(2.5), as_count(1e20), "
+                        "as_count(NULL)") == [(16363, -3, None, None, None)]
+    # A count printed with a fraction keeps its number in facts and is no count in the views.
+    lake = Lake(str(tmp_path / "parquet"))
+    lake.write([bundle("330206-sfj", "北仑区司法局", 2022, "2021", "2.5", 1, region=f"{CITY}/北仑区")])
+    db = build(lake, tmp_path / "govreports.duckdb")
+    assert q(db, "SELECT value FROM facts WHERE metric = 'licensing_decisions'") == [(2.5,)]
+    assert q(db, "SELECT decisions FROM licensing_trend") == [(None,)]

@@ -4,12 +4,12 @@
 CREATE VIEW decisions_trend AS
 WITH d AS (
     SELECT f.agency_id, f.agency, r.region, r.parent_region, r.level, r.kind, f.year, f.template, f.metric,
-           f.value AS decisions, f.value_status, f.report_id
+           as_count(f.value) AS decisions, f.value_status, f.report_id
     FROM facts f JOIN reports r USING (report_id)
     WHERE f.metric IN ('licensing_decisions', 'penalty_decisions', 'coercion_decisions')
 ), t AS (
     SELECT d.*, p.decisions AS prev_decisions, d.decisions - p.decisions AS change,
-           CASE WHEN p.decisions > 0 THEN round(100.0 * (d.decisions - p.decisions) / p.decisions, 2) END
+           CASE WHEN p.decisions > 0 THEN round(100 * (d.decisions - p.decisions) / p.decisions::DOUBLE, 2) END
                AS pct_change
     FROM d LEFT JOIN d AS p ON p.agency_id = d.agency_id AND p.metric = d.metric AND p.year = d.year - 1
 )

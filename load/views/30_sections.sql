@@ -1,23 +1,24 @@
 -- 三: applications per report and applicant column (总计 included). Outcome groups are the sums of
--- their printed items (a printed subtotal is used only where no item is printed).
+-- their printed items (a printed subtotal is used only where no item is printed). Every 三 and 四
+-- value is a count (as_count: see warehouse.py); a sum of BIGINTs is a HUGEINT, cast back.
 CREATE VIEW requests AS
+WITH f AS (SELECT * REPLACE (as_count(value) AS value) FROM facts WHERE section = '三' AND metric IS NOT NULL)
 SELECT agency_id, agency, year, template, report_id, applicant,
        max(value) FILTER (WHERE metric = 'requests_new') AS received,
        max(value) FILTER (WHERE metric = 'requests_carried_over') AS carried_over,
        max(value) FILTER (WHERE metric = 'outcome_disclosed') AS disclosed,
        max(value) FILTER (WHERE metric = 'outcome_partial') AS partially_disclosed,
-       coalesce(sum(value) FILTER (WHERE metric LIKE 'outcome\_withheld\_%' ESCAPE '\'),
-                max(value) FILTER (WHERE metric = 'outcome_withheld')) AS withheld,
-       coalesce(sum(value) FILTER (WHERE metric LIKE 'outcome\_unavailable\_%' ESCAPE '\'),
-                max(value) FILTER (WHERE metric = 'outcome_unavailable')) AS unavailable,
-       coalesce(sum(value) FILTER (WHERE metric LIKE 'outcome\_not\_processed\_%' ESCAPE '\'),
-                max(value) FILTER (WHERE metric = 'outcome_not_processed')) AS not_processed,
-       coalesce(sum(value) FILTER (WHERE metric LIKE 'outcome\_other\_%' ESCAPE '\'),
-                max(value) FILTER (WHERE metric = 'outcome_other')) AS other_handling,
+       TRY_CAST(coalesce(sum(value) FILTER (WHERE metric LIKE 'outcome\_withheld\_%' ESCAPE '\'),
+                         max(value) FILTER (WHERE metric = 'outcome_withheld')) AS BIGINT) AS withheld,
+       TRY_CAST(coalesce(sum(value) FILTER (WHERE metric LIKE 'outcome\_unavailable\_%' ESCAPE '\'),
+                         max(value) FILTER (WHERE metric = 'outcome_unavailable')) AS BIGINT) AS unavailable,
+       TRY_CAST(coalesce(sum(value) FILTER (WHERE metric LIKE 'outcome\_not\_processed\_%' ESCAPE '\'),
+                         max(value) FILTER (WHERE metric = 'outcome_not_processed')) AS BIGINT) AS not_processed,
+       TRY_CAST(coalesce(sum(value) FILTER (WHERE metric LIKE 'outcome\_other\_%' ESCAPE '\'),
+                         max(value) FILTER (WHERE metric = 'outcome_other')) AS BIGINT) AS other_handling,
        max(value) FILTER (WHERE metric = 'outcome_total') AS handled_total,
        max(value) FILTER (WHERE metric = 'requests_carried_forward') AS carried_forward
-FROM facts
-WHERE section = '三' AND metric IS NOT NULL
+FROM f
 GROUP BY ALL;
 
 -- 三's outcomes in long form: one row per report, applicant column and printed outcome row, the
@@ -26,7 +27,7 @@ GROUP BY ALL;
 CREATE VIEW request_outcomes AS
 SELECT agency_id, agency, year, template, report_id, applicant, outcome,
        CASE WHEN metric = 'outcome_' || outcome THEN NULL ELSE metric END AS category,
-       row_label, value, value_status
+       row_label, as_count(value) AS value, value_status
 FROM (
     SELECT *, regexp_extract(metric, '^outcome_(disclosed|partial|withheld|unavailable|not_processed|other|total)',
                              1) AS outcome
@@ -44,20 +45,26 @@ SELECT agency_id, agency, year, template, report_id,
        max(value) FILTER (WHERE metric LIKE '%\_other' ESCAPE '\') AS other,
        max(value) FILTER (WHERE metric LIKE '%\_pending' ESCAPE '\') AS pending,
        max(value) FILTER (WHERE metric LIKE '%\_total' ESCAPE '\') AS total
-FROM facts
-WHERE section = '四' AND metric IS NOT NULL
+FROM (SELECT * REPLACE (as_count(value) AS value) FROM facts WHERE section = '四' AND metric IS NOT NULL)
 GROUP BY ALL;
 
 -- Sums over the units (governments and departments) of each region and year. A unit has one current
 -- report per year and a report one value per metric and applicant, so counting fact rows counts units:
 -- the same result as count(DISTINCT agency_id) (tests/test_warehouse.py checks it), without its cost,
 -- and without grouping the 20M fact rows per unit first (a hash table of 20M groups at the rebuild).
--- Rounded: a float sum's last bits depend on DuckDB's thread scheduling, and reports print <= 4 decimals.
+-- Counts sum to `total` (BIGINT), money to `total_wan_yuan` (DOUBLE, rounded: a float sum's last bits
+-- depend on DuckDB's thread scheduling, and reports print <= 4 decimals).
 -- A table, computed when the database is rebuilt: grouping 20M fact rows takes seconds on 2 cores, too
 -- slow for every query; the database is a snapshot of the lake anyway.
 CREATE TABLE region_rollup AS
-SELECT r.region, f.year, f.metric, coalesce(f.applicant, '') AS applicant, count(*) AS units,
-       count(f.value) AS units_reporting, round(sum(f.value), 6) AS total
-FROM facts f JOIN reports r USING (report_id)
-WHERE f.metric IS NOT NULL
+WITH f AS (
+    SELECT r.region, f.year, f.metric, coalesce(f.applicant, '') AS applicant,
+           CASE WHEN f.unit = 'count' THEN as_count(f.value) END AS n,
+           CASE WHEN f.unit <> 'count' THEN f.value END AS amount
+    FROM facts f JOIN reports r USING (report_id)
+    WHERE f.metric IS NOT NULL
+)
+SELECT region, year, metric, applicant, count(*) AS units, count(coalesce(n, amount)) AS units_reporting,
+       TRY_CAST(sum(n) AS BIGINT) AS total, round(sum(amount), 6) AS total_wan_yuan
+FROM f
 GROUP BY ALL;

@@ -19,16 +19,16 @@ GROUP BY ALL;
 -- 8: 上一年项目数量 (t) = 上一年项目数量 (t-1) + 本年增/减 (t-1) (2019 template).
 CREATE VIEW cross_year_checks AS
 WITH v AS (
-    SELECT agency_id, agency, year, metric, coalesce(applicant, '') AS applicant, value
+    SELECT agency_id, agency, year, metric, coalesce(applicant, '') AS applicant, as_count(value) AS value
     FROM facts WHERE metric IS NOT NULL
 ), r AS (
-    SELECT '6' AS rule, cur.agency_id, cur.agency, cur.year, cur.applicant AS subject,
+    SELECT 6::BIGINT AS rule, cur.agency_id, cur.agency, cur.year, cur.applicant AS subject,
            prev.value AS expected, cur.value AS actual
     FROM v cur JOIN v prev ON prev.agency_id = cur.agency_id AND prev.year = cur.year - 1
          AND prev.applicant = cur.applicant AND prev.metric = 'requests_carried_forward'
     WHERE cur.metric = 'requests_carried_over'
     UNION ALL
-    SELECT '7', cur.agency_id, cur.agency, cur.year, replace(cur.metric, '_in_force', ''),
+    SELECT 7, cur.agency_id, cur.agency, cur.year, replace(cur.metric, '_in_force', ''),
            prev.value + iss.value - rep.value, cur.value
     FROM v cur
     JOIN v prev ON prev.agency_id = cur.agency_id AND prev.year = cur.year - 1 AND prev.metric = cur.metric
@@ -38,7 +38,7 @@ WITH v AS (
          AND rep.metric = replace(cur.metric, '_in_force', '_repealed')
     WHERE cur.metric LIKE '%\_in\_force' ESCAPE '\'
     UNION ALL
-    SELECT '8', cur.agency_id, cur.agency, cur.year, replace(cur.metric, '_items_prev_year', ''),
+    SELECT 8, cur.agency_id, cur.agency, cur.year, replace(cur.metric, '_items_prev_year', ''),
            prev.value + chg.value, cur.value
     FROM v cur
     JOIN v prev ON prev.agency_id = cur.agency_id AND prev.year = cur.year - 1 AND prev.metric = cur.metric
@@ -48,5 +48,5 @@ WITH v AS (
 )
 SELECT rule, 'soft' AS severity, agency_id, agency, year, subject, expected, actual,
        CASE WHEN expected IS NULL OR actual IS NULL THEN 'not_assessable'
-            WHEN abs(expected - actual) < 1e-6 THEN 'pass' ELSE 'fail' END AS status
+            WHEN expected = actual THEN 'pass' ELSE 'fail' END AS status
 FROM r;
