@@ -316,35 +316,35 @@ def _crawl_and_load_locked(name: str, sources: list[Source], wh: Warehouse, year
 
 
 @flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
-def nightly(sources_file: str | Path | None = None, warehouse: str = DEFAULT_WAREHOUSE, site: str | None = None,
+def nightly(sources_file: str | Path | None = None, warehouse: str | Path = DEFAULT_WAREHOUSE, site: str | None = None,
             agencies: list[str] | None = None, region: str | None = None, allow_loopback: bool = False,
             delay: float = 0.5, timeout: float = 20.0, proxy: str | None = None, trust_env: bool = False) -> dict:
     """Discover → fetch what changed → parse → check → load → refresh the views, for every agency."""
-    wh = Warehouse(warehouse)
+    wh = Warehouse(str(warehouse))
     summary = _crawl_and_load("nightly", _sources(sources_file, site, agencies, region), wh, None,
                               allow_loopback, delay, timeout, proxy, trust_env)
     return asdict(summary)
 
 
 @flow(name="backfill", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
-def backfill(years: list[int], sources_file: str | Path | None = None, warehouse: str = DEFAULT_WAREHOUSE,
+def backfill(years: list[int], sources_file: str | Path | None = None, warehouse: str | Path = DEFAULT_WAREHOUSE,
              site: str | None = None, agencies: list[str] | None = None, region: str | None = None,
              allow_loopback: bool = False, delay: float = 0.5, timeout: float = 20.0, proxy: str | None = None,
              trust_env: bool = False) -> dict:
     """The nightly pipeline for a chosen slice: some years, some agencies or one region."""
-    wh = Warehouse(warehouse)
+    wh = Warehouse(str(warehouse))
     summary = _crawl_and_load("backfill", _sources(sources_file, site, agencies, region), wh, list(years),
                               allow_loopback, delay, timeout, proxy, trust_env)
     return asdict(summary)
 
 
 @flow(name="reparse", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
-def reparse(warehouse: str = DEFAULT_WAREHOUSE, sources_file: str | Path | None = None,
+def reparse(warehouse: str | Path = DEFAULT_WAREHOUSE, sources_file: str | Path | None = None,
             site: str | None = None) -> dict:
     """Rebuild facts, reports and checks from the raw zone and the fetch log, with no network (after a
     parser upgrade). The new lake is built beside the old one and swapped in when complete."""
     started = time.perf_counter()
-    wh = Warehouse(warehouse)
+    wh = Warehouse(str(warehouse))
     path = str(sources_file or DATA_DIR / "sources.csv")
     try:
         sources = {s.agency_id: s for s in load_sources(path, site=site)}
