@@ -51,8 +51,8 @@ CHUNK_AGENCIES = 400  # agencies generated per chunk (a multiple of 8: synthetic
 SITE_PREFIX = "http://127.0.0.1:8000"  # URLs written to the fetch log by `reparse` (no server is needed)
 STAGES = ("fetch", "refs_from_crawl", "with_first_seen", "refs_from_log", "not_loaded", "parse_pages", "load",
           "refresh")
-# Stages seen from the flow's process: with parse workers, parse_pages and load run in the workers.
-WORKER_STAGES = ("parse_and_load",)
+# The parse stage seen from the flow's process: with parse processes, parse_pages and load run in them.
+FLOW_STAGES = ("_parse_and_load",)
 
 
 # -- the corpus ------------------------------------------------------------------------------------------------
@@ -230,9 +230,9 @@ class StageClock:
         self._lock = threading.Lock()
 
     def install(self) -> None:
-        from govreports.flows import steps, workers
+        from govreports.flows import pipeline, steps
 
-        for module, name in [(steps, n) for n in STAGES] + [(workers, n) for n in WORKER_STAGES]:
+        for module, name in [(steps, n) for n in STAGES] + [(pipeline, n) for n in FLOW_STAGES]:
             fn = getattr(module, name)
 
             def wrapped(*args, _fn=fn, _name=name, **kwargs):
@@ -276,8 +276,8 @@ class StageClock:
 
 class RssSampler:
     """Samples the resident memory of this process and of its children (the Prefect server, the parse
-    workers and their forkserver) every 0.5 s. The total over the tree is PSS (proportional set size):
-    the workers share the forkserver's pages (pandas, pyarrow, lxml), which RSS would count in each."""
+    processes) every 0.5 s. The total over the tree is PSS (proportional set size): processes share
+    pages (the Python runtime, libraries), which RSS would count in each."""
 
     def __init__(self) -> None:
         import psutil
@@ -328,7 +328,7 @@ class RssSampler:
 
 def cpu_now() -> tuple[float, float]:
     """CPU seconds (user + system) used so far by this process and by its live children (the Prefect server,
-    the parse workers' forkserver), with what their own ended children used (retired parse workers)."""
+    the parse processes), with what their own ended children used."""
     import psutil
 
     me = psutil.Process()
@@ -407,9 +407,9 @@ def child_nightly(spec: dict) -> dict:
 
 def child_plain(spec: dict) -> dict:
     """The nightly's stages without Prefect, in the flow's shape: FETCH_TASKS fetch batches, then
-    parse-and-load batches of whole agencies on 4 threads (in worker processes when the flow would use
-    them), then one refresh."""
-    from concurrent.futures import ThreadPoolExecutor
+    parse-and-load batches of whole agencies on 4 threads (in a spawned process pool when the flow would
+    use one), then one refresh."""
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
     clock = StageClock()
     clock.install()
@@ -417,9 +417,9 @@ def child_plain(spec: dict) -> dict:
     from govreports.extract.fetch import PROCESS_GATES, Fetcher
     from govreports.extract.fetchlog import FetchLog
     from govreports.extract.sources import load_sources
-    from govreports.flows import steps, workers
+    from govreports.flows import steps
     from govreports.flows.config import Warehouse
-    from govreports.flows.pipeline import FETCH_TASKS, PARSE_BATCH
+    from govreports.flows.pipeline import FETCH_TASKS, PARSE_BATCH, _parse_process_start, parse_processes
     from govreports.load.lake import Lake
 
     wh = Warehouse(spec["warehouse"])
@@ -441,9 +441,14 @@ def child_plain(spec: dict) -> dict:
             log.compact()
             todo = steps.with_first_seen(steps.not_loaded(steps.refs_from_crawl(results), Lake(wh.lake), db=wh.db),
                                          log)
-            with workers.parse_pool(len(todo)):
-                outcomes = list(pool.map(lambda b: workers.parse_and_load(wh.raw, wh.lake, b, by_id),
-                                         steps.agency_batches(todo, PARSE_BATCH)))
+            batches = steps.agency_batches(todo, PARSE_BATCH)
+            if (n := parse_processes(len(todo))) > 1:
+                with ProcessPoolExecutor(n, multiprocessing.get_context("spawn"),
+                                         initializer=_parse_process_start) as procs:
+                    outcomes = list(procs.map(steps.parse_and_load, [wh.raw] * len(batches), [wh.lake] * len(batches),
+                                              batches, [steps.sources_for(b, by_id) for b in batches]))
+            else:
+                outcomes = list(pool.map(lambda b: steps.parse_and_load(wh.raw, wh.lake, b, by_id), batches))
             parsed = sum(o.parsed for o in outcomes)
         if parsed:
             steps.refresh(wh)
@@ -562,11 +567,11 @@ def _print_nightly(r: dict) -> None:
         print(f"  {label}: {run['wall_s']:.1f} s = {run['reports_per_s']} reports/s; inside stages "
               f"{run['inside_stages_s']:.1f} s; orchestration {run['orchestration_s']:.1f} s "
               f"({100 * run['orchestration_share']:.1f}%); CPU: flow process {run['cpu_flow_process_s']} s, "
-              f"children (Prefect server, parse workers) {run['cpu_children_s']} s; "
+              f"children (Prefect server, parse processes) {run['cpu_children_s']} s; "
               f"the site server {run.get('cpu_site_server_s', 0.0)} s")
         _print_stages(run)
     print(f"  second / first: {100 * r['second_over_first']:.1f}%  (goal < 10%)")
-    print(f"  peak RSS (flow process): {p['peak_rss_mb']} MB; children (Prefect server, parse workers): "
+    print(f"  peak RSS (flow process): {p['peak_rss_mb']} MB; children (Prefect server, parse processes): "
           f"{p['peak_children_rss_mb']} MB; whole tree at once: {p['peak_total_pss_mb']} MB PSS")
     print(f"  check: {r['check']}")
     if "plain" in r:
@@ -609,10 +614,10 @@ def cmd_reparse(args: argparse.Namespace) -> dict:
     print(f"\nreparse, {n} reports: {run['wall_s']:.1f} s = {run['reports_per_s']} reports/s; orchestration "
           f"{run['orchestration_s']:.1f} s ({100 * run['orchestration_share']:.1f}%); Prefect start-up "
           f"{run['prefect_startup_s']} s (not counted); CPU: flow process {run['cpu_flow_process_s']} s, "
-          f"children (Prefect server, parse workers) {run['cpu_children_s']} s")
+          f"children (Prefect server, parse processes) {run['cpu_children_s']} s")
     _print_stages(run)
     print(f"  peak RSS: {run['peak_rss_mb']} MB (ru_maxrss), {run.get('time_v_max_rss_mb')} MB (/usr/bin/time -v); "
-          f"children (Prefect server, parse workers) {run['peak_children_rss_mb']} MB; "
+          f"children (Prefect server, parse processes) {run['peak_children_rss_mb']} MB; "
           f"whole tree at once {run['peak_total_pss_mb']} MB PSS")
     print(f"  lake: {result['lake_files']} part files, {result['lake_mb']} MB; database {result['db_mb']} MB")
     print(f"  check: {result['check']}")

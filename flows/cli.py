@@ -96,9 +96,8 @@ class Crawl:
         return chosen
 
     def fetcher_kwargs(self) -> dict:
-        # A proxy only when asked for: the Fetcher's and the flows' defaults (none) otherwise.
-        asked = {k: v for k, v in (("proxy", self.proxy), ("trust_env", self.trust_env)) if v}
-        return {"allow_loopback": self.allow_loopback, "delay": self.delay, "timeout": self.timeout, **asked}
+        return {"allow_loopback": self.allow_loopback, "delay": self.delay, "timeout": self.timeout,
+                "proxy": self.proxy, "trust_env": self.trust_env}
 
     def flow_kwargs(self, where: Where) -> dict:
         return {"sources_file": str(self.sources) if self.sources else None, "warehouse": where.resolve().root,

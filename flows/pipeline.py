@@ -4,7 +4,8 @@ Tasks wrap the plain stages of flows/steps.py in batches (agencies for fetching,
 pages for parsing and loading), so orchestration costs little next to the work. Only the network
 stage retries. A parse-and-load batch writes lake partitions no other batch writes (a partition is
 one agency's year), so batches run in parallel and hand back counts only; then the database is
-rebuilt once.
+rebuilt once. Fetch tasks run on the flow's threads (they share the per-host politeness of the
+process); a large parse stage runs on Prefect's process pool (parsing is Python under the GIL).
 """
 
 from __future__ import annotations
@@ -14,32 +15,44 @@ from govreports.flows.prefect_env import configure
 configure()
 
 import contextlib  # noqa: E402 - prefect must see its settings before it is imported
+import gc  # noqa: E402
+import logging  # noqa: E402
+import multiprocessing  # noqa: E402
+import os  # noqa: E402
 import shutil  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from collections import deque  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
+from collections.abc import Iterator, Sequence  # noqa: E402
+from concurrent.futures.process import BrokenProcessPool  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from prefect import flow, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
-from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
+from prefect.context import FlowRunContext  # noqa: E402
+from prefect.settings import PREFECT_API_URL, temporary_settings  # noqa: E402
+from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
 from govreports.extract import fetch as fetch_module  # noqa: E402
 from govreports.extract.crawl import CrawlEvent, CrawlResult  # noqa: E402
 from govreports.extract.fetch import Fetcher  # noqa: E402
 from govreports.extract.fetchlog import FetchLog  # noqa: E402
 from govreports.extract.sources import Source, load_sources, select  # noqa: E402
-from govreports.flows import memory, progress, steps, workers  # noqa: E402
+from govreports.flows import progress, steps  # noqa: E402
 from govreports.flows.config import DATA_DIR, DEFAULT_WAREHOUSE, Warehouse  # noqa: E402
-from govreports.flows.runlock import LockHeld, RunLock, mark_for_sweep, needs_sweep, sweep  # noqa: E402
+from govreports.flows.runlock import LockHeld, RunLock, sweep  # noqa: E402
 from govreports.load.lake import Lake  # noqa: E402
 
 FETCH_TASKS = 4  # fetch tasks per run, each crawling its agencies on its own threads (sharing the log and politeness)
 PARSE_BATCH = 100  # pages per parse-and-load task (whole agencies)
 PARSE_AHEAD = 8  # batches in flight
+MIN_PAGES = 200  # a smaller parse stage stays on the flow's threads: starting processes costs more than it saves
+GC_THRESHOLD = 20_000  # allocations between young collections in a parse process (Python's default is 700)
+
+log = logging.getLogger(__name__)
 
 
 class StageFailed(RuntimeError):
@@ -94,9 +107,9 @@ class RunSummary:
         return "\n".join(out)
 
 
-def _sources(sources_file: str | None, site: str | None, agencies: Sequence[str] | None,
+def _sources(sources_file: str | Path | None, site: str | None, agencies: Sequence[str] | None,
              region: str | None) -> list[Source]:
-    path = sources_file or str(DATA_DIR / "sources.csv")
+    path = str(sources_file or DATA_DIR / "sources.csv")
     return select(load_sources(path, site=site), agencies=agencies or None, region=region)
 
 
@@ -104,7 +117,7 @@ def _sources(sources_file: str | None, site: str | None, agencies: Sequence[str]
 # real cache is the lake, keyed by each page's sha256 (steps.not_loaded).
 @task(name="fetch", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def fetch_task(sources: list[Source], wh: Warehouse, years: list[int] | None, allow_loopback: bool,
-               delay: float, timeout: float) -> CrawlResult:
+               delay: float, timeout: float, proxy: str | None = None, trust_env: bool = False) -> CrawlResult:
     def agency_done(event: CrawlEvent) -> None:
         if event.kind == "done":
             progress.advance("fetch")
@@ -113,14 +126,15 @@ def fetch_task(sources: list[Source], wh: Warehouse, years: list[int] | None, al
     # tasks gets `delay` and 2 requests in flight, not twice that). Named through its module: the Dask
     # runner pickles this function by value, which would take the gates' locks along, and fails.
     gates = fetch_module.PROCESS_GATES
-    with Fetcher(allow_loopback=allow_loopback, delay=delay, timeout=timeout, gates=gates) as fetcher:
+    with Fetcher(allow_loopback=allow_loopback, delay=delay, timeout=timeout, gates=gates, proxy=proxy,
+                 trust_env=trust_env) as fetcher:
         return steps.fetch(sources, wh, fetcher, years=years, on_event=agency_done)
 
 
 @task(name="parse-and-load", cache_policy=NO_CACHE)
 def parse_and_load_task(raw_root: str, lake_root: str, refs: list[steps.PageRef],
                         sources: dict[str, Source]) -> steps.LoadOutcome:
-    return workers.parse_and_load(raw_root, lake_root, refs, sources)
+    return steps.parse_and_load(raw_root, lake_root, refs, sources)
 
 
 @task(name="refresh", cache_policy=NO_CACHE)
@@ -128,11 +142,50 @@ def refresh_task(wh: Warehouse) -> str:
     return str(steps.refresh(wh))
 
 
+def parse_processes(pages: int) -> int:
+    """Processes for a parse stage of `pages` pages: GOVREPORTS_PARSE_PROCESSES when set, else one per
+    core from MIN_PAGES pages on; 0 (or 1) means the flow's own threads."""
+    raw = os.environ.get("GOVREPORTS_PARSE_PROCESSES", "").strip()
+    if not raw:
+        return (os.cpu_count() or 1) if pages >= MIN_PAGES else 0
+    try:
+        n = int(raw)
+    except ValueError:
+        raise StageFailed(f"GOVREPORTS_PARSE_PROCESSES must be a whole number, not {raw!r}") from None
+    return n if n > 1 and pages else 0
+
+
+def _parse_process_start() -> None:
+    """Start of a parse process. It exits when the run's process ends, even killed (a pool's worker
+    would wait for work for good). A page allocates tens of thousands of small objects, almost none in
+    cycles, and each full collection walks everything alive (pandas, pyarrow, the parser's tables):
+    what is alive at start is frozen out of collections, and young ones run less often."""
+    parent = multiprocessing.parent_process()
+    threading.Thread(target=lambda: parent.join() or os._exit(1), daemon=True, name="exit-with-run").start()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 10, 10)
+
+
+@contextlib.contextmanager
+def _process_pool(pages: int) -> Iterator[ProcessPoolTaskRunner | None]:
+    """Prefect's process pool for a large parse stage, when the flow runs its tasks on threads; None
+    keeps the stage on the flow's own runner (threads, or a Dask cluster's workers)."""
+    n = parse_processes(pages)
+    context = FlowRunContext.get()
+    if n < 2 or context is None or not isinstance(context.task_runner, ThreadPoolTaskRunner):
+        yield None
+        return
+    # The processes report to the flow's API: with no API URL set, each would start a Prefect server.
+    with temporary_settings(updates={PREFECT_API_URL: str(context.client.api_url)}), \
+            ProcessPoolTaskRunner(max_workers=n, initializer=_parse_process_start) as pool:
+        yield pool
+
+
 def _parse_and_load(summary: RunSummary, wh: Warehouse, lake_root: str, refs: list[steps.PageRef],
-                    sources: dict[str, Source]) -> None:
+                    sources: dict[str, Source], lock: RunLock) -> None:
     """Parse and load in batches of whole agencies (disjoint partitions, so batches run in parallel, in
-    worker processes for a large stage); a task hands back counts only, so nothing holds the corpus,
-    and a window bounds what is in flight."""
+    processes for a large stage); a task hands back counts only, so nothing holds the corpus, and a
+    window bounds what is in flight."""
     batches = deque(steps.agency_batches(refs, PARSE_BATCH))
     if batches:
         try:
@@ -140,32 +193,40 @@ def _parse_and_load(summary: RunSummary, wh: Warehouse, lake_root: str, refs: li
         except OSError as exc:
             raise StageFailed(f"warehouse {wh.root} not writable: {exc}") from exc
     progress.start("parse", len(refs))
-    broken = workers.broken_pools()
-    try:
-        with workers.parse_pool(len(refs)):
-            _run_batches(summary, lake_root, batches, wh.raw, sources)
-    finally:
-        if workers.broken_pools() != broken:  # a dead worker's half-written file is for the next run
-            with contextlib.suppress(OSError):
-                mark_for_sweep(wh.lock_dir)
+    with _process_pool(len(refs)) as pool:
+        _run_batches(summary, lake_root, batches, wh.raw, sources, pool, lock)
 
 
 def _run_batches(summary: RunSummary, lake_root: str, batches: deque, raw_root: str,
-                 sources: dict[str, Source]) -> None:
+                 sources: dict[str, Source], pool: ProcessPoolTaskRunner | None, lock: RunLock) -> None:
+    def submit(batch: list[steps.PageRef]):
+        # Only the batch's own agencies: Prefect walks every task parameter (looking for futures),
+        # and the whole registry per task made that the run's bottleneck at 16,667 agencies.
+        params = {"raw_root": raw_root, "lake_root": lake_root, "refs": batch,
+                  "sources": steps.sources_for(batch, sources)}
+        return pool.submit(parse_and_load_task, params) if pool else parse_and_load_task.submit(**params)
+
     window: deque = deque()
     while batches or window:
         while batches and len(window) < PARSE_AHEAD:
             batch = batches.popleft()
-            # Only the batch's own agencies: Prefect walks every task parameter (looking for futures),
-            # and the whole registry per task made that the run's bottleneck at 16,667 agencies.
-            future = parse_and_load_task.submit(raw_root, lake_root, batch, steps.sources_for(batch, sources))
-            window.append((future, len(batch)))
-        future, pages = window.popleft()
+            window.append((submit(batch), batch))
+        future, batch = window.popleft()
         try:
             outcome = future.result()
+        except BrokenProcessPool:
+            # A parse process died (the OOM killer, a crash in a C library): the pool is gone. What it
+            # had not finished is parsed on the flow's threads; what the dead process was writing is
+            # left for the next run's sweep.
+            log.warning("a parse process died; parsing the rest of the stage in the flow's threads")
+            lock.keep_for_sweep()
+            pool = None
+            batches.extendleft(reversed([batch, *(b for _, b in window)]))
+            window.clear()
+            continue
         except OSError as exc:  # a full disk or a read-only lake fails the stage as a whole
             raise StageFailed(f"cannot write the lake at {lake_root}: {exc}") from exc
-        progress.advance("parse", pages)
+        progress.advance("parse", len(batch))
         summary.parsed += outcome.parsed
         summary.values += outcome.values
         summary.failed_checks += outcome.failed_checks
@@ -182,7 +243,6 @@ def _finish(summary: RunSummary, wh: Warehouse, started: float, always_refresh: 
     marker = _stale_marker(wh)
     try:
         if always_refresh or summary.parsed or marker.exists() or not wh.db.exists():
-            memory.give_back()  # what the parse stage freed, before the rebuild: the run's peak
             progress.start("refresh", 1)
             summary.database = refresh_task(wh)
             progress.advance("refresh")
@@ -206,25 +266,27 @@ def _locked(wh: Warehouse) -> RunLock:
         raise StageFailed(str(exc)) from exc
     except OSError as exc:
         raise StageFailed(f"warehouse {wh.root} not writable: {exc}") from exc
-    sweep(wh.lock_dir, deep=needs_sweep(lock))
+    sweep(wh.lock_dir, deep=lock.needs_sweep)
     return lock
 
 
 def _crawl_and_load(name: str, sources: list[Source], wh: Warehouse, years: list[int] | None,
-                    allow_loopback: bool, delay: float, timeout: float) -> RunSummary:
-    with _locked(wh):
-        return _crawl_and_load_locked(name, sources, wh, years, allow_loopback, delay, timeout)
+                    allow_loopback: bool, delay: float, timeout: float, proxy: str | None,
+                    trust_env: bool) -> RunSummary:
+    with _locked(wh) as lock:
+        return _crawl_and_load_locked(name, sources, wh, years, allow_loopback, delay, timeout, proxy, trust_env,
+                                      lock)
 
 
 def _crawl_and_load_locked(name: str, sources: list[Source], wh: Warehouse, years: list[int] | None,
-                           allow_loopback: bool, delay: float, timeout: float) -> RunSummary:
+                           allow_loopback: bool, delay: float, timeout: float, proxy: str | None,
+                           trust_env: bool, lock: RunLock) -> RunSummary:
     started = time.perf_counter()
-    memory.use_system_allocator()
     summary = RunSummary(flow=name, agencies=len(sources))
     if not sources:
         raise StageFailed("no agency selected: check --agency / --region and the sources file")
     progress.start("fetch", len(sources))
-    futures = [fetch_task.submit(list(batch), wh, years, allow_loopback, delay, timeout)
+    futures = [fetch_task.submit(list(batch), wh, years, allow_loopback, delay, timeout, proxy, trust_env)
                for batch in steps.split(sources, FETCH_TASKS)]
     results = [f.result() for f in futures]
     log = FetchLog(wh.fetch_log)
@@ -248,59 +310,58 @@ def _crawl_and_load_locked(name: str, sources: list[Source], wh: Warehouse, year
     except OSError as exc:
         raise StageFailed(f"cannot read the lake at {wh.lake}: {exc}") from exc
     todo = steps.with_first_seen(todo, log)  # only the pages to parse need the log's history
-    memory.give_back()  # what reading the whole fetch log freed, before the long stage
-    _parse_and_load(summary, wh, wh.lake, todo, {s.agency_id: s for s in sources})
+    _parse_and_load(summary, wh, wh.lake, todo, {s.agency_id: s for s in sources}, lock)
     del futures, results, refs, todo  # the page list is not needed by the rebuild, the run's peak
     return _finish(summary, wh, started)
 
 
 @flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
-def nightly(sources_file: str | None = None, warehouse: str = DEFAULT_WAREHOUSE, site: str | None = None,
+def nightly(sources_file: str | Path | None = None, warehouse: str | Path = DEFAULT_WAREHOUSE, site: str | None = None,
             agencies: list[str] | None = None, region: str | None = None, allow_loopback: bool = False,
-            delay: float = 0.5, timeout: float = 20.0) -> dict:
+            delay: float = 0.5, timeout: float = 20.0, proxy: str | None = None, trust_env: bool = False) -> dict:
     """Discover → fetch what changed → parse → check → load → refresh the views, for every agency."""
-    wh = Warehouse(warehouse)
+    wh = Warehouse(str(warehouse))
     summary = _crawl_and_load("nightly", _sources(sources_file, site, agencies, region), wh, None,
-                              allow_loopback, delay, timeout)
+                              allow_loopback, delay, timeout, proxy, trust_env)
     return asdict(summary)
 
 
 @flow(name="backfill", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
-def backfill(years: list[int], sources_file: str | None = None, warehouse: str = DEFAULT_WAREHOUSE,
+def backfill(years: list[int], sources_file: str | Path | None = None, warehouse: str | Path = DEFAULT_WAREHOUSE,
              site: str | None = None, agencies: list[str] | None = None, region: str | None = None,
-             allow_loopback: bool = False, delay: float = 0.5, timeout: float = 20.0) -> dict:
+             allow_loopback: bool = False, delay: float = 0.5, timeout: float = 20.0, proxy: str | None = None,
+             trust_env: bool = False) -> dict:
     """The nightly pipeline for a chosen slice: some years, some agencies or one region."""
-    wh = Warehouse(warehouse)
+    wh = Warehouse(str(warehouse))
     summary = _crawl_and_load("backfill", _sources(sources_file, site, agencies, region), wh, list(years),
-                              allow_loopback, delay, timeout)
+                              allow_loopback, delay, timeout, proxy, trust_env)
     return asdict(summary)
 
 
 @flow(name="reparse", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
-def reparse(warehouse: str = DEFAULT_WAREHOUSE, sources_file: str | None = None, site: str | None = None) -> dict:
+def reparse(warehouse: str | Path = DEFAULT_WAREHOUSE, sources_file: str | Path | None = None,
+            site: str | None = None) -> dict:
     """Rebuild facts, reports and checks from the raw zone and the fetch log, with no network (after a
     parser upgrade). The new lake is built beside the old one and swapped in when complete."""
     started = time.perf_counter()
-    wh = Warehouse(warehouse)
-    path = sources_file or str(DATA_DIR / "sources.csv")
+    wh = Warehouse(str(warehouse))
+    path = str(sources_file or DATA_DIR / "sources.csv")
     try:
         sources = {s.agency_id: s for s in load_sources(path, site=site)}
     except ValueError:
         sources = {}  # the registry is optional here: names then come from the pages
-    memory.use_system_allocator()
-    with _locked(wh):
+    with _locked(wh) as lock:
         refs = steps.refs_from_log(FetchLog(wh.fetch_log))
-        memory.give_back()  # what reading the whole fetch log freed, before the long stage
         summary = RunSummary(flow="reparse", agencies=len({r.agency_id for r in refs}), discovered=len(refs))
         if wh.local_root is None:
             # An object store cannot swap directories: rewrite the lake in place, report by report
             # (a reload replaces a report's rows, so the result is the same).
-            _parse_and_load(summary, wh, wh.lake, refs, sources)
+            _parse_and_load(summary, wh, wh.lake, refs, sources, lock)
             del refs
             return asdict(_finish(summary, wh, started, always_refresh=True))
         lake_dir = wh.local_root / "parquet"
         fresh = lake_dir.with_name(f"{lake_dir.name}.reparse-{uuid.uuid4().hex[:8]}")
-        _parse_and_load(summary, wh, str(fresh), refs, sources)
+        _parse_and_load(summary, wh, str(fresh), refs, sources, lock)
         del refs  # the page list is not needed by the rebuild, the run's peak
         old = lake_dir.with_name(f"{lake_dir.name}.old-{uuid.uuid4().hex[:8]}")
         if lake_dir.exists():

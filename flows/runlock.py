@@ -1,87 +1,64 @@
-"""One writer at a time per warehouse: a lock file, with a rule for locks left by a dead run.
+"""One writer at a time per warehouse: a kernel lock (`fcntl.flock`) on `<warehouse>/.govreports.lock`.
 
-The lock is `<warehouse>/.govreports.lock`, created exclusively, holding the owner's pid, host and
-start time. A second run refuses with a message naming the owner. A lock is stale, and taken over,
-when its owner is a process of this host that no longer exists, or when it is older than
-STALE_AFTER (an owner on another host cannot be checked). Holding the lock, a run may sweep what a
-killed run left behind: hidden `*.tmp` files and half-built lake directories.
-
-Finding stray `*.tmp` files means walking every file of the warehouse (0.6 s at 10,000 reports, and
-growing with the files), so a run does it only when something was killed: the lock it took over was
-stale, or the last run marked the warehouse (`mark_for_sweep`: one of its parse workers died).
+The kernel releases the lock when its holder ends, however it ends, so a dead run's lock needs no
+staleness rules. The holder writes its pid and start time into the file, only for the message a second
+run shows, and empties the file when it releases the lock cleanly. Finding the file not empty when
+taking the lock means the last holder died (or asked for it, `keep_for_sweep`): then the run sweeps what
+was left, hidden `*.tmp` files anywhere in the warehouse. Half-built lake directories sit at the top and
+are looked for at every run. The file itself stays: removing it would let a run that opened it before
+the removal and one that creates it anew hold two different locks.
 """
 
 from __future__ import annotations
 
-import json
+import fcntl
 import os
 import shutil
-import socket
 import time
 from pathlib import Path
 
-STALE_AFTER = 24 * 3600  # seconds
 LOCK_NAME = ".govreports.lock"
-SWEEP_MARK = ".govreports.sweep-needed"
 
 
 class LockHeld(RuntimeError):
     """Another run holds the warehouse."""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, under another user
-    return True
-
-
 class RunLock:
     def __init__(self, root: str | os.PathLike) -> None:
         self.path = Path(root) / LOCK_NAME
         self.held = False
-        self.took_over = False  # the lock was left by a run that is gone: its leftovers need a sweep
-
-    def _stale(self, owner: dict) -> bool:
-        if owner.get("host") == socket.gethostname() and not _alive(int(owner.get("pid", -1))):
-            return True
-        return time.time() - float(owner.get("started", 0)) > STALE_AFTER
+        self.needs_sweep = False  # the last holder did not release cleanly: its leftovers need a sweep
+        self._clean = True
+        self._fd: int | None = None
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                try:
-                    owner = json.loads(self.path.read_text(encoding="utf-8") or "{}")
-                except (OSError, ValueError):
-                    owner = {}  # being written this instant, or garbage: judged by its age below
-                    if time.time() - self.path.stat().st_mtime < 60:
-                        time.sleep(0.2)
-                        continue
-                if owner and not self._stale(owner):
-                    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(owner.get("started", 0))))
-                    raise LockHeld(f"another govreports run (pid {owner.get('pid')} on {owner.get('host')}, "
-                                   f"started {started}) is writing this warehouse; wait for it to finish, or "
-                                   f"remove {self.path} if that process is gone") from None
-                self.path.unlink(missing_ok=True)  # stale: its owner is gone
-                self.took_over = True
-                continue
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(me, f)
-            self.held = True
-            return
-        raise LockHeld(f"could not take the warehouse lock {self.path}")
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise LockHeld(f"another govreports run ({holder}) is writing this warehouse; "
+                           f"wait for it to finish") from None
+        self.needs_sweep = os.fstat(fd).st_size > 0
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, started {started}\n".encode(), 0)
+        self._fd, self.held, self._clean = fd, True, True
+
+    def keep_for_sweep(self) -> None:
+        """Leave the file as a dead run would: part of this run died mid-write while the run went on."""
+        self._clean = False
 
     def release(self) -> None:
-        if self.held:
-            self.path.unlink(missing_ok=True)
-            self.held = False
+        if self._fd is None:
+            return
+        if self._clean:
+            os.ftruncate(self._fd, 0)
+        os.close(self._fd)  # closing the only descriptor releases the flock
+        self._fd, self.held = None, False
 
     def __enter__(self) -> RunLock:
         if not self.held:
@@ -92,20 +69,10 @@ class RunLock:
         self.release()
 
 
-def mark_for_sweep(root: str | os.PathLike) -> None:
-    """Ask the next run to sweep: something of this run died mid-write while the run went on."""
-    (Path(root) / SWEEP_MARK).touch()
-
-
-def needs_sweep(lock: RunLock) -> bool:
-    """Whether the holder of `lock` should sweep the whole tree: a killed run may have left files."""
-    return lock.took_over or (lock.path.parent / SWEEP_MARK).exists()
-
-
 def sweep(root: str | os.PathLike, *, deep: bool = True) -> int:
     """Remove what a killed run left (call only while holding the lock). Returns how many. The
     half-built lake directories sit at the top and are always looked for; `deep` also walks the whole
-    tree for hidden `*.tmp` files, and clears the sweep mark."""
+    tree for hidden `*.tmp` files."""
     root = Path(root)
     removed = 0
     if not root.exists():
@@ -117,5 +84,4 @@ def sweep(root: str | os.PathLike, *, deep: bool = True) -> int:
         for tmp in root.rglob(".*.tmp"):
             tmp.unlink(missing_ok=True)
             removed += 1
-        (root / SWEEP_MARK).unlink(missing_ok=True)
     return removed

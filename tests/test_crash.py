@@ -1,6 +1,7 @@
 """Crash safety: a nightly run killed with SIGKILL in each stage, then run again, ends with the same
 warehouse as a run never interrupted: no raw page lost, no row duplicated, no half-written file.
-Real subprocesses, a real SIGKILL (aimed with GOVREPORTS_FAULT, see flows/faults.py)."""
+Real subprocesses, a real SIGKILL (aimed with GOVREPORTS_FAULT, see flows/faults.py; its count is per
+process, so in a parse process it kills that process)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def nightly(warehouse: Path, site: str, prefect_home: Path, fault: str | None = 
 
     def no_workers_left(proc: subprocess.Popen) -> None:
         if processes != "0" and proc.returncode == -signal.SIGKILL:
-            assert _left_behind(proc.pid) == [], "parse workers outlived the killed run"
+            assert _left_behind(proc.pid) == [], "parse processes outlived the killed run"
 
     return run_in_own_session([*CLI, "--warehouse", str(warehouse), "run", "nightly",
                                "--sources", SOURCES, "--site", site, "--allow-loopback", "--delay", "0"],
@@ -49,7 +50,7 @@ def run_in_own_session(args: list[str], env: dict, out_dir: Path, timeout: float
                        check=lambda _proc: None) -> subprocess.CompletedProcess:
     """Run `args` in a session of its own, `check(proc)` once it has ended, then end whatever is left of
     the session. A run killed with SIGKILL leaves its ephemeral Prefect server (or, were they to survive,
-    its parse workers) behind, holding any pipe it was given: output goes to files in `out_dir`."""
+    its parse processes) behind, holding any pipe it was given: output goes to files in `out_dir`."""
     out, err = out_dir / "stdout.txt", out_dir / "stderr.txt"
     with out.open("wb") as o, err.open("wb") as e:
         proc = subprocess.Popen(args, stdout=o, stderr=e, cwd=ROOT, env=env, start_new_session=True)
@@ -80,7 +81,7 @@ def state(warehouse: Path) -> dict:
 
 
 def _left_behind(session: int, wait: float = 15.0) -> list[str]:
-    """Multiprocessing helpers (forkserver, parse workers) still alive in the run's session after `wait`."""
+    """Multiprocessing children (parse processes) still alive in the run's session after `wait`."""
     deadline = time.monotonic() + wait
     while True:
         alive = []
@@ -107,12 +108,16 @@ def reference(site, tmp_path_factory):
 
 @pytest.mark.parametrize(("fault", "processes"), [
     ("fetch:5", "0"), ("parse:7", "0"), ("write:4", "0"), ("refresh:3", "0"),
-    ("parse:3", "2"), ("write:5", "2"),  # killed in a parse worker process: the run dies with it
+    # Killed in a parse process: the pool breaks, the flow parses the rest in its own threads, where the
+    # same fault (counted per process) kills the run too.
+    ("parse:3", "2"), ("write:5", "2"),
 ])
 def test_killed_then_rerun_equals_an_uninterrupted_run(site, reference, tmp_path, fault, processes):
     home = tmp_path / "prefect"
     killed = nightly(tmp_path / "wh", site, home, fault, processes)
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    if processes != "0":
+        assert b"a parse process died" in killed.stderr
     again = nightly(tmp_path / "wh", site, home, processes=processes)
     assert again.returncode == 0, again.stderr.decode()[-2000:]
     got = state(tmp_path / "wh")
@@ -123,28 +128,36 @@ def test_killed_then_rerun_equals_an_uninterrupted_run(site, reference, tmp_path
     assert got["db"] == reference["db"]
     leftovers = [p for p in (tmp_path / "wh").rglob("*") if p.name.endswith(".tmp") or ".reparse-" in p.name]
     assert leftovers == []
-    assert not (tmp_path / "wh" / ".govreports.lock").exists()
+    assert (tmp_path / "wh" / ".govreports.lock").read_text() == ""  # released cleanly
 
 
 KILLED_WITH_WORKERS = """
-import os, signal, sys, time
-from govreports.flows import workers
-with workers.parse_pool(10_000) as pool:
-    assert pool is not None
-    futures = [pool.submit(time.sleep, 0.3) for _ in range(4)]  # both workers up
-    [f.result() for f in futures]
-    print("workers up", flush=True)
-    os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer or an operator would
+import os, signal, time
+from govreports.flows import pipeline
+from prefect import task
+from prefect.task_runners import ProcessPoolTaskRunner
+
+@task
+def nap(seconds: float) -> None:
+    time.sleep(seconds)
+
+if __name__ == "__main__":
+    with ProcessPoolTaskRunner(max_workers=2, initializer=pipeline._parse_process_start) as pool:
+        [f.result() for f in [pool.submit(nap, {"seconds": 0.3}) for _ in range(4)]]  # both processes up
+        print("workers up", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer or an operator would
 """
 
 
-def test_parse_workers_exit_when_the_run_is_killed_from_outside(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVREPORTS_")}
-    env["GOVREPORTS_PARSE_PROCESSES"] = "2"
+def test_parse_processes_exit_when_the_run_is_killed_from_outside(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GOVREPORTS_"))}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    script = tmp_path / "killed_with_workers.py"  # a file: the spawned processes import the main module
+    script.write_text(KILLED_WITH_WORKERS)
 
     def check(proc: subprocess.Popen) -> None:
         out, err = (tmp_path / "stdout.txt").read_bytes(), (tmp_path / "stderr.txt").read_text()
         assert proc.returncode == -signal.SIGKILL and b"workers up" in out, err[-2000:]
-        assert _left_behind(proc.pid) == [], "parse workers outlived the killed run"
+        assert _left_behind(proc.pid) == [], "parse processes outlived the killed run"
 
-    run_in_own_session([sys.executable, "-c", KILLED_WITH_WORKERS], env, tmp_path, 120, check)
+    run_in_own_session([sys.executable, str(script)], env, tmp_path, 300, check)

@@ -3,14 +3,18 @@ real Prefect runs on the test harness)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from govreports.extract.sources import Source, load_sources
 from govreports.flows.config import DATA_DIR, Warehouse
+from govreports.flows.runlock import RunLock
 from govreports.load.lake import Lake
 from govreports.load.warehouse import connect
 
@@ -147,21 +151,47 @@ def test_reparse_in_worker_processes_equals_a_fresh_run_exactly(pipeline, site, 
 
     wh, _, before = nightly_run
     monkeypatch.setenv("GOVREPORTS_PARSE_PROCESSES", "2")
-    monkeypatch.setattr(pipeline, "PARSE_BATCH", 5)  # several batches, so both workers take some
+    monkeypatch.setattr(pipeline, "PARSE_BATCH", 5)  # several batches, so both processes take some
 
     def not_here(*_args, **_kwargs):
         raise AssertionError("parsed in the flow's process, not in a worker")
 
-    monkeypatch.setattr(steps, "parse_and_load", not_here)  # the workers' copy of steps is unpatched
-    summary = run(pipeline, "reparse", warehouse=wh.root, sources_file=str(SITE / "sources.csv"), site=site)
+    monkeypatch.setattr(steps, "parse_and_load", not_here)  # the processes' copy of steps is unpatched
+    summary = run(pipeline, "reparse", warehouse=wh.root, sources_file=SITE / "sources.csv", site=site)
     assert summary.parsed == len(before["reports"]) and not summary.failures
     after = snapshot(wh)
     for name in before:
         pd.testing.assert_frame_equal(before[name], after[name])
 
 
+class DiesInAParseProcess(Source):
+    """A registry entry like any other in the flow's process; unpickled in a parse process, it ends that
+    process at once, as the OOM killer would."""
+
+    def __reduce__(self):
+        return os._exit, (1,)
+
+
+def test_a_parse_process_that_dies_leaves_its_batches_to_the_flow(pipeline, site, nightly_run, monkeypatch):
+    wh, _, before = nightly_run
+    registry = load_sources(str(SITE / "sources.csv"), site=site)
+    doomed = DiesInAParseProcess(**{f.name: getattr(registry[-1], f.name) for f in dataclasses.fields(Source)})
+    monkeypatch.setattr(pipeline, "load_sources", lambda *_a, **_k: [*registry[:-1], doomed])
+    monkeypatch.setenv("GOVREPORTS_PARSE_PROCESSES", "2")
+    monkeypatch.setattr(pipeline, "PARSE_BATCH", 5)
+    summary = run(pipeline, "reparse", warehouse=wh.root, sources_file=str(SITE / "sources.csv"), site=site)
+    assert summary.parsed == len(before["reports"]) and not summary.failures
+    after = snapshot(wh)
+    for name in before:
+        pd.testing.assert_frame_equal(before[name], after[name])
+    with RunLock(wh.lock_dir) as lock:
+        assert lock.needs_sweep  # what the dead process was writing is swept by the next run
+
+
 def test_backfill_of_a_subset(pipeline, site, tmp_path):
-    summary = run(pipeline, "backfill", years=[2021, 2022], agencies=["330203-jtj"], **common(site, tmp_path))
+    # Paths, as the CLI's --sources and --warehouse give them, are accepted as parameters.
+    options = common(site, tmp_path) | {"sources_file": SITE / "sources.csv", "warehouse": tmp_path}
+    summary = run(pipeline, "backfill", years=[2021, 2022], agencies=["330203-jtj"], **options)
     assert summary.agencies == 1
     reports = Lake(str(Path(tmp_path) / "parquet")).read("reports")
     assert set(reports["agency_id"]) == {"330203-jtj"}

@@ -1,16 +1,15 @@
-"""One writer per warehouse: the lock refuses a second run, takes over a dead run's lock, and the
-sweep removes what a killed run left."""
+"""One writer per warehouse: a kernel lock refuses a second run while the first lives, is free again
+the moment its holder dies, and a run that finds the last holder died sweeps what it left."""
 
-import json
 import os
+import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from govreports.flows.runlock import LOCK_NAME, SWEEP_MARK, LockHeld, RunLock, mark_for_sweep, needs_sweep, sweep
+from govreports.flows.runlock import LOCK_NAME, LockHeld, RunLock, sweep
 from tests import CLI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +27,7 @@ def holder(tmp_path):
 
 
 def test_a_second_writer_is_refused_while_the_first_lives(tmp_path, holder):
-    with pytest.raises(LockHeld, match=f"pid {holder.pid}"):
+    with pytest.raises(LockHeld, match=f"pid {holder.pid}, started "):
         RunLock(tmp_path).acquire()
 
 
@@ -38,25 +37,26 @@ def test_the_cli_refuses_a_second_run_with_a_clear_message(tmp_path, holder):
                          capture_output=True, cwd=ROOT, timeout=120)
     assert out.returncode == 1
     err = out.stderr.decode()
-    assert "another govreports run" in err and "Traceback" not in err
+    assert "another govreports run" in err and f"pid {holder.pid}" in err and "Traceback" not in err
 
 
-def test_a_dead_runs_lock_is_taken_over(tmp_path, holder):
-    holder.kill()
+def test_a_killed_holders_lock_is_free_at_once_and_asks_for_the_whole_sweep(tmp_path, holder):
+    holder.send_signal(signal.SIGKILL)
     holder.wait()
+    deep, top = _leftovers(tmp_path)
     with RunLock(tmp_path) as lock:
-        assert lock.held
-        assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
-    assert not (tmp_path / LOCK_NAME).exists()
+        assert lock.held and lock.needs_sweep
+        assert f"pid {os.getpid()}," in (tmp_path / LOCK_NAME).read_text()
+        assert sweep(tmp_path, deep=lock.needs_sweep) == 2
+    assert not deep.exists() and not top.exists()
+    assert (tmp_path / LOCK_NAME).read_text() == ""  # released cleanly: the next run need not sweep
+    with RunLock(tmp_path) as lock:
+        assert not lock.needs_sweep
 
 
-def test_an_old_lock_from_another_host_is_stale(tmp_path):
-    (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": 1, "host": "elsewhere", "started": time.time() - 90000}))
-    with RunLock(tmp_path):
-        pass
-    (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": 1, "host": "elsewhere", "started": time.time()}))
-    with pytest.raises(LockHeld, match="elsewhere"):
-        RunLock(tmp_path).acquire()
+def test_one_process_cannot_take_the_lock_twice(tmp_path):
+    with RunLock(tmp_path), pytest.raises(LockHeld):
+        RunLock(tmp_path).acquire()  # flock: another open file description of the same file waits too
 
 
 def test_sweep_removes_leftovers_only(tmp_path):
@@ -81,29 +81,22 @@ def _leftovers(root: Path) -> tuple[Path, Path]:
 
 
 def test_after_a_clean_run_only_the_top_is_swept(tmp_path):
+    with RunLock(tmp_path):
+        pass
     deep, top = _leftovers(tmp_path)
     with RunLock(tmp_path) as lock:
-        assert not lock.took_over and not needs_sweep(lock)
-        assert sweep(tmp_path, deep=needs_sweep(lock)) == 1
+        assert not lock.needs_sweep
+        assert sweep(tmp_path, deep=lock.needs_sweep) == 1
     assert deep.exists() and not top.exists()
 
 
-def test_a_taken_over_lock_asks_for_the_whole_sweep(tmp_path, holder):
-    deep, top = _leftovers(tmp_path)
-    holder.kill()
-    holder.wait()
+def test_a_run_that_lost_part_of_itself_leaves_the_sweep_to_the_next(tmp_path):
     with RunLock(tmp_path) as lock:
-        assert lock.took_over and needs_sweep(lock)
-        assert sweep(tmp_path, deep=needs_sweep(lock)) == 2
-    assert not deep.exists() and not top.exists()
-
-
-def test_a_marked_warehouse_is_swept_once(tmp_path):
+        lock.keep_for_sweep()  # a parse process died mid-write while the run went on
     deep, _ = _leftovers(tmp_path)
-    mark_for_sweep(tmp_path)
     with RunLock(tmp_path) as lock:
-        assert needs_sweep(lock)
-        sweep(tmp_path, deep=needs_sweep(lock))
-    assert not deep.exists() and not (tmp_path / SWEEP_MARK).exists()
+        assert lock.needs_sweep
+        sweep(tmp_path, deep=lock.needs_sweep)
+    assert not deep.exists()
     with RunLock(tmp_path) as lock:
-        assert not needs_sweep(lock)
+        assert not lock.needs_sweep
