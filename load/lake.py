@@ -105,7 +105,7 @@ class Lake:
         self.fs.create_dir(directory, recursive=True)
         tmp = f"{directory}/.{uuid.uuid4().hex}.tmp"
         # No dictionary pages: a partition holds one agency-year (~200 rows), too few to repeat values
-        # much; without them the file is smaller and written 30% faster (3 files per report).
+        # much; without them the file is smaller and written faster (BENCHMARKS.md, Scale, Round 3).
         pq.write_table(table, tmp, filesystem=self.fs, compression=COMPRESSION, use_dictionary=False)
         self.fs.move(tmp, f"{directory}/{PART_FILE}")  # rename: atomic on a local filesystem
 
@@ -179,7 +179,7 @@ class Lake:
 
     def report_ids(self) -> set[str]:
         """Every report version the lake holds (what the parse stage may skip). File by file: a pyarrow
-        dataset over the whole lake held about 90 KB per file (0.9 GB at 10,000 reports)."""
+        dataset over the whole lake grows with the lake's files (BENCHMARKS.md, Scale, Round 3)."""
         from concurrent.futures import ThreadPoolExecutor
 
         def ids(path: str) -> list[str]:

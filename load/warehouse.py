@@ -28,7 +28,8 @@ VIEWS_DIR = Path(str(resources.files("govreports.load") / "views"))
 BUILD_MEMORY_LIMIT = os.environ.get("GOVREPORTS_DUCKDB_MEMORY", "160MB")
 # Files read per statement and per connection. DuckDB keeps state for every Parquet file a database
 # instance has read (its object cache) and buffers parallel scans to keep insertion order: over one
-# glob of 300,000 lake files that grew to gigabytes. Chunks on fresh connections keep it flat.
+# glob of the whole lake that grows with the lake (BENCHMARKS.md, Scale, Round 3). Chunks on fresh
+# connections keep it flat.
 BUILD_CHUNK_FILES = 5000
 # Insertion order is not a promise of the tables (queries order what they show); keeping it costs
 # DuckDB buffers across many small files.

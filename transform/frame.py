@@ -30,7 +30,7 @@ _ARROW_STRINGS = pd.array([], dtype="string").dtype == pd.StringDtype("pyarrow")
 def _column(values: list, dtype: str) -> Any:
     if dtype == "float64":  # a plain float column: null is NaN
         return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-    # Through Arrow: 3x faster than pd.array for the same array (pandas' string dtype is Arrow-backed),
+    # Through Arrow: faster than pd.array for the same array (pandas' string dtype is Arrow-backed),
     # and this runs for every column of every batch. Anything Arrow will not take goes the long way.
     try:
         if dtype == "string" and _ARROW_STRINGS:
