@@ -20,6 +20,7 @@ import threading
 import time
 import urllib.robotparser
 import zlib
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -119,13 +120,13 @@ def _certifi_tls() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=False)
 
 
+@dataclass
 class _PinnedBackend(httpcore.SyncBackend):
     """Resolves the name once, here, checks every address, and connects to one of those: a name cannot
     resolve to a public address for `check_url` and to a private one for the connection (DNS rebinding).
     TLS still verifies the name."""
 
-    def __init__(self, allow_loopback: bool) -> None:
-        self.allow_loopback = allow_loopback
+    allow_loopback: bool
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
@@ -139,29 +140,23 @@ class _PinnedBackend(httpcore.SyncBackend):
         return super().connect_tcp(addrs[-1], port, timeout, local_address, socket_options)
 
 
-class _PinnedTransport(httpx.HTTPTransport):
-    """httpx's direct transport, its connection pool replaced by one on `_PinnedBackend` (HTTPTransport
-    takes no network backend; the tests on DNS rebinding fail if httpx stops using `_pool`)."""
-
-    def __init__(self, tls: ssl.SSLContext, allow_loopback: bool) -> None:
-        super().__init__(verify=tls, limits=_LIMITS)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=tls, max_connections=_LIMITS.max_connections,
-            max_keepalive_connections=_LIMITS.max_keepalive_connections, keepalive_expiry=_LIMITS.keepalive_expiry,
-            network_backend=_PinnedBackend(allow_loopback))
-
-
 class _Client(httpx.Client):
-    """An httpx.Client whose direct requests go through `_PinnedTransport`. Handed over as `transport=`, it
-    would stop httpx from reading HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY; through
-    `_init_transport`, httpx mounts proxies (`proxy`, or the environment's with `trust_env`) as usual."""
+    """An httpx.Client whose direct connections go through `_PinnedBackend`. httpx.HTTPTransport takes no
+    network backend, so its pool is replaced. The transport is made in `_init_transport`: handed over as
+    `transport=`, it would stop httpx from mounting the proxies of HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and
+    NO_PROXY (with `trust_env`). The tests on DNS rebinding and proxies fail if httpx stops using either."""
 
-    def __init__(self, pinned: httpx.BaseTransport, **kwargs: Any) -> None:
-        self._pinned = pinned
+    def __init__(self, backend: _PinnedBackend, **kwargs: Any) -> None:
+        self._backend = backend
         super().__init__(**kwargs)
 
-    def _init_transport(self, *args: Any, **kwargs: Any) -> httpx.BaseTransport:
-        return self._pinned
+    def _init_transport(self, *, verify: ssl.SSLContext, **kwargs: Any) -> httpx.BaseTransport:
+        transport = httpx.HTTPTransport(verify=verify, limits=_LIMITS)
+        transport._pool = httpcore.ConnectionPool(
+            ssl_context=verify, max_connections=_LIMITS.max_connections,
+            max_keepalive_connections=_LIMITS.max_keepalive_connections, keepalive_expiry=_LIMITS.keepalive_expiry,
+            network_backend=self._backend)
+        return transport
 
 
 @dataclass(slots=True)
@@ -305,56 +300,45 @@ class HostGates:
 PROCESS_GATES = HostGates()  # for the Fetchers of one run (flows.pipeline's fetch tasks)
 
 
+@dataclass(kw_only=True, eq=False)
 class Fetcher:
     """Fetches pages politely and within bounds; share one instance between threads, or share its
     politeness between instances with `gates`."""
 
-    def __init__(
-        self,
-        *,
-        user_agent: str = DEFAULT_USER_AGENT,
-        timeout: float = 20.0,
-        max_bytes: int = 20 * 2**20,
-        retries: int = 4,
-        backoff: float = 0.5,
-        max_backoff: float = 30.0,
-        per_host_concurrency: int = 2,
-        delay: float = 0.5,
-        respect_robots: bool = True,
-        allow_loopback: bool = False,
-        max_redirects: int = 5,
-        gates: HostGates | None = None,
-        ca_certs: str | None = None,
-        proxy: str | None = None,
-        trust_env: bool = False,
-    ) -> None:
-        if per_host_concurrency < 1:
+    user_agent: str = DEFAULT_USER_AGENT
+    timeout: float = 20.0
+    max_bytes: int = 20 * 2**20
+    retries: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+    per_host_concurrency: int = 2
+    delay: float = 0.5
+    respect_robots: bool = True
+    allow_loopback: bool = False
+    max_redirects: int = 5
+    gates: HostGates | None = None
+    ca_certs: str | None = None
+    proxy: str | None = None
+    trust_env: bool = False
+
+    def __post_init__(self) -> None:
+        if self.per_host_concurrency < 1:
             raise ValueError("per_host_concurrency must be at least 1")
-        self.user_agent = user_agent
-        self.timeout = timeout
-        self.max_bytes = max_bytes
-        self.retries = max(0, retries)
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.per_host_concurrency = per_host_concurrency
-        self.delay = delay
-        self.respect_robots = respect_robots
-        self.allow_loopback = allow_loopback
-        self.max_redirects = max_redirects
+        self.retries = max(0, self.retries)
         # Redirects and retries are ours, so that every hop passes check_url; bodies are read raw and decoded
         # by _decoded, within bounds. No cookies are kept: every request stands alone, as a log can replay it.
         # TLS roots: certifi's (Mozilla's), SSL_CERT_FILE's with trust_env, or a PEM file of one's own.
-        tls = (ssl.create_default_context(cafile=ca_certs) if ca_certs
-               else httpx.create_ssl_context(trust_env=True) if trust_env else _certifi_tls())
+        tls = (ssl.create_default_context(cafile=self.ca_certs) if self.ca_certs
+               else httpx.create_ssl_context(trust_env=True) if self.trust_env else _certifi_tls())
+        proxy = self.proxy and (self.proxy if "://" in self.proxy else f"http://{self.proxy}")
         self._client = _Client(
-            _PinnedTransport(tls, allow_loopback), proxy=proxy and (proxy if "://" in proxy else f"http://{proxy}"),
-            trust_env=trust_env, verify=tls, limits=_LIMITS, timeout=timeout,
-            headers={"User-Agent": user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"},
-            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])))
-        self._gates = gates if gates is not None else HostGates()
+            _PinnedBackend(self.allow_loopback), proxy=proxy, trust_env=self.trust_env, verify=tls, limits=_LIMITS,
+            timeout=self.timeout, cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
+            headers={"User-Agent": self.user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"})
+        self._gates = self.gates if self.gates is not None else HostGates()
         self._lock = threading.Lock()
         self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
-        self._robots_locks: dict[str, threading.Lock] = {}
+        self._robots_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 
     def get(
         self, url: str, *, allowed_hosts: Collection[str], etag: str | None = None, last_modified: str | None = None
@@ -421,15 +405,14 @@ class Fetcher:
             current = nxt
 
     def _with_retries(self, url: str, headers: Mapping[str, str], max_bytes: int) -> tuple[_Attempt, int]:
-        n = 0
-        while True:
+        for n in range(1, self.retries + 2):
             a = self._once(url, headers, max_bytes)
-            n += 1
             if not a.retryable or n > self.retries:
-                if a.retryable and a.error is not None and n > 1:
-                    a.error = f"{a.error} (gave up after {n} attempts)"
-                return a, n
+                break
             time.sleep(self._pause(n, a.retry_after))
+        if a.retryable and n > 1:
+            a.error = f"{a.error} (gave up after {n} attempts)"
+        return a, n
 
     def _pause(self, n: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -500,26 +483,22 @@ class Fetcher:
             yield
 
     def _robots_allow(self, url: str, allowed_hosts: Collection[str]) -> bool:
+        """robots.txt's word on `url`, read once per host; a missing or failing file allows everything."""
         parts = urlsplit(url)
         key = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
         with self._lock:
-            lock = self._robots_locks.setdefault(key, threading.Lock())
+            lock = self._robots_locks[key]
         with lock:  # one fetch per host, even when many threads ask at once
             if key not in self._robots:
-                self._robots[key] = self._load_robots(key, parts.hostname or "", allowed_hosts)
+                r = self._get(f"{key}/robots.txt", allowed_hosts, {}, robots=False,
+                              max_bytes=min(self.max_bytes, _ROBOTS_MAX_BYTES))
+                self._robots[key] = self._robots_parser(r.body, parts.hostname or "") if r.body is not None else None
         parser = self._robots[key]
         return parser is None or parser.can_fetch(self.user_agent, url)
 
-    def _load_robots(
-        self, key: str, hostname: str, allowed_hosts: Collection[str]
-    ) -> urllib.robotparser.RobotFileParser | None:
-        """The parsed robots.txt of `key`, or None (allow everything) when it is missing or fails."""
-        r = self._get(f"{key}/robots.txt", allowed_hosts, {}, robots=False,
-                      max_bytes=min(self.max_bytes, _ROBOTS_MAX_BYTES))
-        if r.outcome != "fetched" or r.body is None:
-            return None
+    def _robots_parser(self, body: bytes, hostname: str) -> urllib.robotparser.RobotFileParser:
         parser = urllib.robotparser.RobotFileParser()
-        parser.parse(r.body.decode("utf-8", "replace").splitlines())
+        parser.parse(body.decode("utf-8", "replace").splitlines())
         crawl_delay = parser.crawl_delay(self.user_agent)
         if crawl_delay:
             gate = self._gates.gate(_norm_host(hostname), self.per_host_concurrency)
