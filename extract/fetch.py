@@ -1,10 +1,9 @@
 """Polite, bounded HTTP fetching of agency pages (httpx, synchronous, thread-safe).
 
-One `Fetcher` serves every agency of a run. It applies the URL policy (`check_url`) to the first URL, to
-every redirect hop and to the address each connection is made to; honours robots.txt, keeps per-host
-concurrency and spacing, retries transient failures with backoff, caps the decoded body and the time a
-response may take, and makes conditional requests. It never raises for network trouble: every call ends
-in a `FetchResult` whose `outcome` says what happened.
+One `Fetcher` serves every agency of a run: the URL policy (`check_url`) on every redirect hop and on the
+address each connection is made to, robots.txt, per-host concurrency and spacing, retries with backoff,
+caps on the decoded body and on the time a response may take, conditional requests. Network trouble is
+never raised: every call ends in a `FetchResult` whose `outcome` says what happened.
 """
 
 from __future__ import annotations
@@ -318,7 +317,7 @@ class Fetcher:
     max_redirects: int = 5
     gates: HostGates | None = None
     ca_certs: str | None = None
-    proxy: str | None = None
+    proxy: str | None = field(default=None, repr=False)  # may carry a password
     trust_env: bool = False
 
     def __post_init__(self) -> None:
@@ -421,7 +420,7 @@ class Fetcher:
         return random.uniform(0.0, min(self.max_backoff, self.backoff * 2 ** (n - 1)))
 
     def _once(self, url: str, headers: Mapping[str, str], max_bytes: int) -> _Attempt:
-        with self._slot(_norm_host(urlsplit(url).hostname or "")):
+        with self._slot(url):
             deadline = time.monotonic() + _DEADLINE_FACTOR * self.timeout
             try:
                 # Closing the response keeps its connection when the body was read to its end, else closes it.
@@ -467,13 +466,16 @@ class Fetcher:
         """Hold one of the host's `per_host_concurrency` lanes while a thread works through a series of
         its pages (an agency). The host never has more requests in flight than that anyway: a thread beyond
         it would only wait for a request slot between pages, taking the GIL from the threads that work."""
-        with self._gates.gate(_norm_host(urlsplit(url).hostname or ""), self.per_host_concurrency).lanes:
+        with self._gate(url).lanes:
             yield
 
+    def _gate(self, url: str) -> _HostGate:
+        return self._gates.gate(_norm_host(urlsplit(url).hostname or ""), self.per_host_concurrency)
+
     @contextmanager
-    def _slot(self, host: str) -> Iterator[None]:
+    def _slot(self, url: str) -> Iterator[None]:
         """At most `per_host_concurrency` requests in flight per host, starts at least `delay` apart."""
-        gate = self._gates.gate(host, self.per_host_concurrency)
+        gate = self._gate(url)
         with gate.slots:
             with gate.lock:
                 now = time.monotonic()
@@ -492,15 +494,15 @@ class Fetcher:
             if key not in self._robots:
                 r = self._get(f"{key}/robots.txt", allowed_hosts, {}, robots=False,
                               max_bytes=min(self.max_bytes, _ROBOTS_MAX_BYTES))
-                self._robots[key] = self._robots_parser(r.body, parts.hostname or "") if r.body is not None else None
+                self._robots[key] = self._robots_parser(r.body, url) if r.body is not None else None
         parser = self._robots[key]
         return parser is None or parser.can_fetch(self.user_agent, url)
 
-    def _robots_parser(self, body: bytes, hostname: str) -> urllib.robotparser.RobotFileParser:
+    def _robots_parser(self, body: bytes, url: str) -> urllib.robotparser.RobotFileParser:
         parser = urllib.robotparser.RobotFileParser()
         parser.parse(body.decode("utf-8", "replace").splitlines())
         crawl_delay = parser.crawl_delay(self.user_agent)
         if crawl_delay:
-            gate = self._gates.gate(_norm_host(hostname), self.per_host_concurrency)
+            gate = self._gate(url)
             gate.crawl_delay = max(gate.crawl_delay, min(float(crawl_delay), self.max_backoff))
         return parser
