@@ -656,9 +656,7 @@ def test_the_connection_goes_to_the_address_checked(server: LocalServer, monkeyp
 def test_a_name_that_rebinds_after_the_check_is_never_connected_to(server: LocalServer, monkeypatch) -> None:
     # Loopback (allowed here) for check_url, then 0.0.0.0 for the connection: refused. Connecting to
     # 0.0.0.0 reaches this machine, so a fetcher that connected to the second answer anyway would reach
-    # the test server, and the test would see it. It also fails if httpx stops building its transport in
-    # Client._init_transport or stops using HTTPTransport._pool, the two places where extract/fetch.py
-    # puts the pinned connection pool.
+    # the test server, and the test would see it.
     server.route("/r", Reply(body=b"report"))
     asked = resolver(monkeypatch, "rebind.example", ["127.0.0.1", "0.0.0.0"])
     with fetcher(respect_robots=False) as f:
