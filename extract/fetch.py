@@ -1,11 +1,9 @@
 """Polite, bounded HTTP fetching of agency pages (httpx, synchronous, thread-safe).
 
-One `Fetcher` serves every agency of a run. It enforces the URL policy (`check_url`) on the first URL
-and on every redirect hop before any request is sent, and again on the address each connection is
-made to; honours robots.txt, keeps per-host concurrency and spacing, retries transient failures with
-backoff, caps the decoded body size and the time a response may take, and makes conditional requests.
-It never raises for network trouble: every call ends in a `FetchResult` whose `outcome` says what
-happened.
+One `Fetcher` serves every agency of a run: the URL policy (`check_url`) on every redirect hop and on the
+address each connection is made to, robots.txt, per-host concurrency and spacing, retries with backoff,
+caps on the decoded body and on the time a response may take, conditional requests. Network trouble is
+never raised: every call ends in a `FetchResult` whose `outcome` says what happened.
 """
 
 from __future__ import annotations
@@ -22,12 +20,12 @@ import time
 import urllib.request
 import urllib.robotparser
 import zlib
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from types import TracebackType
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
@@ -48,6 +46,8 @@ _WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate":
 _DEADLINE_FACTOR = 3.0  # whole-response deadline, as a multiple of the per-read timeout
 # Requests in flight are bounded per host by the gates; idle connections kept for a run over many hosts.
 _LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=512)
+# Why an address may not be contacted, most specific first (169.254.0.0/16 is also "private").
+_IP_PROBLEMS = ("unspecified", "link_local", "multicast", "private", "reserved")
 
 
 class UrlRefused(ValueError):
@@ -69,28 +69,16 @@ def _ip_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_loopbac
         ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
     if ip.is_loopback:
         return None if allow_loopback else "loopback address"
-    # Order matters: 169.254.0.0/16 is also "private", and the more specific reason helps the reader.
-    checks = (
-        ("unspecified", ip.is_unspecified),
-        ("link-local", ip.is_link_local),
-        ("multicast", ip.is_multicast),
-        ("private", ip.is_private),
-        ("reserved", ip.is_reserved),
-        ("non-global", not ip.is_global),
-    )
-    for name, hit in checks:
-        if hit:
-            return f"{name} address"
-    return None
+    for name in _IP_PROBLEMS:
+        if getattr(ip, f"is_{name}"):
+            return f"{name.replace('_', '-')} address"
+    return None if ip.is_global else "non-global address"
 
 
 def check_url(url: str, allowed_hosts: Collection[str], allow_loopback: bool = False) -> None:
-    """Raise `UrlRefused` unless `url` may be requested; never opens a connection.
-
-    The URL must be http(s), name a host in `allowed_hosts`, and that host must not be (or resolve to)
-    a private, link-local, multicast, reserved or unspecified address, nor loopback unless
-    `allow_loopback`. A name that does not resolve is let through: the request itself will fail.
-    """
+    """Raise `UrlRefused` unless `url` is http(s), names a host in `allowed_hosts`, and that host is not
+    (and does not resolve to) an address `_ip_problem` refuses. Opens no connection; a name that does not
+    resolve is let through: the request itself will fail."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -104,18 +92,15 @@ def check_url(url: str, allowed_hosts: Collection[str], allow_loopback: bool = F
         raise UrlRefused("URL has no host")
     if parts.username is not None or parts.password is not None:
         raise UrlRefused("URL carries credentials")
-    allowed = {_norm_host(h) for h in allowed_hosts}
-    if host not in allowed:
+    if host not in {_norm_host(h) for h in allowed_hosts}:
         raise UrlRefused(f"host {host} is not among the agency's hosts")
-    try:
+    with suppress(OSError):  # a name that does not resolve
         _addresses(host, port or (443 if scheme == "https" else 80), allow_loopback)
-    except OSError:  # a name that does not resolve
-        return
 
 
 def _addresses(host: str, port: int, allow_loopback: bool) -> list[str]:
-    """The addresses `host` resolves to, each one checked: `UrlRefused` names the first that may not be
-    contacted; OSError when the name does not resolve."""
+    """The addresses `host` resolves to, each one checked (`UrlRefused` names the first that may not be
+    contacted); OSError when the name does not resolve."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except UnicodeError as exc:
@@ -135,13 +120,13 @@ def _certifi_tls() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=False)
 
 
+@dataclass
 class _PinnedBackend(httpcore.SyncBackend):
-    """Connects to an address that passed the URL policy: the name is resolved once, here, and the
-    connection made to the address checked, so that a name cannot resolve to a public address for
-    `check_url` and to a private one for the connection (DNS rebinding). TLS still verifies the name."""
+    """Resolves the name once, here, checks every address, and connects to one of those: a name cannot
+    resolve to a public address for `check_url` and to a private one for the connection (DNS rebinding).
+    TLS still verifies the name."""
 
-    def __init__(self, allow_loopback: bool) -> None:
-        self.allow_loopback = allow_loopback
+    allow_loopback: bool
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
@@ -156,61 +141,54 @@ class _PinnedBackend(httpcore.SyncBackend):
 
 
 class _Stream(httpx.SyncByteStream):
-    def __init__(self, stream: Iterable[bytes]) -> None:
-        self._stream = stream
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream  # httpcore's body of a pooled response
 
     def __iter__(self) -> Iterator[bytes]:
-        yield from self._stream
+        return iter(self._stream)
 
     def close(self) -> None:
-        getattr(self._stream, "close", lambda: None)()
+        self._stream.close()
 
 
+@dataclass
 class _PinnedTransport(httpx.BaseTransport):
-    """httpx's direct transport on `_PinnedBackend` (httpx.HTTPTransport takes no network backend; the
-    httpcore pool under it does). Its errors are httpcore's."""
+    """httpx's direct transport over an httpcore pool on `_PinnedBackend` (httpx.HTTPTransport takes no
+    network backend; the pool under it does). Its errors are httpcore's."""
 
-    def __init__(self, tls: ssl.SSLContext, allow_loopback: bool) -> None:
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=tls, max_connections=_LIMITS.max_connections,
-            max_keepalive_connections=_LIMITS.max_keepalive_connections, keepalive_expiry=_LIMITS.keepalive_expiry,
-            network_backend=_PinnedBackend(allow_loopback))
+    pool: httpcore.ConnectionPool
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         u = request.url
-        resp = self._pool.handle_request(httpcore.Request(
+        resp = self.pool.handle_request(httpcore.Request(
             request.method, httpcore.URL(scheme=u.raw_scheme, host=u.raw_host, port=u.port, target=u.raw_path),
             headers=request.headers.raw, content=request.stream, extensions=request.extensions))
-        return httpx.Response(resp.status, headers=resp.headers, stream=_Stream(resp.stream),  # type: ignore[arg-type]
+        return httpx.Response(resp.status, headers=resp.headers, stream=_Stream(resp.stream),
                               extensions=resp.extensions)
 
     def close(self) -> None:
-        self._pool.close()
+        self.pool.close()
 
 
-def _proxy_mounts(proxy: str | None, trust_env: bool, tls: ssl.SSLContext) -> dict[str, httpx.BaseTransport | None]:
-    """Which requests go through a proxy: every one (`proxy`), those the environment's HTTP_PROXY,
-    HTTPS_PROXY, ALL_PROXY and NO_PROXY send there, read as httpx reads them (`trust_env`), or none. A
-    URL mounted to None goes direct, through the pinned transport. Through a proxy, the proxy resolves
-    the name: the policy has checked what it resolves to here."""
-    def via(url: str) -> httpx.BaseTransport:
-        return httpx.HTTPTransport(proxy=url if "://" in url else f"http://{url}", verify=tls, limits=_LIMITS)
+def _with_scheme(proxy: str) -> str:
+    return proxy if "://" in proxy else f"http://{proxy}"
 
-    if proxy:
-        return {"all://": via(proxy)}
-    if not trust_env:
-        return {}
+
+def _env_proxies(tls: ssl.SSLContext) -> dict[str, httpx.BaseTransport | None]:
+    """HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY mounted as httpx mounts them itself, which it stops
+    doing once handed a transport. A URL mounted to None goes direct, through the pinned transport."""
     env = urllib.request.getproxies()
-    mounts: dict[str, httpx.BaseTransport | None] = {f"{s}://": via(env[s]) for s in ("http", "https", "all")
-                                                     if env.get(s)}
+    mounts: dict[str, httpx.BaseTransport | None] = {
+        f"{scheme}://": httpx.HTTPTransport(proxy=_with_scheme(env[scheme]), verify=tls, limits=_LIMITS)
+        for scheme in ("http", "https", "all") if env.get(scheme)}
     for host in filter(None, (h.strip() for h in env.get("no", "").split(","))):
         if host == "*":
             return {}
         try:  # an address or localhost is matched as it is, a domain with its subdomains
-            pattern = f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+            host = f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
         except ValueError:
-            pattern = host if host.lower() == "localhost" or "://" in host else f"*{host}"
-        mounts[pattern if "://" in pattern else f"all://{pattern}"] = None
+            host = host if "://" in host or host.lower() == "localhost" else f"*{host}"
+        mounts[host if "://" in host else f"all://{host}"] = None
     return mounts
 
 
@@ -252,82 +230,48 @@ class _BodyError(Exception):
         self.retryable = retryable
 
 
-class _Inflater:
-    """Content-Encoding decoding with bounded output per step (a client's own decoders inflate a whole
-    read at once, and nested encodings multiply: a few KB could become gigabytes in memory)."""
-
-    def __init__(self, content_encoding: str | None) -> None:
-        codings = [c for c in (x.strip().lower() for x in (content_encoding or "").split(","))
-                   if c not in ("", "identity")]
-        if len(codings) > 1 or (codings and codings[0] not in _WBITS):
-            raise _BodyError(f"unsupported Content-Encoding {content_encoding!r} (one of gzip or deflate is read)")
-        self.coding = codings[0] if codings else None
-        self._z = zlib.decompressobj(_WBITS[self.coding]) if self.coding else None
-        self._probe = self.coding == "deflate"  # should be zlib-wrapped; some servers send it raw
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        if self._z is None:
-            if data:
-                yield data
-            return
-        buf = data
+def _decoded(chunks: Iterable[bytes], content_encoding: str | None) -> Iterator[bytes]:
+    """The body decoded from its Content-Encoding, at most `_INFLATE_CHUNK` bytes a piece. httpx's own
+    decoders inflate a whole read at once, and nested encodings multiply: a few KB could become gigabytes."""
+    codings = [c for c in (x.strip().lower() for x in (content_encoding or "").split(",")) if c not in ("", "identity")]
+    if not codings:
+        yield from chunks
+        return
+    coding = codings[0]
+    if len(codings) > 1 or coding not in _WBITS:
+        raise _BodyError(f"unsupported Content-Encoding {content_encoding!r} (one of gzip or deflate is read)")
+    z = zlib.decompressobj(_WBITS[coding])
+    probe = coding == "deflate"  # should be zlib-wrapped; some servers send it raw
+    for data in chunks:
         while True:
             try:
-                out = self._z.decompress(buf, _INFLATE_CHUNK)
+                out = z.decompress(data, _INFLATE_CHUNK)
             except zlib.error as exc:
-                if self._probe:
-                    self._probe = False
-                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)
-                    continue
-                raise _BodyError(f"cannot decode {self.coding} body: {exc}") from None
-            self._probe = False
-            if out:
-                yield out
-            buf = self._z.unconsumed_tail
-            # A full chunk may leave output pending inside zlib: ask again until less comes out.
-            if not buf and len(out) < _INFLATE_CHUNK:
-                return
-
-    def finish(self) -> bytes:
-        if self._z is None:
-            return b""
-        if self.coding != "deflate" and not self._z.eof:
-            raise _BodyError(f"{self.coding} body cut short", retryable=True)
-        return self._z.flush()
+                if not probe:
+                    raise _BodyError(f"cannot decode {coding} body: {exc}") from None
+                z, probe = zlib.decompressobj(-zlib.MAX_WBITS), False
+                continue
+            probe = False
+            yield out
+            data = z.unconsumed_tail
+            # A full piece may leave output pending inside zlib: ask again until less comes out.
+            if not data and len(out) < _INFLATE_CHUNK:
+                break
+    if coding != "deflate" and not z.eof:
+        raise _BodyError(f"{coding} body cut short", retryable=True)
+    yield z.flush()
 
 
 def _retry_after(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
+    value = (value or "").strip()
     if value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _drain(resp: httpx.Response, deadline: float) -> None:
-    """Read an unwanted body (a 304's, a 404 page) to its end, so that its connection is kept for the next
-    request instead of closed; a long or slow body is abandoned with its connection."""
-    read = 0
-    for raw in resp.iter_raw():
-        read += len(raw)
-        if read > _DRAIN_BYTES or time.monotonic() > deadline:
-            return
-
-
-def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    """`exc` or the first exception of `kind` in its chain (httpx and httpcore wrap the socket's errors)."""
-    seen: BaseException | None = exc
-    while seen is not None and not isinstance(seen, kind):
-        seen = seen.__cause__ or seen.__context__
-    return seen
+    return max(0.0, (when.replace(tzinfo=when.tzinfo or UTC) - datetime.now(UTC)).total_seconds())
 
 
 # What an exception means for the attempt: its label and whether it is retried; the first match wins. The
@@ -338,7 +282,7 @@ _FAILURES: tuple[tuple[tuple[type[BaseException], ...], str, bool], ...] = (
     ((httpx.RemoteProtocolError, httpcore.RemoteProtocolError), "body cut short or bad response", True),
     ((httpx.LocalProtocolError, httpcore.LocalProtocolError, httpx.UnsupportedProtocol, httpcore.UnsupportedProtocol,
       httpx.InvalidURL, ValueError), "cannot send the request", False),
-    ((httpx.TransportError, httpcore.NetworkError, httpcore.ProxyError, OSError), "network error", True),
+    ((httpx.TransportError, httpcore.NetworkError, OSError), "network error", True),
 )
 
 
@@ -347,23 +291,27 @@ def _failed(exc: Exception) -> _Attempt:
         return _Attempt(error=f"connection refused by the URL policy: {exc}", refused=True)
     if isinstance(exc, _BodyError):
         return _Attempt(error=str(exc), retryable=exc.retryable)
-    cert = _cause(exc, ssl.SSLCertVerificationError)
-    if isinstance(cert, ssl.SSLCertVerificationError):  # the same certificate next time: not retried
-        return _Attempt(error=f"TLS certificate not accepted: {cert.verify_message or cert}")
+    cause: BaseException | None = exc  # httpx wraps the socket's errors
+    while cause is not None and not isinstance(cause, ssl.SSLCertVerificationError):
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, ssl.SSLCertVerificationError):  # the same certificate next time: not retried
+        return _Attempt(error=f"TLS certificate not accepted: {cause.verify_message or cause}")
     for kinds, label, retryable in _FAILURES:
         if isinstance(exc, kinds):
             return _Attempt(error=f"{label} ({type(exc).__name__}: {exc})", retryable=retryable)
     raise exc
 
 
+@dataclass
 class _HostGate:
-    """One host's politeness state: requests in flight, and when the next one may start."""
+    """One host's politeness state: requests in flight, threads at work on its pages, and when the next
+    request may start."""
 
-    def __init__(self, concurrency: int) -> None:
-        self.slots = threading.BoundedSemaphore(concurrency)
-        self.lanes = threading.BoundedSemaphore(concurrency)  # threads working through the host's pages
-        self.lock = threading.Lock()
-        self.next_start = 0.0  # time.monotonic() before which no request to the host may start
+    slots: threading.BoundedSemaphore
+    lanes: threading.BoundedSemaphore
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    next_start: float = 0.0  # time.monotonic() before which no request to the host may start
+    crawl_delay: float = 0.0  # robots.txt's Crawl-delay
 
 
 class HostGates:
@@ -377,84 +325,68 @@ class HostGates:
 
     def gate(self, host: str, concurrency: int) -> _HostGate:
         with self._lock:
-            gate = self._gates.get((host, concurrency))
-            if gate is None:
-                gate = self._gates[(host, concurrency)] = _HostGate(concurrency)
-            return gate
+            if (host, concurrency) not in self._gates:
+                self._gates[host, concurrency] = _HostGate(
+                    threading.BoundedSemaphore(concurrency), threading.BoundedSemaphore(concurrency))
+            return self._gates[host, concurrency]
 
 
 PROCESS_GATES = HostGates()  # for the Fetchers of one run (flows.pipeline's fetch tasks)
 
 
+@dataclass(kw_only=True, eq=False)
 class Fetcher:
     """Fetches pages politely and within bounds; share one instance between threads, or share its
     politeness between instances with `gates`."""
 
-    def __init__(
-        self,
-        *,
-        user_agent: str = DEFAULT_USER_AGENT,
-        timeout: float = 20.0,
-        max_bytes: int = 20 * 2**20,
-        retries: int = 4,
-        backoff: float = 0.5,
-        max_backoff: float = 30.0,
-        per_host_concurrency: int = 2,
-        delay: float = 0.5,
-        respect_robots: bool = True,
-        allow_loopback: bool = False,
-        max_redirects: int = 5,
-        gates: HostGates | None = None,
-        ca_certs: str | None = None,
-        proxy: str | None = None,
-        trust_env: bool = False,
-    ) -> None:
-        if per_host_concurrency < 1:
-            raise ValueError("per_host_concurrency must be at least 1")
-        self.user_agent = user_agent
-        self.timeout = timeout
-        self.max_bytes = max_bytes
-        self.retries = max(0, retries)
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.per_host_concurrency = per_host_concurrency
-        self.delay = delay
-        self.respect_robots = respect_robots
-        self.allow_loopback = allow_loopback
-        self.max_redirects = max_redirects
-        # Redirects and retries are ours, so that every hop passes check_url; bodies are read raw and inflated
-        # by _Inflater, within bounds. No cookies are kept: every request stands alone, as a log can replay it.
-        # TLS roots: certifi's (Mozilla's), SSL_CERT_FILE's with trust_env, or a PEM file of one's own.
-        tls = (ssl.create_default_context(cafile=ca_certs) if ca_certs
-               else httpx.create_ssl_context(trust_env=True) if trust_env else _certifi_tls())
-        self._client = httpx.Client(
-            transport=_PinnedTransport(tls, allow_loopback), mounts=_proxy_mounts(proxy, trust_env, tls),
-            headers={"User-Agent": user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"},
-            timeout=timeout, trust_env=False, cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])))
-        self._gates = gates if gates is not None else HostGates()
-        self._lock = threading.Lock()
-        self._host_delay: dict[str, float] = {}  # robots.txt Crawl-delay, when longer than `delay`
-        self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
-        self._robots_locks: dict[str, threading.Lock] = {}
+    user_agent: str = DEFAULT_USER_AGENT
+    timeout: float = 20.0
+    max_bytes: int = 20 * 2**20
+    retries: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+    per_host_concurrency: int = 2
+    delay: float = 0.5
+    respect_robots: bool = True
+    allow_loopback: bool = False
+    max_redirects: int = 5
+    gates: HostGates | None = None
+    ca_certs: str | None = None
+    proxy: str | None = field(default=None, repr=False)  # may carry a password
+    trust_env: bool = False
 
-    # -- public -----------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        if self.per_host_concurrency < 1:
+            raise ValueError("per_host_concurrency must be at least 1")
+        self.retries = max(0, self.retries)
+        # Redirects and retries are ours, so that every hop passes check_url; bodies are read raw and decoded
+        # by _decoded, within bounds. No cookies are kept: every request stands alone, as a log can replay it.
+        # TLS roots: certifi's (Mozilla's), SSL_CERT_FILE's with trust_env, or a PEM file of one's own.
+        tls = (ssl.create_default_context(cafile=self.ca_certs) if self.ca_certs
+               else httpx.create_ssl_context(trust_env=True) if self.trust_env else _certifi_tls())
+        pool = httpcore.ConnectionPool(
+            ssl_context=tls, max_connections=_LIMITS.max_connections, keepalive_expiry=_LIMITS.keepalive_expiry,
+            max_keepalive_connections=_LIMITS.max_keepalive_connections,
+            network_backend=_PinnedBackend(self.allow_loopback))
+        # Through a proxy, the proxy resolves the name: the policy has checked what it resolves to here.
+        self._client = httpx.Client(
+            transport=_PinnedTransport(pool), proxy=self.proxy and _with_scheme(self.proxy), verify=tls,
+            mounts=_env_proxies(tls) if self.trust_env and not self.proxy else None, limits=_LIMITS,
+            timeout=self.timeout, cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
+            headers={"User-Agent": self.user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"})
+        self._gates = self.gates if self.gates is not None else HostGates()
+        self._lock = threading.Lock()
+        self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
+        self._robots_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 
     def get(
-        self,
-        url: str,
-        *,
-        allowed_hosts: Collection[str],
-        etag: str | None = None,
-        last_modified: str | None = None,
+        self, url: str, *, allowed_hosts: Collection[str], etag: str | None = None, last_modified: str | None = None
     ) -> FetchResult:
         """GET `url` (conditionally when `etag` / `last_modified` are given), following redirects
         only to URLs that pass `check_url` against `allowed_hosts`."""
-        headers: dict[str, str] = {}
         # A validator that is not ASCII cannot be sent as it was received: the request goes without it.
-        if etag and etag.isascii():
-            headers["If-None-Match"] = etag
-        if last_modified and last_modified.isascii():
-            headers["If-Modified-Since"] = last_modified
+        validators = (("If-None-Match", etag), ("If-Modified-Since", last_modified))
+        headers = {name: value for name, value in validators if value and value.isascii()}
         return self._get(url, allowed_hosts, headers, robots=self.respect_robots, max_bytes=self.max_bytes)
 
     def close(self) -> None:
@@ -463,22 +395,16 @@ class Fetcher:
     def __enter__(self) -> Fetcher:
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # -- the redirect chain -----------------------------------------------------------------------
 
     def _get(
         self, url: str, allowed_hosts: Collection[str], headers: dict[str, str], *, robots: bool, max_bytes: int
     ) -> FetchResult:
-        started = time.monotonic()
-        attempts = 0
-        current = url
+        """The redirect chain, each hop checked against the policy and robots.txt, each with its retries."""
+        started, attempts, current, a = time.monotonic(), 0, url, _Attempt()
 
-        def result(outcome: str, error: str | None = None, a: _Attempt | None = None) -> FetchResult:
-            a = a or _Attempt()
+        def result(outcome: str, error: str | None = None) -> FetchResult:
             body, ctype = (a.body if outcome == "fetched" else None), a.headers.get("content-type")
             return FetchResult(
                 url=url, final_url=current, status=a.status, body=body, content_type=ctype,
@@ -492,50 +418,40 @@ class Fetcher:
         except UrlRefused as exc:
             return result("refused", str(exc))
         seen = {urldefrag(url)[0]}
-        hops = 0
         while True:
             if robots and not self._robots_allow(current, allowed_hosts):
                 return result("refused", "disallowed by robots.txt")
             a, n = self._with_retries(current, headers, max_bytes)
             attempts += n
             if a.error is not None:
-                return result("refused" if a.refused else "failed", a.error, a)
-            status = a.status
-            if status in _REDIRECTS:
-                location = a.headers.get("location")
-                if not location:
-                    return result("failed", f"HTTP {status} redirect without a Location header", a)
-                nxt = urldefrag(urljoin(current, location.strip()))[0]
-                if nxt in seen:
-                    return result("failed", f"redirect loop at {nxt}", a)
-                if hops >= self.max_redirects:
-                    return result("failed", f"too many redirects (more than {self.max_redirects})", a)
-                try:
-                    check_url(nxt, allowed_hosts, self.allow_loopback)
-                except UrlRefused as exc:
-                    return result("refused", f"redirect to {nxt} refused: {exc}", a)
-                seen.add(nxt)
-                hops += 1
-                current = nxt
-                continue
-            if status == 200:
-                return result("fetched", None, a)
-            if status == 304:
-                return result("not_modified", None, a)
-            return result("failed", f"HTTP {status}", a)
-
-    # -- retries ----------------------------------------------------------------------------------
+                return result("refused" if a.refused else "failed", a.error)
+            if a.status not in _REDIRECTS:
+                outcome = {200: "fetched", 304: "not_modified"}.get(a.status or 0)
+                return result(outcome) if outcome else result("failed", f"HTTP {a.status}")
+            location = a.headers.get("location")
+            if not location:
+                return result("failed", f"HTTP {a.status} redirect without a Location header")
+            nxt = urldefrag(urljoin(current, location.strip()))[0]
+            if nxt in seen:
+                return result("failed", f"redirect loop at {nxt}")
+            if len(seen) > self.max_redirects:
+                return result("failed", f"too many redirects (more than {self.max_redirects})")
+            try:
+                check_url(nxt, allowed_hosts, self.allow_loopback)
+            except UrlRefused as exc:
+                return result("refused", f"redirect to {nxt} refused: {exc}")
+            seen.add(nxt)
+            current = nxt
 
     def _with_retries(self, url: str, headers: Mapping[str, str], max_bytes: int) -> tuple[_Attempt, int]:
-        n = 0
-        while True:
+        for n in range(1, self.retries + 2):
             a = self._once(url, headers, max_bytes)
-            n += 1
             if not a.retryable or n > self.retries:
-                if a.retryable and a.error is not None and n > 1:
-                    a.error = f"{a.error} (gave up after {n} attempts)"
-                return a, n
+                break
             time.sleep(self._pause(n, a.retry_after))
+        if a.retryable and n > 1:
+            a.error = f"{a.error} (gave up after {n} attempts)"
+        return a, n
 
     def _pause(self, n: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -543,52 +459,44 @@ class Fetcher:
         # Full jitter: spreads the retries of many threads instead of synchronising them.
         return random.uniform(0.0, min(self.max_backoff, self.backoff * 2 ** (n - 1)))
 
-    # -- one request ------------------------------------------------------------------------------
-
     def _once(self, url: str, headers: Mapping[str, str], max_bytes: int) -> _Attempt:
-        with self._slot(_norm_host(urlsplit(url).hostname or "")):
+        with self._slot(url):
             deadline = time.monotonic() + _DEADLINE_FACTOR * self.timeout
-            resp = None
             try:
-                resp = self._client.send(self._client.build_request("GET", url, headers=headers), stream=True)
-                return self._read(resp, deadline, max_bytes)
+                # Closing the response keeps its connection when the body was read to its end, else closes it.
+                with self._client.stream("GET", url, headers=headers) as resp:
+                    return self._read(resp, deadline, max_bytes)
             except Exception as exc:
                 return _failed(exc)
-            finally:
-                if resp is not None:
-                    resp.close()  # its connection is kept when the body was read to its end, else closed
 
     def _read(self, resp: httpx.Response, deadline: float, max_bytes: int) -> _Attempt:
         status, hdrs = resp.status_code, resp.headers
         if status != 200:
-            _drain(resp, deadline)  # the body of a redirect, 304, 4xx or 5xx is not needed
-        if status == 429 or status >= 500:
-            wait = _retry_after(hdrs.get("retry-after")) if status in (429, 503) else None
-            return _Attempt(status=status, headers=hdrs, error=f"HTTP {status}", retryable=True, retry_after=wait)
-        if status != 200:
-            return _Attempt(status=status, headers=hdrs)
-        length = hdrs.get("content-length")
-        if length and length.strip().isdigit() and int(length) > max_bytes:
+            # The body of a redirect, 304, 4xx or 5xx is not needed: read to its end, it keeps the connection
+            # for the next request; a long or slow one is abandoned with its connection.
+            read = 0
+            for raw in resp.iter_raw():
+                read += len(raw)
+                if read > _DRAIN_BYTES or time.monotonic() > deadline:
+                    break
+            retryable = status == 429 or status >= 500
+            return _Attempt(status=status, headers=hdrs, error=f"HTTP {status}" if retryable else None,
+                            retryable=retryable,
+                            retry_after=_retry_after(hdrs.get("retry-after")) if status in (429, 503) else None)
+        length = hdrs.get("content-length", "").strip()
+        if length.isdigit() and int(length) > max_bytes:
             raise _BodyError(f"body larger than {max_bytes} bytes (Content-Length {int(length)})")
-        inflater = _Inflater(hdrs.get("content-encoding"))
         chunks: list[bytes] = []
         total = 0
-        # The bytes as sent (a gzip bomb stays small here), decoded by our bounded inflater.
-        for raw in resp.iter_raw():
-            for piece in inflater.feed(raw):
-                total += len(piece)
-                if total > max_bytes:
-                    raise _BodyError(f"body larger than {max_bytes} bytes")
-                chunks.append(piece)
-            if resp.num_bytes_downloaded > max_bytes:
+        # The bytes as sent (a gzip bomb stays small here), decoded within bounds.
+        for piece in _decoded(resp.iter_raw(), hdrs.get("content-encoding")):
+            total += len(piece)
+            if total > max_bytes or resp.num_bytes_downloaded > max_bytes:
                 raise _BodyError(f"body larger than {max_bytes} bytes")
+            chunks.append(piece)
             if time.monotonic() > deadline:
                 # Not retried: a server that trickles forever would do it again.
                 raise _BodyError(f"response not complete within {_DEADLINE_FACTOR * self.timeout:g} s")
-        tail = inflater.finish()
-        if total + len(tail) > max_bytes:
-            raise _BodyError(f"body larger than {max_bytes} bytes")
-        chunks.append(tail)
         return _Attempt(status=status, headers=hdrs, body=b"".join(chunks))
 
     # -- politeness -------------------------------------------------------------------------------
@@ -596,62 +504,45 @@ class Fetcher:
     @contextmanager
     def lane(self, url: str) -> Iterator[None]:
         """Hold one of the host's `per_host_concurrency` lanes while a thread works through a series of
-        its pages (an agency). The host never has more requests in flight than that anyway: a thread
-        beyond it would only wait for a request slot between pages, and taking the GIL from the threads
-        that work made a nothing-changed crawl of one host about 11% slower (16 threads against 2).
-        Waiting for a lane costs nothing."""
-        host = _norm_host(urlsplit(url).hostname or "")
-        lanes = self._gates.gate(host, self.per_host_concurrency).lanes
-        lanes.acquire()
-        try:
+        its pages (an agency). The host never has more requests in flight than that anyway: a thread beyond
+        it would only wait for a request slot between pages, taking the GIL from the threads that work."""
+        with self._gate(url).lanes:
             yield
-        finally:
-            lanes.release()
+
+    def _gate(self, url: str) -> _HostGate:
+        return self._gates.gate(_norm_host(urlsplit(url).hostname or ""), self.per_host_concurrency)
 
     @contextmanager
-    def _slot(self, host: str) -> Iterator[None]:
+    def _slot(self, url: str) -> Iterator[None]:
         """At most `per_host_concurrency` requests in flight per host, starts at least `delay` apart."""
-        gate = self._gates.gate(host, self.per_host_concurrency)
-        with self._lock:
-            delay = self._host_delay.get(host, self.delay)
-        gate.slots.acquire()
-        try:
+        gate = self._gate(url)
+        with gate.slots:
             with gate.lock:
                 now = time.monotonic()
                 start = max(now, gate.next_start)
-                gate.next_start = start + delay
-            if start > now:
-                time.sleep(start - now)
+                gate.next_start = start + max(self.delay, gate.crawl_delay)
+            time.sleep(start - now)
             yield
-        finally:
-            gate.slots.release()
-
-    # -- robots.txt -------------------------------------------------------------------------------
 
     def _robots_allow(self, url: str, allowed_hosts: Collection[str]) -> bool:
+        """robots.txt's word on `url`, read once per host; a missing or failing file allows everything."""
         parts = urlsplit(url)
         key = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
         with self._lock:
-            lock = self._robots_locks.setdefault(key, threading.Lock())
+            lock = self._robots_locks[key]
         with lock:  # one fetch per host, even when many threads ask at once
             if key not in self._robots:
-                self._robots[key] = self._load_robots(key, parts.hostname or "", allowed_hosts)
-            parser = self._robots[key]
+                r = self._get(f"{key}/robots.txt", allowed_hosts, {}, robots=False,
+                              max_bytes=min(self.max_bytes, _ROBOTS_MAX_BYTES))
+                self._robots[key] = self._robots_parser(r.body, url) if r.body is not None else None
+        parser = self._robots[key]
         return parser is None or parser.can_fetch(self.user_agent, url)
 
-    def _load_robots(
-        self, key: str, hostname: str, allowed_hosts: Collection[str]
-    ) -> urllib.robotparser.RobotFileParser | None:
-        """The parsed robots.txt of `key`, or None (allow everything) when it is missing or fails."""
-        cap = min(self.max_bytes, _ROBOTS_MAX_BYTES)
-        r = self._get(f"{key}/robots.txt", allowed_hosts, {}, robots=False, max_bytes=cap)
-        if r.outcome != "fetched" or r.body is None:
-            return None
+    def _robots_parser(self, body: bytes, url: str) -> urllib.robotparser.RobotFileParser:
         parser = urllib.robotparser.RobotFileParser()
-        parser.parse(r.body.decode("utf-8", "replace").splitlines())
+        parser.parse(body.decode("utf-8", "replace").splitlines())
         crawl_delay = parser.crawl_delay(self.user_agent)
         if crawl_delay:
-            with self._lock:
-                host = _norm_host(hostname)
-                self._host_delay[host] = max(self.delay, min(float(crawl_delay), self.max_backoff))
+            gate = self._gate(url)
+            gate.crawl_delay = max(gate.crawl_delay, min(float(crawl_delay), self.max_backoff))
         return parser
