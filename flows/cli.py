@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_ERROR, EXIT_FAILED_INPUT = 0, 1, 2
 
 
-
 class UserError(typer.TyperException):
     """A user error: one line on standard error ("govreports COMMAND: message"), exit 1, no traceback."""
 
