@@ -231,20 +231,16 @@ def compare(ctx: typer.Context,
                 metavar="FILE.png", help="also draw a PNG line chart of the yearly values")] = None,
             warehouse: WarehouseDir = None, db: DbFile = None) -> None:
     """Compare a measure across agencies and years."""
-    _compare(_warehouse(ctx), measure, region, _years(years), top, chart)
+    from govreports.load import compare as comparison
 
-
-def _compare(wh: "Warehouse", measure: str, region: str | None, years: tuple[int, int] | None, top: int | None,
-             chart_file: str | None) -> None:
-    from govreports.load.compare import MEASURES, chart, compare
-
-    with _connect(wh) as con:
-        wide, long = compare(con, measure, region=region, years=years, top=top)
-    title = MEASURES[measure][0].label + (f" in {region}" if region else "")
+    span = _years(years)
+    with _connect(_warehouse(ctx)) as con:
+        wide, long = comparison.compare(con, measure, region=region, years=span, top=top)
+    title = comparison.MEASURES[measure][0].label + (f" in {region}" if region else "")
     print(f"{title}, largest declines first:\n")
     _print(wide.drop(columns=["agency_id"]), "table", "(no data)", na_rep="")
-    if chart_file:
-        print(f"\nchart: {chart(long, chart_file, title)}")
+    if chart:
+        print(f"\nchart: {comparison.chart(long, chart, title)}")
 
 
 # -- fetch (no Prefect) and the flows -----------------------------------------------------------------
@@ -284,8 +280,7 @@ def fetch(ctx: typer.Context, sources: Sources = None, site: Site = None, agency
           region: Region = None, allow_loopback: Loopback = False, delay: Delay = 0.5, timeout: Timeout = 20.0,
           proxy: Proxy = None, trust_env: TrustEnv = False,
           year: Annotated[list[int] | None, typer.Option(metavar="Y", help="only this year (repeatable)")] = None,
-          quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
-          warehouse: WarehouseDir = None, db: DbFile = None) -> int:
+          quiet: Quiet = False, warehouse: WarehouseDir = None, db: DbFile = None) -> int:
     """Discover report pages on the registry's agency sites and fetch what changed. Exit 1 when every agency
     failed."""
     from govreports.extract.fetch import Fetcher
@@ -422,7 +417,7 @@ def demo(ctx: typer.Context, port: Annotated[int, typer.Option(help="port of the
         server.shutdown()
         server.server_close()
     print()
-    _compare(wh, "licensing", "浙江省/宁波市", None, None, str(Path(wh.root) / "licensing.png"))
+    compare(ctx, "licensing", "浙江省/宁波市", chart=str(Path(wh.root) / "licensing.png"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
