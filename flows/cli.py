@@ -315,18 +315,18 @@ def fetch(ctx: typer.Context, sources: Sources = None, site: Site = None, agency
     return EXIT_ERROR if result.all_failed else EXIT_OK
 
 
-def _run_flow(name: str, kwargs: dict, quiet: bool, task_runner: str = "thread", dask_address: str | None = None
-              ) -> None:
+def _run_flow(ctx: typer.Context, name: str, kwargs: dict) -> None:
+    """Run a flow of flows.pipeline as the command's --task-runner, --dask-address and --quiet say."""
     from govreports.flows import pipeline
     from govreports.flows.prefect_env import local_runs
 
     flow = getattr(pipeline, name)
-    if task_runner == "dask":
+    if ctx.params.get("task_runner") == "dask":
         from prefect_dask import DaskTaskRunner
 
-        flow = flow.with_options(task_runner=DaskTaskRunner(address=dask_address))
+        flow = flow.with_options(task_runner=DaskTaskRunner(address=ctx.params["dask_address"]))
     try:
-        with _bars(quiet), local_runs():
+        with _bars(ctx.params["quiet"]), local_runs():
             summary = pipeline.RunSummary(**flow(**kwargs))
     except (pipeline.StageFailed, ValueError) as exc:
         _fail(str(exc), f"govreports {name}")
@@ -341,7 +341,7 @@ def run(ctx: typer.Context, flow: Annotated[Literal["nightly"], typer.Argument(h
         quiet: Quiet = False, warehouse: WarehouseDir = None, db: DbFile = None) -> None:
     """Run the nightly flow: discover, fetch what changed, parse, check, load, refresh the views, and print a
     summary."""
-    _run_flow(flow, _flow_kwargs(ctx), quiet, task_runner, dask_address)
+    _run_flow(ctx, flow, _flow_kwargs(ctx))
 
 
 @app.command(short_help="run the pipeline for chosen years, agencies or a region")
@@ -353,8 +353,7 @@ def backfill(ctx: typer.Context,
              quiet: Quiet = False, warehouse: WarehouseDir = None, db: DbFile = None) -> None:
     """The nightly pipeline for a slice, e.g. every district of one city for 2019-2024."""
     first, last = _years(years) or (0, -1)
-    _run_flow("backfill", {**_flow_kwargs(ctx), "years": list(range(first, last + 1))}, quiet, task_runner,
-              dask_address)
+    _run_flow(ctx, "backfill", {**_flow_kwargs(ctx), "years": list(range(first, last + 1))})
 
 
 @app.command(short_help="rebuild facts, reports and checks from the raw zone (no network)")
@@ -368,7 +367,7 @@ def reparse(ctx: typer.Context,
         _select(ctx.params)  # a bad registry: one line now, not a failed flow
     kwargs = {"warehouse": _warehouse(ctx).root, "sources_file": str(sources) if sources else None,
               "site": site}
-    _run_flow("reparse", kwargs, quiet)
+    _run_flow(ctx, "reparse", kwargs)
 
 
 @app.command(short_help="serve the nightly flow on a Prefect server with a cron schedule")
@@ -401,7 +400,6 @@ def demo(ctx: typer.Context, port: Annotated[int, typer.Option(help="port of the
     from govreports.flows import demo_site
     from govreports.flows.config import DATA_DIR
 
-    wh = _warehouse(ctx)
     # A fixed port: the registry's URLs (and so the fetch log's) stay the same from one run to the next,
     # which is what lets a second run find nothing changed.
     try:
@@ -412,12 +410,12 @@ def demo(ctx: typer.Context, port: Annotated[int, typer.Option(help="port of the
         print(f"demo site (sample data) at {url}", flush=True)
         crawl = _flow_kwargs(ctx, sources=DATA_DIR / "sample_site" / "sources.csv", site=url, agency=None,
                              region=None, allow_loopback=True, delay=0.0, timeout=10.0, proxy=None, trust_env=False)
-        _run_flow("nightly", crawl, quiet)
+        _run_flow(ctx, "nightly", crawl)
     finally:
         server.shutdown()
         server.server_close()
     print()
-    compare(ctx, "licensing", "浙江省/宁波市", chart=str(Path(wh.root) / "licensing.png"))
+    compare(ctx, "licensing", "浙江省/宁波市", chart=str(Path(_warehouse(ctx).root) / "licensing.png"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
