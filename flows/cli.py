@@ -433,7 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except typer.Abort:
         return EXIT_ERROR
-    except BrokenPipeError:
+    except BrokenPipeError:  # at the flush above; during a command, typer's own main handles it (exit 1)
         # Whatever is still buffered has nowhere to go: point standard output at /dev/null so that the
         # interpreter's own flush at exit finds nothing to complain about.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
