@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
 
 import typer
-from typer.core import TyperGroup
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,28 +20,7 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_ERROR, EXIT_FAILED_INPUT = 0, 1, 2
 
 
-class UserError(typer.TyperException):
-    """A user error: one line on standard error ("govreports COMMAND: message"), exit 1, no traceback."""
-
-    def __init__(self, message: str, command: str | None = None) -> None:
-        super().__init__(message)
-        self.command = command
-
-
-def _fail(message: str, command: str | None = None) -> NoReturn:
-    raise UserError(message, command)
-
-
-class _Group(TyperGroup):
-    def invoke(self, ctx: typer.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except UserError as exc:  # name the subcommand that failed
-            exc.command = exc.command or f"{ctx.command_path} {ctx.invoked_subcommand}"
-            raise
-
-
-app = typer.Typer(cls=_Group, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 
 
 # -- options shared by several commands (typer has no option groups): the commands declare them, and the
@@ -71,6 +49,12 @@ Quiet = Annotated[bool, typer.Option("--quiet", help="no progress bars")]
 Years = Annotated[str | None, typer.Option(metavar="Y1-Y2", help="a year or a span, e.g. 2019-2024")]
 
 
+def _fail(ctx: typer.Context, message: str, command: str = "") -> NoReturn:
+    """A user error: one line on standard error ("govreports COMMAND: message"), exit 1, no traceback."""
+    print(f"{command or ctx.command_path}: {message}", file=sys.stderr)
+    raise typer.Exit(EXIT_ERROR)
+
+
 def _warehouse(ctx: typer.Context) -> "Warehouse":
     """--warehouse and --db, given after the subcommand, else before it."""
     from govreports.flows.config import DEFAULT_WAREHOUSE, Warehouse
@@ -79,7 +63,7 @@ def _warehouse(ctx: typer.Context) -> "Warehouse":
     return Warehouse(warehouse or DEFAULT_WAREHOUSE, db)
 
 
-def _select(opts: dict) -> "list[Source]":
+def _select(ctx: typer.Context, opts: dict) -> "list[Source]":
     """The agencies chosen by --sources, --site, --agency and --region; a bad registry or an empty choice is a
     user error."""
     from govreports.extract.sources import SourcesError, load_sources, select
@@ -89,9 +73,9 @@ def _select(opts: dict) -> "list[Source]":
         chosen = select(load_sources(opts["sources"] or DATA_DIR / "sources.csv", site=opts["site"]),
                         agencies=opts.get("agency") or None, region=opts.get("region"))
     except SourcesError as exc:
-        _fail(str(exc))
+        _fail(ctx, str(exc))
     if not chosen:
-        _fail("no agency selected: check --agency / --region and the sources file")
+        _fail(ctx, "no agency selected: check --agency / --region and the sources file")
     return chosen
 
 
@@ -102,7 +86,7 @@ def _flow_kwargs(ctx: typer.Context, **opts: object) -> dict:
     """The crawl options (`opts` over the command's) as a flow's parameters, the agency choice checked first
     (before Prefect starts)."""
     opts = {**ctx.params, **opts}
-    _select(opts)
+    _select(ctx, opts)
     return {"sources_file": str(opts["sources"]) if opts["sources"] else None, "warehouse": _warehouse(ctx).root,
             "site": opts["site"], "agencies": opts["agency"] or None, "region": opts["region"],
             **{k: opts[k] for k in FETCHER_OPTIONS}}
@@ -180,13 +164,13 @@ def parse(paths: Annotated[list[str], typer.Argument(metavar="PATH...",
     return EXIT_FAILED_INPUT if failed else EXIT_OK
 
 
-def _connect(wh: "Warehouse"):
+def _connect(ctx: typer.Context):
     from govreports.load.warehouse import connect
 
     try:
-        return connect(wh.db)
+        return connect(_warehouse(ctx).db)
     except FileNotFoundError as exc:
-        _fail(str(exc))
+        _fail(ctx, str(exc))
 
 
 @app.command(short_help="run SQL on the warehouse (read-only)")
@@ -197,27 +181,27 @@ def query(ctx: typer.Context,
     """Run one SQL statement on a read-only connection to the DuckDB warehouse."""
     import duckdb
 
-    with _connect(_warehouse(ctx)) as con:
+    with _connect(ctx) as con:
         try:
             result = con.execute(sql)
             if result is None:  # DuckDB's answer to "" or a lone comment
-                _fail("no SQL statement given")
+                _fail(ctx, "no SQL statement given")
             df = result.df()
         except duckdb.Error as exc:
-            _fail(str(exc).replace("\n", " "))
+            _fail(ctx, str(exc).replace("\n", " "))
     _print(df, format)
 
 
-def _years(text: str | None) -> tuple[int, int] | None:
+def _years(ctx: typer.Context, text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
     try:
         first, _, last = text.partition("-")
         span = (int(first), int(last or first))
     except ValueError:
-        _fail(f"--years must look like 2019-2024 or 2021, not {text!r}")
+        _fail(ctx, f"--years must look like 2019-2024 or 2021, not {text!r}")
     if span[0] > span[1]:
-        _fail(f"--years {text!r}: the first is after the last")
+        _fail(ctx, f"--years {text!r}: the first is after the last")
     return span
 
 
@@ -233,8 +217,8 @@ def compare(ctx: typer.Context,
     """Compare a measure across agencies and years."""
     from govreports.load import compare as comparison
 
-    span = _years(years)
-    with _connect(_warehouse(ctx)) as con:
+    span = _years(ctx, years)
+    with _connect(ctx) as con:
         wide, long = comparison.compare(con, measure, region=region, years=span, top=top)
     title = comparison.MEASURES[measure][0].label + (f" in {region}" if region else "")
     print(f"{title}, largest declines first:\n")
@@ -288,7 +272,7 @@ def fetch(ctx: typer.Context, sources: Sources = None, site: Site = None, agency
     from govreports.flows.runlock import LockHeld, RunLock
 
     opts, wh = ctx.params, _warehouse(ctx)
-    chosen = _select(opts)
+    chosen = _select(ctx, opts)
     pages = 0
     try:
         with RunLock(wh.lock_dir), Fetcher(**{k: opts[k] for k in FETCHER_OPTIONS}) as fetcher, \
@@ -303,7 +287,7 @@ def fetch(ctx: typer.Context, sources: Sources = None, site: Site = None, agency
             progress.start("fetch", len(chosen))
             result = steps.fetch(chosen, wh, fetcher, years=year or None, on_event=crawled)
     except LockHeld as exc:
-        _fail(str(exc))
+        _fail(ctx, str(exc))
     print(f"{'agency':<24}{'discovered':>11}{'fetched':>9}{'changed':>9}{'unchanged':>10}{'failed':>8}"
           f"{'not readable':>14}")
     for s in result.agencies.values():
@@ -329,7 +313,7 @@ def _run_flow(ctx: typer.Context, name: str, kwargs: dict) -> None:
         with _bars(ctx.params["quiet"]), local_runs():
             summary = pipeline.RunSummary(**flow(**kwargs))
     except (pipeline.StageFailed, ValueError) as exc:
-        _fail(str(exc), f"govreports {name}")
+        _fail(ctx, str(exc), f"govreports {name}")
     print(summary.text())
 
 
@@ -352,7 +336,7 @@ def backfill(ctx: typer.Context,
              trust_env: TrustEnv = False, task_runner: TaskRunner = "thread", dask_address: DaskAddress = None,
              quiet: Quiet = False, warehouse: WarehouseDir = None, db: DbFile = None) -> None:
     """The nightly pipeline for a slice, e.g. every district of one city for 2019-2024."""
-    first, last = _years(years) or (0, -1)
+    first, last = _years(ctx, years) or (0, -1)
     _run_flow(ctx, "backfill", {**_flow_kwargs(ctx), "years": list(range(first, last + 1))})
 
 
@@ -364,7 +348,7 @@ def reparse(ctx: typer.Context,
     """Parse every stored page version again (after a parser upgrade) into a new lake, swap it in, and rebuild
     the database."""
     if sources is not None:
-        _select(ctx.params)  # a bad registry: one line now, not a failed flow
+        _select(ctx, ctx.params)  # a bad registry: one line now, not a failed flow
     kwargs = {"warehouse": _warehouse(ctx).root, "sources_file": str(sources) if sources else None,
               "site": site}
     _run_flow(ctx, "reparse", kwargs)
@@ -405,7 +389,8 @@ def demo(ctx: typer.Context, port: Annotated[int, typer.Option(help="port of the
     try:
         server, url = demo_site.serve(port=port)
     except OSError as exc:
-        _fail(f"cannot serve the demo site on 127.0.0.1:{port}: {exc.strerror or exc} (choose another with --port)")
+        _fail(ctx, f"cannot serve the demo site on 127.0.0.1:{port}: {exc.strerror or exc} "
+                   "(choose another with --port)")
     try:
         print(f"demo site (sample data) at {url}", flush=True)
         crawl = _flow_kwargs(ctx, sources=DATA_DIR / "sample_site" / "sources.csv", site=url, agency=None,
@@ -426,10 +411,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                               standalone_mode=False)
         sys.stdout.flush()
         return rc or EXIT_OK
-    except typer.TyperException as exc:  # ours, or a bad option or argument
+    except typer.TyperException as exc:  # a bad option or argument
         ctx = getattr(exc, "ctx", None)
-        command = getattr(exc, "command", None) or (ctx.command_path if ctx else "govreports")
-        print(f"{command}: {exc.format_message()}", file=sys.stderr)
+        print(f"{ctx.command_path if ctx else 'govreports'}: {exc.format_message()}", file=sys.stderr)
         return EXIT_ERROR
     except typer.Abort:
         return EXIT_ERROR
