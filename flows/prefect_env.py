@@ -42,8 +42,6 @@ def local_runs() -> Iterator[None]:
     Prefect's choice stands."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 
-    if get_current_settings().api.url:
-        yield
-        return
-    with temporary_settings(set_defaults={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    no_heartbeats = {} if get_current_settings().api.url else {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    with temporary_settings(set_defaults=no_heartbeats):
         yield
