@@ -45,11 +45,9 @@ class Warehouse:
     @property
     def local_root(self) -> Path | None:
         """The root as a local directory: a path, or a file:// URL; None for an object store."""
-        if not self.is_url:
-            return Path(self.root)
         if self.root.startswith("file://"):
             return Path(urlsplit(self.root).path)
-        return None
+        return None if self.is_url else Path(self.root)
 
     @property
     def db(self) -> Path:

@@ -20,10 +20,10 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
+from govreports.extract.sources import SITE_PLACEHOLDER  # in data/sample_site/sources.csv: the base URL serve() returns
 from govreports.flows.config import DATA_DIR
 
 DEFAULT_ROOT = DATA_DIR / "sample_site"
-SITE_PLACEHOLDER = "{site}"  # in data/sample_site/sources.csv: stands for the base URL serve() returns
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -54,32 +54,24 @@ class _Handler(SimpleHTTPRequestHandler):
     def list_directory(self, path: str) -> None:
         """No generated directory listings (a directory without index.html is 404, as on agency sites)."""
         self.send_error(404, "File not found")
-        return None
-
-
-def _check_host(host: str) -> None:
-    if host == "localhost":
-        return
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"demo site: {host!r} is not a loopback address (use 127.0.0.1)") from None
-    if address not in ipaddress.ip_network("127.0.0.0/8"):
-        raise ValueError(f"demo site: {host} is outside 127.0.0.0/8; the demo site is served on loopback only")
 
 
 def serve(root: Path = DEFAULT_ROOT, host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, str]:
     """Serve `root` on host:port (0: an ephemeral port) from a daemon thread. Returns the server (stop it with
     shutdown() then server_close()) and its base URL, e.g. "http://127.0.0.1:40123". Raises ValueError for
     a host outside 127.0.0.0/8 and FileNotFoundError when `root` is not a directory."""
-    _check_host(host)
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host) in ipaddress.ip_network("127.0.0.0/8")
+    except ValueError:  # not an address
+        loopback = False
+    if not loopback:
+        raise ValueError(f"demo site: {host!r} is outside 127.0.0.0/8; the demo site is served on loopback only")
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"demo site: no directory {root} (build it: python -m benchmarks.build_sample_site)")
     server = ThreadingHTTPServer((host, port), partial(_Handler, directory=str(root)))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name=f"demo-site:{server.server_port}", daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, name=f"demo-site:{server.server_port}", daemon=True).start()
     return server, f"http://{host}:{server.server_port}"
 
 

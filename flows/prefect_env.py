@@ -37,13 +37,11 @@ def configure() -> None:
 def local_runs() -> Iterator[None]:
     """Settings for flow runs started here (the CLI, the benchmarks). On the ephemeral API a run sends
     no heartbeats: they let a server's automations mark a silent run as crashed, and nothing here
-    watches them, while stopping their thread cost every run up to a second at its end (it sleeps in
-    one-second steps; 0.5 s on average, a tenth of a nothing-changed nightly at 10k). With a server
-    (PREFECT_API_URL), or a PREFECT_FLOWS_HEARTBEAT_FREQUENCY of the user's, Prefect's choice stands."""
+    watches them, while stopping their thread (it sleeps in one-second steps) delays the end of every
+    run. With a server (PREFECT_API_URL), or a PREFECT_FLOWS_HEARTBEAT_FREQUENCY of the user's,
+    Prefect's choice stands."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 
-    if get_current_settings().api.url:
-        yield
-        return
-    with temporary_settings(set_defaults={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    no_heartbeats = {} if get_current_settings().api.url else {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    with temporary_settings(set_defaults=no_heartbeats):
         yield

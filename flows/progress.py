@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 
 Listener = Callable[[str, int, int], None]  # stage, done, total
 
@@ -44,9 +45,6 @@ def advance(stage: str, n: int = 1) -> None:
 
 def _report(stage: str, done: int, total: int) -> None:
     listener = _listener
-    if listener is None:
-        return
-    try:
-        listener(stage, done, total)
-    except Exception:  # a broken display must never fail the run
-        pass
+    if listener is not None:
+        with suppress(Exception):  # a broken display must never fail the run
+            listener(stage, done, total)

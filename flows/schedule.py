@@ -11,43 +11,37 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
+
+import httpx
 
 from govreports.flows.prefect_env import configure
 
 DEPLOYMENT = "govreports-nightly"
 
 
-def wait_healthy(api_url: str, timeout: float = 180.0, proc: subprocess.Popen | None = None) -> None:
-    """Wait until the Prefect API answers its health check."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the Prefect server exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"no Prefect API at {api_url} after {timeout:.0f} s")
-
-
-def start_server(port: int) -> tuple[subprocess.Popen, str]:
-    """Start `prefect server start` on 127.0.0.1:port; returns the process and its API URL."""
-    configure()
+def start_server(port: int, timeout: float = 180.0) -> tuple[subprocess.Popen, str]:
+    """Start `prefect server start` on 127.0.0.1:port and wait until its API answers its health check; returns
+    the process and its API URL."""
     api_url = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port)}
     env.pop("PREFECT_API_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                              "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
     try:
-        wait_healthy(api_url, proc=proc)
-    except BaseException:
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no Prefect API at {api_url} after {timeout:.0f} s")
+            try:
+                if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
+                    return proc, api_url
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"the Prefect server exited with status {proc.returncode}")
+    except BaseException:  # Ctrl-C too: never leave the server behind
         proc.terminate()
         raise
-    return proc, api_url
 
 
 def serve(cron: str, timezone: str, port: int, flow_kwargs: dict) -> int:
