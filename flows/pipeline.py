@@ -1,11 +1,9 @@
 """Prefect flows: nightly, backfill and reparse.
 
-Tasks wrap the plain stages of flows/steps.py: one fetch task (the crawl, on its own threads), then
-parse-and-load tasks of whole agencies' pages, started as the crawl hands pages on, so orchestration
-costs little next to the work. Only the network stage retries. A parse-and-load batch writes lake
-partitions no other batch writes (a partition is one agency's year), so batches run in parallel and
-hand back counts only; then the database is rebuilt once. A large parse stage runs on Prefect's
-process pool (parsing is Python under the GIL).
+Tasks wrap the plain stages of flows/steps.py: one fetch task (the crawl, on its own threads), and
+parse-and-load tasks of whole agencies' pages (one agency's year is a lake partition, so batches run in
+parallel), started as the crawl hands pages on, on Prefect's process pool for a large stage (parsing is
+Python under the GIL); then the database is rebuilt once. Only the network stage retries.
 """
 
 from __future__ import annotations
@@ -87,15 +85,11 @@ class RunSummary:
                 ("failed checks", self.failed_checks), ("seconds", round(self.seconds, 1))]
 
     def text(self) -> str:
-        lines = [f"{self.flow}: {self.changed} changed"]
-        lines += [f"  {name:<36} {value}" for name, value in self.rows()]
+        lines = [f"{self.flow}: {self.changed} changed", *(f"  {name:<36} {value}" for name, value in self.rows())]
         if self.failures:
-            lines.append(f"  failures ({len(self.failures)}):")
-            lines += [f"    {f}" for f in self.failures[:50]]
-            if len(self.failures) > 50:
-                lines.append(f"    … and {len(self.failures) - 50} more")
-        if self.database:
-            lines.append(f"  database: {self.database}")
+            lines += [f"  failures ({len(self.failures)}):", *(f"    {f}" for f in self.failures[:50])]
+            lines += [f"    … and {len(self.failures) - 50} more"] if len(self.failures) > 50 else []
+        lines += [f"  database: {self.database}"] if self.database else []
         return "\n".join(lines)
 
     def markdown(self) -> str:
@@ -146,18 +140,15 @@ def parse_processes(pages: int) -> int:
     raw = os.environ.get("GOVREPORTS_PARSE_PROCESSES", "").strip()
     if not raw:
         return (os.cpu_count() or 1) if pages >= MIN_PAGES else 0
-    try:
-        n = int(raw)
-    except ValueError:
-        raise StageFailed(f"GOVREPORTS_PARSE_PROCESSES must be a whole number, not {raw!r}") from None
-    return n if n > 1 and pages else 0
+    if not raw.isdigit():
+        raise StageFailed(f"GOVREPORTS_PARSE_PROCESSES must be a whole number, not {raw!r}")
+    return int(raw) if int(raw) > 1 and pages else 0
 
 
 def _parse_process_start() -> None:
-    """Start of a parse process. It exits when the run's process ends, even killed (a pool's worker
-    would wait for work for good). A page allocates tens of thousands of small objects, almost none in
-    cycles, and each full collection walks everything alive (pandas, pyarrow, the parser's tables):
-    what is alive at start is frozen out of collections, and young ones run less often."""
+    """Start of a parse process: it exits when the run's process ends, even killed (a pool's worker would
+    wait for work for good). Parsing allocates many small objects, almost none in cycles, and a full
+    collection walks everything alive: what is alive at start is frozen, young collections run less often."""
     parent = multiprocessing.parent_process()
     threading.Thread(target=lambda: parent.join() or os._exit(1), daemon=True, name="exit-with-run").start()
     gc.freeze()
@@ -166,8 +157,7 @@ def _parse_process_start() -> None:
 
 def _on_threads() -> bool:
     """Whether the flow runs its tasks on threads of its own process (not on a Dask cluster)."""
-    context = FlowRunContext.get()
-    return context is not None and isinstance(context.task_runner, ThreadPoolTaskRunner)
+    return isinstance(getattr(FlowRunContext.get(), "task_runner", None), ThreadPoolTaskRunner)
 
 
 class _ParseStage:
@@ -260,10 +250,8 @@ class _ParseStage:
             raise StageFailed(f"cannot write the lake at {self.lake_root}: {exc}") from exc
         self.done += len(batch)
         progress.advance("parse", len(batch))
-        self.summary.parsed += outcome.parsed
-        self.summary.values += outcome.values
-        self.summary.failed_checks += outcome.failed_checks
-        self.summary.failures += outcome.failures
+        for name in ("parsed", "values", "failed_checks", "failures"):
+            setattr(self.summary, name, getattr(self.summary, name) + getattr(outcome, name))
 
 
 def _stale_marker(wh: Warehouse) -> Path:
@@ -303,6 +291,11 @@ def _locked(wh: Warehouse) -> RunLock:
     return lock
 
 
+# The run summary's counts: sums of the crawl's per-agency counts.
+_CRAWL_COUNTS = {"discovered": "discovered", "fetched": "fetched", "new_versions": "new_versions",
+                 "unchanged": "unchanged", "not_readable": "not_readable", "fetch_failed": "failed"}
+
+
 def _crawl_and_load(name: str, sources: list[Source], wh: Warehouse, years: list[int] | None,
                     allow_loopback: bool, delay: float, timeout: float, proxy: str | None,
                     trust_env: bool) -> RunSummary:
@@ -311,8 +304,7 @@ def _crawl_and_load(name: str, sources: list[Source], wh: Warehouse, years: list
     if not sources:
         raise StageFailed("no agency selected: check --agency / --region and the sources file")
     with _locked(wh) as lock:
-        stage = _ParseStage(summary, wh, wh.lake, {s.agency_id: s for s in sources}, lock)
-        with stage:
+        with _ParseStage(summary, wh, wh.lake, {s.agency_id: s for s in sources}, lock) as stage:
             progress.start("fetch", len(sources))
             # One fetch task: politeness and robots.txt are per process, and the crawl's threads work the hosts.
             # On the flow's threads it hands the pages on as they reach the fetch log, and they are parsed
@@ -327,14 +319,9 @@ def _crawl_and_load(name: str, sources: list[Source], wh: Warehouse, years: list
                 finally:
                     fetch.wait()  # the crawl writes to the warehouse: the lock stays taken until it ends
             result = fetch.result()
-            for s in result.agencies.values():
-                summary.discovered += s.discovered
-                summary.fetched += s.fetched
-                summary.new_versions += s.new_versions
-                summary.unchanged += s.unchanged
-                summary.not_readable += s.not_readable
-                summary.fetch_failed += s.failed
-                summary.failures += [f"{s.agency_id}: {e}" for e in s.errors]
+            for total, count in _CRAWL_COUNTS.items():
+                setattr(summary, total, sum(getattr(s, count) for s in result.agencies.values()))
+            summary.failures += [f"{s.agency_id}: {e}" for s in result.agencies.values() for e in s.errors]
             if result.all_failed:
                 raise StageFailed("every agency failed to fetch: " + "; ".join(summary.failures[:5]))
             stage.add(steps.refs_from_crawl([result]))  # what the log did not hand on (not written, or on Dask)
@@ -348,10 +335,8 @@ def nightly(sources_file: str | Path | None = None, warehouse: str | Path = DEFA
             agencies: list[str] | None = None, region: str | None = None, allow_loopback: bool = False,
             delay: float = 0.5, timeout: float = 20.0, proxy: str | None = None, trust_env: bool = False) -> dict:
     """Discover → fetch what changed → parse → check → load → refresh the views, for every agency."""
-    wh = Warehouse(str(warehouse))
-    summary = _crawl_and_load("nightly", _sources(sources_file, site, agencies, region), wh, None,
-                              allow_loopback, delay, timeout, proxy, trust_env)
-    return asdict(summary)
+    return asdict(_crawl_and_load("nightly", _sources(sources_file, site, agencies, region), Warehouse(str(warehouse)),
+                                  None, allow_loopback, delay, timeout, proxy, trust_env))
 
 
 @flow(name="backfill", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
@@ -360,10 +345,8 @@ def backfill(years: list[int], sources_file: str | Path | None = None, warehouse
              allow_loopback: bool = False, delay: float = 0.5, timeout: float = 20.0, proxy: str | None = None,
              trust_env: bool = False) -> dict:
     """The nightly pipeline for a chosen slice: some years, some agencies or one region."""
-    wh = Warehouse(str(warehouse))
-    summary = _crawl_and_load("backfill", _sources(sources_file, site, agencies, region), wh, list(years),
-                              allow_loopback, delay, timeout, proxy, trust_env)
-    return asdict(summary)
+    return asdict(_crawl_and_load("backfill", _sources(sources_file, site, agencies, region), Warehouse(str(warehouse)),
+                                  list(years), allow_loopback, delay, timeout, proxy, trust_env))
 
 
 @flow(name="reparse", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
@@ -388,7 +371,7 @@ def reparse(warehouse: str | Path = DEFAULT_WAREHOUSE, sources_file: str | Path 
         with _ParseStage(summary, wh, str(fresh or wh.lake), sources, lock, loaded=set()) as stage:
             stage.add(refs)
         del refs, stage  # the page list is not needed by the rebuild, the run's peak
-        if lake_dir is not None and fresh is not None:
+        if lake_dir is not None and fresh is not None:  # the new lake swapped in
             old = lake_dir.with_name(f"{lake_dir.name}.old-{uuid.uuid4().hex[:8]}")
             if lake_dir.exists():
                 lake_dir.rename(old)

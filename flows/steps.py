@@ -47,14 +47,6 @@ class ParseOutcome:
     bundles: list[ReportBundle] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # "agency_id url: reason"
 
-    @property
-    def values(self) -> int:
-        return sum(len(b.fact_rows) for b in self.bundles)
-
-    @property
-    def failed_checks(self) -> int:
-        return sum(int(b.report.get("n_checks_failed") or 0) for b in self.bundles)
-
 
 class _HandingOnLog(FetchLog):
     """The fetch log, handing on the report pages of each write: the crawl writes an agency's records
@@ -66,19 +58,16 @@ class _HandingOnLog(FetchLog):
 
     def append(self, records: Sequence[Mapping[str, Any]]) -> None:
         super().append(records)
-        refs = [_ref_from_record(r) for r in records if r.get("kind") == "report" and r.get("sha256")
-                and r.get("outcome") in _STORED]
+        # A new page or version was first fetched now; an unchanged one's first time is in the log.
+        refs = [PageRef(r["agency_id"], r["url"], r["sha256"], r.get("year"),
+                        pd.Timestamp(r["fetched_at"]) if r["outcome"] in ("new", "new_version") else None,
+                        r.get("declared_charset"), r.get("link_agency"))
+                for r in records if r.get("kind") == "report" and r.get("sha256") and r.get("outcome") in _STORED]
         if refs:
             self.on_pages(refs)
 
 
-_STORED = {"new": True, "new_version": True, "unchanged": False, "not_modified": False}  # -> first fetched now
-
-
-def _ref_from_record(rec: Mapping[str, Any]) -> PageRef:
-    first = pd.Timestamp(rec["fetched_at"]) if _STORED[rec["outcome"]] and rec.get("fetched_at") else None
-    return PageRef(rec["agency_id"], rec["url"], rec["sha256"], rec.get("year"), first, rec.get("declared_charset"),
-                   rec.get("link_agency"))
+_STORED = ("new", "new_version", "unchanged", "not_modified")  # fetch log outcomes of a page in the raw zone
 
 
 def fetch(sources: Sequence[Source], wh: Warehouse, fetcher: Fetcher, years: Iterable[int] | None = None,
@@ -97,13 +86,6 @@ def fetch(sources: Sequence[Source], wh: Warehouse, fetcher: Fetcher, years: Ite
     return crawl(sources, RawZone(wh.raw), log, fetcher, years=set(years) if years else None, on_event=event)
 
 
-def first_seen(log: FetchLog) -> dict[tuple[str, str], pd.Timestamp]:
-    """(url, sha256) -> when that version was first fetched."""
-    versions = log.versions()
-    return {(u, s): pd.Timestamp(t) for u, s, t in zip(versions["url"], versions["sha256"], versions["first_seen"],
-                                                       strict=True)}
-
-
 def refs_from_crawl(results: Iterable[CrawlResult]) -> list[PageRef]:
     """Every report page the crawls saw (new, changed or unchanged), as parse candidates; when each
     version was first fetched is left to `with_first_seen`, for the ones that are parsed."""
@@ -112,11 +94,12 @@ def refs_from_crawl(results: Iterable[CrawlResult]) -> list[PageRef]:
 
 
 def with_first_seen(refs: list[PageRef], log: FetchLog) -> list[PageRef]:
-    """The refs with the time their version was first fetched. The log is read once for all of them
-    (it holds every attempt ever made), and not at all when none lacks that time."""
+    """The refs with the time their version was first fetched, for those that lack it. The log is read
+    once for all of them (it holds every attempt ever made), and not at all when none lacks it."""
     if all(ref.fetched_at is not None for ref in refs):
         return refs
-    seen = first_seen(log)
+    v = log.versions()
+    seen = {(u, s): pd.Timestamp(t) for u, s, t in zip(v["url"], v["sha256"], v["first_seen"], strict=True)}
     return [ref if ref.fetched_at is not None else replace(ref, fetched_at=seen.get((ref.url, ref.sha256)))
             for ref in refs]
 
@@ -242,8 +225,10 @@ def parse_and_load(raw_root: str, lake_root: str, refs: Sequence[PageRef],
     """Parse a batch of stored pages and load it. Batches from `agency_batches` touch disjoint lake
     partitions, so several may run at once."""
     outcome = parse_pages(raw_root, refs, sources)
-    load(lake_root, outcome.bundles)
-    return LoadOutcome(len(outcome.bundles), outcome.values, outcome.failed_checks, outcome.failures)
+    bundles = outcome.bundles
+    load(lake_root, bundles)
+    return LoadOutcome(len(bundles), sum(len(b.fact_rows) for b in bundles),
+                       sum(int(b.report.get("n_checks_failed") or 0) for b in bundles), outcome.failures)
 
 
 def agency_batches(refs: Sequence[PageRef], size: int) -> list[list[PageRef]]:
@@ -252,16 +237,12 @@ def agency_batches(refs: Sequence[PageRef], size: int) -> list[list[PageRef]]:
     by_agency: dict[str, list[PageRef]] = {}
     for ref in refs:
         by_agency.setdefault(ref.agency_id, []).append(ref)
-    batches: list[list[PageRef]] = []
-    current: list[PageRef] = []
+    batches: list[list[PageRef]] = [[]]
     for pages in by_agency.values():
-        if current and len(current) + len(pages) > size:
-            batches.append(current)
-            current = []
-        current.extend(pages)
-    if current:
-        batches.append(current)
-    return batches
+        if batches[-1] and len(batches[-1]) + len(pages) > size:
+            batches.append([])
+        batches[-1].extend(pages)
+    return [b for b in batches if b]
 
 
 def sources_for(refs: Iterable[PageRef], sources: Mapping[str, Source]) -> dict[str, Source]:

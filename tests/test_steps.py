@@ -70,7 +70,7 @@ def test_first_fetch_times_are_read_from_the_log_only_for_pages_to_parse(tmp_pat
     assert [r.fetched_at for r in steps.with_first_seen(refs, log)] == [first]  # first fetched, not last seen
     # Nothing to parse (a nightly run where nothing changed): the log is not read at all.
     reads = []
-    monkeypatch.setattr(steps, "first_seen", lambda log: reads.append(log) or {})
+    monkeypatch.setattr(FetchLog, "versions", lambda self: reads.append(self))
     assert steps.with_first_seen([], log) == [] and reads == []
 
 
