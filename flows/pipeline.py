@@ -35,6 +35,7 @@ from prefect.context import FlowRunContext  # noqa: E402
 from prefect.settings import PREFECT_API_URL, temporary_settings  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
+from govreports.extract import fetch as fetch_module  # noqa: E402
 from govreports.extract.crawl import CrawlEvent, CrawlResult  # noqa: E402
 from govreports.extract.fetch import Fetcher  # noqa: E402
 from govreports.extract.fetchlog import FetchLog  # noqa: E402
@@ -47,6 +48,9 @@ from govreports.load.lake import Lake  # noqa: E402
 PARSE_BATCH = 100  # pages per parse-and-load task (whole agencies)
 PARSE_AHEAD = 8  # batches in flight
 MIN_PAGES = 200  # a smaller parse stage stays on the flow's threads: starting processes costs more than it saves
+# Present from the first load until the database is rebuilt: a run killed in between leaves it, and the
+# next run then rebuilds the database even when it loads nothing itself.
+STALE_MARKER = ".refresh-needed"
 GC_THRESHOLD = 20_000  # allocations between young collections in a parse process (Python's default is 700)
 
 log = logging.getLogger(__name__)
@@ -117,8 +121,10 @@ def fetch_task(sources: list[Source], wh: Warehouse, years: list[int] | None, al
         if event.kind == "done":
             progress.advance("fetch")
 
-    with Fetcher(allow_loopback=allow_loopback, delay=delay, timeout=timeout, proxy=proxy,
-                 trust_env=trust_env) as fetcher:
+    # One politeness per process, whatever runs in it. Named through its module: the Dask runner pickles
+    # this function by value, which would take the gates' locks along, and fails.
+    with Fetcher(allow_loopback=allow_loopback, delay=delay, timeout=timeout, gates=fetch_module.PROCESS_GATES,
+                 proxy=proxy, trust_env=trust_env) as fetcher:
         return steps.fetch(sources, wh, fetcher, years=years, on_event=agency_done,
                            on_pages=pages.put if pages is not None else None)
 
@@ -188,7 +194,7 @@ class _ParseStage:
     def add(self, refs: list[steps.PageRef]) -> None:
         if self.seen is None:
             try:  # a run killed after loading leaves the marker: then the database may lag the lake
-                db = None if _stale_marker(self.wh).exists() else self.wh.db
+                db = None if (self.wh.lock_dir / STALE_MARKER).exists() else self.wh.db
                 self.seen = steps.loaded_ids(Lake(self.wh.lake), db)
             except OSError as exc:
                 raise StageFailed(f"cannot read the lake at {self.wh.lake}: {exc}") from exc
@@ -197,28 +203,23 @@ class _ParseStage:
             return
         if not self.pages:
             try:
-                _stale_marker(self.wh).touch()
+                (self.wh.lock_dir / STALE_MARKER).touch()
             except OSError as exc:
                 raise StageFailed(f"warehouse {self.wh.root} not writable: {exc}") from exc
         todo = steps.with_first_seen(todo, FetchLog(self.wh.fetch_log))  # unchanged pages only: rare
         self.pages += len(todo)
         progress.start("parse", self.pages)  # the total grows with the crawl
         progress.advance("parse", self.done)
-        self._open_pool()
+        n = parse_processes(self.pages)
+        if not self.pool_tried and n > 1 and _on_threads():  # a large stage: Prefect's process pool (not on Dask)
+            self.pool_tried = True
+            # The processes report to the flow's API: with no API URL set, each would start a Prefect server.
+            api = str(FlowRunContext.get().client.api_url)
+            self.stack.enter_context(temporary_settings(updates={PREFECT_API_URL: api}))
+            self.pool = self.stack.enter_context(ProcessPoolTaskRunner(max_workers=n,
+                                                                       initializer=_parse_process_start))
         for batch in steps.agency_batches(todo, PARSE_BATCH):
             self._submit(batch)
-
-    def _open_pool(self) -> None:
-        """Prefect's process pool once the stage is large, when the flow runs its tasks on threads (on a
-        Dask cluster, the cluster's workers parse)."""
-        n = parse_processes(self.pages)
-        if self.pool_tried or n < 2 or not _on_threads():
-            return
-        self.pool_tried = True
-        # The processes report to the flow's API: with no API URL set, each would start a Prefect server.
-        api = str(FlowRunContext.get().client.api_url)
-        self.stack.enter_context(temporary_settings(updates={PREFECT_API_URL: api}))
-        self.pool = self.stack.enter_context(ProcessPoolTaskRunner(max_workers=n, initializer=_parse_process_start))
 
     def _submit(self, batch: list[steps.PageRef]) -> None:
         while len(self.window) >= PARSE_AHEAD:
@@ -254,14 +255,8 @@ class _ParseStage:
             setattr(self.summary, name, getattr(self.summary, name) + getattr(outcome, name))
 
 
-def _stale_marker(wh: Warehouse) -> Path:
-    """Present from the first load until the database is rebuilt: a run killed in between leaves it,
-    and the next run then rebuilds the database even when it loads nothing itself."""
-    return wh.lock_dir / ".refresh-needed"
-
-
 def _finish(summary: RunSummary, wh: Warehouse, started: float, always_refresh: bool = False) -> RunSummary:
-    marker = _stale_marker(wh)
+    marker = wh.lock_dir / STALE_MARKER
     try:
         if always_refresh or summary.parsed or marker.exists() or not wh.db.exists():
             progress.start("refresh", 1)
@@ -306,9 +301,8 @@ def _crawl_and_load(name: str, sources: list[Source], wh: Warehouse, years: list
     with _locked(wh) as lock:
         with _ParseStage(summary, wh, wh.lake, {s.agency_id: s for s in sources}, lock) as stage:
             progress.start("fetch", len(sources))
-            # One fetch task: politeness and robots.txt are per process, and the crawl's threads work the hosts.
-            # On the flow's threads it hands the pages on as they reach the fetch log, and they are parsed
-            # while the crawl goes on; on a Dask cluster the pages come with its result.
+            # One fetch task: the crawl's threads work the hosts. In this process it hands pages on as they reach
+            # the fetch log, parsed while the crawl goes on; on a Dask cluster they come with its result.
             pages = queue.SimpleQueue() if _on_threads() else None
             fetch = fetch_task.submit(sources, wh, years, allow_loopback, delay, timeout, proxy, trust_env, pages)
             if pages is not None:
