@@ -51,8 +51,9 @@ CHUNK_AGENCIES = 400  # agencies generated per chunk (a multiple of 8: synthetic
 SITE_PREFIX = "http://127.0.0.1:8000"  # URLs written to the fetch log by `reparse` (no server is needed)
 STAGES = ("fetch", "refs_from_crawl", "with_first_seen", "refs_from_log", "not_loaded", "parse_pages", "load",
           "refresh")
-# The parse stage seen from the flow's process: with parse processes, parse_pages and load run in them.
-FLOW_STAGES = ("_parse_and_load",)
+# The parse stage seen from the flow's process (with parse processes, parse_pages and load run in them):
+# handing pages to batches, and waiting for the batches' counts.
+FLOW_STAGES = ("add", "_collect")
 
 
 # -- the corpus ------------------------------------------------------------------------------------------------
@@ -232,7 +233,7 @@ class StageClock:
     def install(self) -> None:
         from govreports.flows import pipeline, steps
 
-        for module, name in [(steps, n) for n in STAGES] + [(pipeline, n) for n in FLOW_STAGES]:
+        for module, name in [(steps, n) for n in STAGES] + [(pipeline._ParseStage, n) for n in FLOW_STAGES]:
             fn = getattr(module, name)
 
             def wrapped(*args, _fn=fn, _name=name, **kwargs):
@@ -406,7 +407,7 @@ def child_nightly(spec: dict) -> dict:
 
 
 def child_plain(spec: dict) -> dict:
-    """The nightly's stages without Prefect, in the flow's shape: FETCH_TASKS fetch batches, then
+    """The nightly's stages without Prefect: one crawl, then (not overlapping it, unlike the flow)
     parse-and-load batches of whole agencies on 4 threads (in a spawned process pool when the flow would
     use one), then one refresh."""
     from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -414,21 +415,21 @@ def child_plain(spec: dict) -> dict:
     clock = StageClock()
     clock.install()
     rss = RssSampler()
-    from govreports.extract.fetch import PROCESS_GATES, Fetcher
+    from govreports.extract.fetch import Fetcher
     from govreports.extract.fetchlog import FetchLog
     from govreports.extract.sources import load_sources
     from govreports.flows import steps
     from govreports.flows.config import Warehouse
-    from govreports.flows.pipeline import FETCH_TASKS, PARSE_BATCH, _parse_process_start, parse_processes
+    from govreports.flows.pipeline import PARSE_BATCH, _parse_process_start, parse_processes
     from govreports.load.lake import Lake
 
     wh = Warehouse(spec["warehouse"])
     sources = load_sources(spec["sources"], site=spec["site"])
     by_id = {s.agency_id: s for s in sources}
 
-    def fetch_batch(batch: list) -> Any:
-        with Fetcher(allow_loopback=True, delay=0.0, timeout=60.0, gates=PROCESS_GATES) as fetcher:
-            return steps.fetch(batch, wh, fetcher)
+    def fetch_all() -> Any:
+        with Fetcher(allow_loopback=True, delay=0.0, timeout=60.0) as fetcher:
+            return steps.fetch(sources, wh, fetcher)
 
     out: dict[str, Any] = {"runs": []}
     for _ in range(spec["runs"]):
@@ -436,7 +437,7 @@ def child_plain(spec: dict) -> dict:
         cpu0 = cpu_now()
         t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=4) as pool:
-            results = list(pool.map(fetch_batch, [list(b) for b in steps.split(sources, FETCH_TASKS)]))
+            results = [fetch_all()]
             log = FetchLog(wh.fetch_log)
             log.compact()
             todo = steps.with_first_seen(steps.not_loaded(steps.refs_from_crawl(results), Lake(wh.lake), db=wh.db),
@@ -714,8 +715,8 @@ def cmd_profile(args: argparse.Namespace) -> dict:
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
-    for batch in steps.chunks(refs, 50):
-        outcome = steps.parse_pages(wh.raw, list(batch), sources)
+    for i in range(0, len(refs), 50):
+        outcome = steps.parse_pages(wh.raw, refs[i:i + 50], sources)
         steps.load(str(lake), outcome.bundles)
     prof.disable()
     wall = time.perf_counter() - t0

@@ -1,11 +1,9 @@
 """Prefect flows: nightly, backfill and reparse.
 
-Tasks wrap the plain stages of flows/steps.py in batches (agencies for fetching, whole agencies'
-pages for parsing and loading), so orchestration costs little next to the work. Only the network
-stage retries. A parse-and-load batch writes lake partitions no other batch writes (a partition is
-one agency's year), so batches run in parallel and hand back counts only; then the database is
-rebuilt once. Fetch tasks run on the flow's threads (they share the per-host politeness of the
-process); a large parse stage runs on Prefect's process pool (parsing is Python under the GIL).
+Tasks wrap the plain stages of flows/steps.py: one fetch task (the crawl, on its own threads), and
+parse-and-load tasks of whole agencies' pages (one agency's year is a lake partition, so batches run in
+parallel), started as the crawl hands pages on, on Prefect's process pool for a large stage (parsing is
+Python under the GIL); then the database is rebuilt once. Only the network stage retries.
 """
 
 from __future__ import annotations
@@ -19,12 +17,13 @@ import gc  # noqa: E402
 import logging  # noqa: E402
 import multiprocessing  # noqa: E402
 import os  # noqa: E402
+import queue  # noqa: E402
 import shutil  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from collections import deque  # noqa: E402
-from collections.abc import Iterator, Sequence  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
 from concurrent.futures.process import BrokenProcessPool  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -46,10 +45,12 @@ from govreports.flows.config import DATA_DIR, DEFAULT_WAREHOUSE, Warehouse  # no
 from govreports.flows.runlock import LockHeld, RunLock, sweep  # noqa: E402
 from govreports.load.lake import Lake  # noqa: E402
 
-FETCH_TASKS = 4  # fetch tasks per run, each crawling its agencies on its own threads (sharing the log and politeness)
 PARSE_BATCH = 100  # pages per parse-and-load task (whole agencies)
 PARSE_AHEAD = 8  # batches in flight
 MIN_PAGES = 200  # a smaller parse stage stays on the flow's threads: starting processes costs more than it saves
+# Present from the first load until the database is rebuilt: a run killed in between leaves it, and the
+# next run then rebuilds the database even when it loads nothing itself.
+STALE_MARKER = ".refresh-needed"
 GC_THRESHOLD = 20_000  # allocations between young collections in a parse process (Python's default is 700)
 
 log = logging.getLogger(__name__)
@@ -88,15 +89,11 @@ class RunSummary:
                 ("failed checks", self.failed_checks), ("seconds", round(self.seconds, 1))]
 
     def text(self) -> str:
-        lines = [f"{self.flow}: {self.changed} changed"]
-        lines += [f"  {name:<36} {value}" for name, value in self.rows()]
+        lines = [f"{self.flow}: {self.changed} changed", *(f"  {name:<36} {value}" for name, value in self.rows())]
         if self.failures:
-            lines.append(f"  failures ({len(self.failures)}):")
-            lines += [f"    {f}" for f in self.failures[:50]]
-            if len(self.failures) > 50:
-                lines.append(f"    … and {len(self.failures) - 50} more")
-        if self.database:
-            lines.append(f"  database: {self.database}")
+            lines += [f"  failures ({len(self.failures)}):", *(f"    {f}" for f in self.failures[:50])]
+            lines += [f"    … and {len(self.failures) - 50} more"] if len(self.failures) > 50 else []
+        lines += [f"  database: {self.database}"] if self.database else []
         return "\n".join(lines)
 
     def markdown(self) -> str:
@@ -114,21 +111,22 @@ def _sources(sources_file: str | Path | None, site: str | None, agencies: Sequen
 
 
 # Inputs hold frames and clients: hashing them for Prefect's cache would cost time for nothing; the
-# real cache is the lake, keyed by each page's sha256 (steps.not_loaded).
+# real cache is the lake, keyed by each page's sha256 (steps.unseen).
 @task(name="fetch", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def fetch_task(sources: list[Source], wh: Warehouse, years: list[int] | None, allow_loopback: bool,
-               delay: float, timeout: float, proxy: str | None = None, trust_env: bool = False) -> CrawlResult:
+               delay: float, timeout: float, proxy: str | None = None, trust_env: bool = False,
+               pages: queue.SimpleQueue | None = None) -> CrawlResult:
+    """The run's crawl; `pages` (in the flow's process) gets the report pages as the fetch log takes them."""
     def agency_done(event: CrawlEvent) -> None:
         if event.kind == "done":
             progress.advance("fetch")
 
-    # One politeness for all the run's fetch tasks in this process (a host shared by agencies of two
-    # tasks gets `delay` and 2 requests in flight, not twice that). Named through its module: the Dask
-    # runner pickles this function by value, which would take the gates' locks along, and fails.
-    gates = fetch_module.PROCESS_GATES
-    with Fetcher(allow_loopback=allow_loopback, delay=delay, timeout=timeout, gates=gates, proxy=proxy,
-                 trust_env=trust_env) as fetcher:
-        return steps.fetch(sources, wh, fetcher, years=years, on_event=agency_done)
+    # One politeness per process, whatever runs in it. Named through its module: the Dask runner pickles
+    # this function by value, which would take the gates' locks along, and fails.
+    with Fetcher(allow_loopback=allow_loopback, delay=delay, timeout=timeout, gates=fetch_module.PROCESS_GATES,
+                 proxy=proxy, trust_env=trust_env) as fetcher:
+        return steps.fetch(sources, wh, fetcher, years=years, on_event=agency_done,
+                           on_pages=pages.put if pages is not None else None)
 
 
 @task(name="parse-and-load", cache_policy=NO_CACHE)
@@ -148,70 +146,93 @@ def parse_processes(pages: int) -> int:
     raw = os.environ.get("GOVREPORTS_PARSE_PROCESSES", "").strip()
     if not raw:
         return (os.cpu_count() or 1) if pages >= MIN_PAGES else 0
-    try:
-        n = int(raw)
-    except ValueError:
-        raise StageFailed(f"GOVREPORTS_PARSE_PROCESSES must be a whole number, not {raw!r}") from None
-    return n if n > 1 and pages else 0
+    if not raw.isdigit():
+        raise StageFailed(f"GOVREPORTS_PARSE_PROCESSES must be a whole number, not {raw!r}")
+    return int(raw) if int(raw) > 1 and pages else 0
 
 
 def _parse_process_start() -> None:
-    """Start of a parse process. It exits when the run's process ends, even killed (a pool's worker
-    would wait for work for good). A page allocates tens of thousands of small objects, almost none in
-    cycles, and each full collection walks everything alive (pandas, pyarrow, the parser's tables):
-    what is alive at start is frozen out of collections, and young ones run less often."""
+    """Start of a parse process: it exits when the run's process ends, even killed (a pool's worker would
+    wait for work for good). Parsing allocates many small objects, almost none in cycles, and a full
+    collection walks everything alive: what is alive at start is frozen, young collections run less often."""
     parent = multiprocessing.parent_process()
     threading.Thread(target=lambda: parent.join() or os._exit(1), daemon=True, name="exit-with-run").start()
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, 10, 10)
 
 
-@contextlib.contextmanager
-def _process_pool(pages: int) -> Iterator[ProcessPoolTaskRunner | None]:
-    """Prefect's process pool for a large parse stage, when the flow runs its tasks on threads; None
-    keeps the stage on the flow's own runner (threads, or a Dask cluster's workers)."""
-    n = parse_processes(pages)
-    context = FlowRunContext.get()
-    if n < 2 or context is None or not isinstance(context.task_runner, ThreadPoolTaskRunner):
-        yield None
-        return
-    # The processes report to the flow's API: with no API URL set, each would start a Prefect server.
-    with temporary_settings(updates={PREFECT_API_URL: str(context.client.api_url)}), \
-            ProcessPoolTaskRunner(max_workers=n, initializer=_parse_process_start) as pool:
-        yield pool
+def _on_threads() -> bool:
+    """Whether the flow runs its tasks on threads of its own process (not on a Dask cluster)."""
+    return isinstance(getattr(FlowRunContext.get(), "task_runner", None), ThreadPoolTaskRunner)
 
 
-def _parse_and_load(summary: RunSummary, wh: Warehouse, lake_root: str, refs: list[steps.PageRef],
-                    sources: dict[str, Source], lock: RunLock) -> None:
-    """Parse and load in batches of whole agencies (disjoint partitions, so batches run in parallel, in
-    processes for a large stage); a task hands back counts only, so nothing holds the corpus, and a
-    window bounds what is in flight."""
-    batches = deque(steps.agency_batches(refs, PARSE_BATCH))
-    if batches:
-        try:
-            _stale_marker(wh).touch()
-        except OSError as exc:
-            raise StageFailed(f"warehouse {wh.root} not writable: {exc}") from exc
-    progress.start("parse", len(refs))
-    with _process_pool(len(refs)) as pool:
-        _run_batches(summary, lake_root, batches, wh.raw, sources, pool, lock)
+class _ParseStage:
+    """Parse and load in batches of whole agencies, submitted as pages come (while the crawl still runs).
+    Batches touch disjoint lake partitions, so they run in parallel, in processes once the stage is
+    large; a task hands back counts only, so nothing holds the corpus, and a window bounds what is in
+    flight. `loaded`: the report ids not to parse again (None: the lake's, read when pages first come)."""
 
+    def __init__(self, summary: RunSummary, wh: Warehouse, lake_root: str, sources: dict[str, Source],
+                 lock: RunLock, loaded: set[str] | None = None) -> None:
+        self.summary, self.wh, self.lake_root, self.sources, self.lock = summary, wh, lake_root, sources, lock
+        self.seen = loaded
+        self.pages = self.done = 0
+        self.window: deque = deque()
+        self.pool: ProcessPoolTaskRunner | None = None
+        self.pool_tried = False
+        self.stack = contextlib.ExitStack()
+        progress.start("parse", 0)
 
-def _run_batches(summary: RunSummary, lake_root: str, batches: deque, raw_root: str,
-                 sources: dict[str, Source], pool: ProcessPoolTaskRunner | None, lock: RunLock) -> None:
-    def submit(batch: list[steps.PageRef]):
-        # Only the batch's own agencies: Prefect walks every task parameter (looking for futures),
-        # and the whole registry per task made that the run's bottleneck at 16,667 agencies.
-        params = {"raw_root": raw_root, "lake_root": lake_root, "refs": batch,
-                  "sources": steps.sources_for(batch, sources)}
-        return pool.submit(parse_and_load_task, params) if pool else parse_and_load_task.submit(**params)
+    def __enter__(self) -> _ParseStage:
+        return self
 
-    window: deque = deque()
-    while batches or window:
-        while batches and len(window) < PARSE_AHEAD:
-            batch = batches.popleft()
-            window.append((submit(batch), batch))
-        future, batch = window.popleft()
+    def __exit__(self, *exc: object) -> None:
+        with self.stack:
+            while self.window and not exc[0]:
+                self._collect()
+
+    def add(self, refs: list[steps.PageRef]) -> None:
+        if self.seen is None:
+            try:  # a run killed after loading leaves the marker: then the database may lag the lake
+                db = None if (self.wh.lock_dir / STALE_MARKER).exists() else self.wh.db
+                self.seen = steps.loaded_ids(Lake(self.wh.lake), db)
+            except OSError as exc:
+                raise StageFailed(f"cannot read the lake at {self.wh.lake}: {exc}") from exc
+        todo = steps.unseen(refs, self.seen)
+        if not todo:
+            return
+        if not self.pages:
+            try:
+                (self.wh.lock_dir / STALE_MARKER).touch()
+            except OSError as exc:
+                raise StageFailed(f"warehouse {self.wh.root} not writable: {exc}") from exc
+        todo = steps.with_first_seen(todo, FetchLog(self.wh.fetch_log))  # unchanged pages only: rare
+        self.pages += len(todo)
+        progress.start("parse", self.pages)  # the total grows with the crawl
+        progress.advance("parse", self.done)
+        n = parse_processes(self.pages)
+        if not self.pool_tried and n > 1 and _on_threads():  # a large stage: Prefect's process pool (not on Dask)
+            self.pool_tried = True
+            # The processes report to the flow's API: with no API URL set, each would start a Prefect server.
+            api = str(FlowRunContext.get().client.api_url)
+            self.stack.enter_context(temporary_settings(updates={PREFECT_API_URL: api}))
+            self.pool = self.stack.enter_context(ProcessPoolTaskRunner(max_workers=n,
+                                                                       initializer=_parse_process_start))
+        for batch in steps.agency_batches(todo, PARSE_BATCH):
+            self._submit(batch)
+
+    def _submit(self, batch: list[steps.PageRef]) -> None:
+        while len(self.window) >= PARSE_AHEAD:
+            self._collect()
+        # Only the batch's own agencies: Prefect walks every task parameter (looking for futures).
+        params = {"raw_root": self.wh.raw, "lake_root": self.lake_root, "refs": batch,
+                  "sources": steps.sources_for(batch, self.sources)}
+        pool = self.pool
+        future = pool.submit(parse_and_load_task, params) if pool else parse_and_load_task.submit(**params)
+        self.window.append((future, batch))
+
+    def _collect(self) -> None:
+        future, batch = self.window.popleft()
         try:
             outcome = future.result()
         except BrokenProcessPool:
@@ -219,28 +240,23 @@ def _run_batches(summary: RunSummary, lake_root: str, batches: deque, raw_root: 
             # had not finished is parsed on the flow's threads; what the dead process was writing is
             # left for the next run's sweep.
             log.warning("a parse process died; parsing the rest of the stage in the flow's threads")
-            lock.keep_for_sweep()
-            pool = None
-            batches.extendleft(reversed([batch, *(b for _, b in window)]))
-            window.clear()
-            continue
+            self.lock.keep_for_sweep()
+            self.pool = None
+            again = [batch, *(b for _, b in self.window)]
+            self.window.clear()
+            for b in again:
+                self._submit(b)
+            return
         except OSError as exc:  # a full disk or a read-only lake fails the stage as a whole
-            raise StageFailed(f"cannot write the lake at {lake_root}: {exc}") from exc
+            raise StageFailed(f"cannot write the lake at {self.lake_root}: {exc}") from exc
+        self.done += len(batch)
         progress.advance("parse", len(batch))
-        summary.parsed += outcome.parsed
-        summary.values += outcome.values
-        summary.failed_checks += outcome.failed_checks
-        summary.failures += outcome.failures
-
-
-def _stale_marker(wh: Warehouse) -> Path:
-    """Present from the first load until the database is rebuilt: a run killed in between leaves it,
-    and the next run then rebuilds the database even when it loads nothing itself."""
-    return wh.lock_dir / ".refresh-needed"
+        for name in ("parsed", "values", "failed_checks", "failures"):
+            setattr(self.summary, name, getattr(self.summary, name) + getattr(outcome, name))
 
 
 def _finish(summary: RunSummary, wh: Warehouse, started: float, always_refresh: bool = False) -> RunSummary:
-    marker = _stale_marker(wh)
+    marker = wh.lock_dir / STALE_MARKER
     try:
         if always_refresh or summary.parsed or marker.exists() or not wh.db.exists():
             progress.start("refresh", 1)
@@ -270,49 +286,42 @@ def _locked(wh: Warehouse) -> RunLock:
     return lock
 
 
+# The run summary's counts: sums of the crawl's per-agency counts.
+_CRAWL_COUNTS = {"discovered": "discovered", "fetched": "fetched", "new_versions": "new_versions",
+                 "unchanged": "unchanged", "not_readable": "not_readable", "fetch_failed": "failed"}
+
+
 def _crawl_and_load(name: str, sources: list[Source], wh: Warehouse, years: list[int] | None,
                     allow_loopback: bool, delay: float, timeout: float, proxy: str | None,
                     trust_env: bool) -> RunSummary:
-    with _locked(wh) as lock:
-        return _crawl_and_load_locked(name, sources, wh, years, allow_loopback, delay, timeout, proxy, trust_env,
-                                      lock)
-
-
-def _crawl_and_load_locked(name: str, sources: list[Source], wh: Warehouse, years: list[int] | None,
-                           allow_loopback: bool, delay: float, timeout: float, proxy: str | None,
-                           trust_env: bool, lock: RunLock) -> RunSummary:
     started = time.perf_counter()
     summary = RunSummary(flow=name, agencies=len(sources))
     if not sources:
         raise StageFailed("no agency selected: check --agency / --region and the sources file")
-    progress.start("fetch", len(sources))
-    futures = [fetch_task.submit(list(batch), wh, years, allow_loopback, delay, timeout, proxy, trust_env)
-               for batch in steps.split(sources, FETCH_TASKS)]
-    results = [f.result() for f in futures]
-    log = FetchLog(wh.fetch_log)
-    for result in results:
-        for s in result.agencies.values():
-            summary.discovered += s.discovered
-            summary.fetched += s.fetched
-            summary.new_versions += s.new_versions
-            summary.unchanged += s.unchanged
-            summary.not_readable += s.not_readable
-            summary.fetch_failed += s.failed
-            summary.failures += [f"{s.agency_id}: {e}" for e in s.errors]
-    log.compact()  # one file per agency per run would otherwise pile up night after night
-    refs = steps.refs_from_crawl(results)
-    if results and all(r.all_failed for r in results):
-        raise StageFailed("every agency failed to fetch: " + "; ".join(summary.failures[:5]))
-    try:
-        lake = Lake(wh.lake)
-        # A run killed after loading leaves the marker: then the database may lag the lake.
-        todo = steps.not_loaded(refs, lake, db=None if _stale_marker(wh).exists() else wh.db)
-    except OSError as exc:
-        raise StageFailed(f"cannot read the lake at {wh.lake}: {exc}") from exc
-    todo = steps.with_first_seen(todo, log)  # only the pages to parse need the log's history
-    _parse_and_load(summary, wh, wh.lake, todo, {s.agency_id: s for s in sources}, lock)
-    del futures, results, refs, todo  # the page list is not needed by the rebuild, the run's peak
-    return _finish(summary, wh, started)
+    with _locked(wh) as lock:
+        with _ParseStage(summary, wh, wh.lake, {s.agency_id: s for s in sources}, lock) as stage:
+            progress.start("fetch", len(sources))
+            # One fetch task: the crawl's threads work the hosts. In this process it hands pages on as they reach
+            # the fetch log, parsed while the crawl goes on; on a Dask cluster they come with its result.
+            pages = queue.SimpleQueue() if _on_threads() else None
+            fetch = fetch_task.submit(sources, wh, years, allow_loopback, delay, timeout, proxy, trust_env, pages)
+            if pages is not None:
+                fetch.add_done_callback(lambda _future: pages.put(None))
+                try:
+                    for refs in iter(pages.get, None):
+                        stage.add(refs)
+                finally:
+                    fetch.wait()  # the crawl writes to the warehouse: the lock stays taken until it ends
+            result = fetch.result()
+            for total, count in _CRAWL_COUNTS.items():
+                setattr(summary, total, sum(getattr(s, count) for s in result.agencies.values()))
+            summary.failures += [f"{s.agency_id}: {e}" for s in result.agencies.values() for e in s.errors]
+            if result.all_failed:
+                raise StageFailed("every agency failed to fetch: " + "; ".join(summary.failures[:5]))
+            stage.add(steps.refs_from_crawl([result]))  # what the log did not hand on (not written, or on Dask)
+            FetchLog(wh.fetch_log).compact()  # one file per write would otherwise pile up night after night
+            del result
+        return _finish(summary, wh, started)
 
 
 @flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
@@ -320,10 +329,8 @@ def nightly(sources_file: str | Path | None = None, warehouse: str | Path = DEFA
             agencies: list[str] | None = None, region: str | None = None, allow_loopback: bool = False,
             delay: float = 0.5, timeout: float = 20.0, proxy: str | None = None, trust_env: bool = False) -> dict:
     """Discover → fetch what changed → parse → check → load → refresh the views, for every agency."""
-    wh = Warehouse(str(warehouse))
-    summary = _crawl_and_load("nightly", _sources(sources_file, site, agencies, region), wh, None,
-                              allow_loopback, delay, timeout, proxy, trust_env)
-    return asdict(summary)
+    return asdict(_crawl_and_load("nightly", _sources(sources_file, site, agencies, region), Warehouse(str(warehouse)),
+                                  None, allow_loopback, delay, timeout, proxy, trust_env))
 
 
 @flow(name="backfill", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
@@ -332,10 +339,8 @@ def backfill(years: list[int], sources_file: str | Path | None = None, warehouse
              allow_loopback: bool = False, delay: float = 0.5, timeout: float = 20.0, proxy: str | None = None,
              trust_env: bool = False) -> dict:
     """The nightly pipeline for a chosen slice: some years, some agencies or one region."""
-    wh = Warehouse(str(warehouse))
-    summary = _crawl_and_load("backfill", _sources(sources_file, site, agencies, region), wh, list(years),
-                              allow_loopback, delay, timeout, proxy, trust_env)
-    return asdict(summary)
+    return asdict(_crawl_and_load("backfill", _sources(sources_file, site, agencies, region), Warehouse(str(warehouse)),
+                                  list(years), allow_loopback, delay, timeout, proxy, trust_env))
 
 
 @flow(name="reparse", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
@@ -353,20 +358,18 @@ def reparse(warehouse: str | Path = DEFAULT_WAREHOUSE, sources_file: str | Path 
     with _locked(wh) as lock:
         refs = steps.refs_from_log(FetchLog(wh.fetch_log))
         summary = RunSummary(flow="reparse", agencies=len({r.agency_id for r in refs}), discovered=len(refs))
-        if wh.local_root is None:
-            # An object store cannot swap directories: rewrite the lake in place, report by report
-            # (a reload replaces a report's rows, so the result is the same).
-            _parse_and_load(summary, wh, wh.lake, refs, sources, lock)
-            del refs
-            return asdict(_finish(summary, wh, started, always_refresh=True))
-        lake_dir = wh.local_root / "parquet"
-        fresh = lake_dir.with_name(f"{lake_dir.name}.reparse-{uuid.uuid4().hex[:8]}")
-        _parse_and_load(summary, wh, str(fresh), refs, sources, lock)
-        del refs  # the page list is not needed by the rebuild, the run's peak
-        old = lake_dir.with_name(f"{lake_dir.name}.old-{uuid.uuid4().hex[:8]}")
-        if lake_dir.exists():
-            lake_dir.rename(old)
-        if fresh.exists():
-            fresh.rename(lake_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        # An object store cannot swap directories: there the lake is rewritten in place, report by report
+        # (a reload replaces a report's rows, so the result is the same).
+        lake_dir = wh.local_root / "parquet" if wh.local_root is not None else None
+        fresh = lake_dir.with_name(f"{lake_dir.name}.reparse-{uuid.uuid4().hex[:8]}") if lake_dir else None
+        with _ParseStage(summary, wh, str(fresh or wh.lake), sources, lock, loaded=set()) as stage:
+            stage.add(refs)
+        del refs, stage  # the page list is not needed by the rebuild, the run's peak
+        if lake_dir is not None and fresh is not None:  # the new lake swapped in
+            old = lake_dir.with_name(f"{lake_dir.name}.old-{uuid.uuid4().hex[:8]}")
+            if lake_dir.exists():
+                lake_dir.rename(old)
+            if fresh.exists():
+                fresh.rename(lake_dir)
+            shutil.rmtree(old, ignore_errors=True)
         return asdict(_finish(summary, wh, started, always_refresh=True))

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -46,18 +47,34 @@ class ParseOutcome:
     bundles: list[ReportBundle] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # "agency_id url: reason"
 
-    @property
-    def values(self) -> int:
-        return sum(len(b.fact_rows) for b in self.bundles)
 
-    @property
-    def failed_checks(self) -> int:
-        return sum(int(b.report.get("n_checks_failed") or 0) for b in self.bundles)
+class _HandingOnLog(FetchLog):
+    """The fetch log, handing on the report pages of each write: the crawl writes an agency's records
+    once it is done with the agency, so its pages can be parsed while the crawl goes on."""
+
+    def __init__(self, root: str, on_pages: Callable[[list[PageRef]], None]) -> None:
+        super().__init__(root)
+        self.on_pages = on_pages
+
+    def append(self, records: Sequence[Mapping[str, Any]]) -> None:
+        super().append(records)
+        # A new page or version was first fetched now; an unchanged one's first time is in the log.
+        refs = [PageRef(r["agency_id"], r["url"], r["sha256"], r.get("year"),
+                        pd.Timestamp(r["fetched_at"]) if r["outcome"] in ("new", "new_version") else None,
+                        r.get("declared_charset"), r.get("link_agency"))
+                for r in records if r.get("kind") == "report" and r.get("sha256") and r.get("outcome") in _STORED]
+        if refs:
+            self.on_pages(refs)
+
+
+_STORED = ("new", "new_version", "unchanged", "not_modified")  # fetch log outcomes of a page in the raw zone
 
 
 def fetch(sources: Sequence[Source], wh: Warehouse, fetcher: Fetcher, years: Iterable[int] | None = None,
-          workers: int | None = None, on_event: Callable[[CrawlEvent], None] | None = None) -> CrawlResult:
-    """Discover and fetch: new and changed pages go to the raw zone, every attempt to the fetch log."""
+          on_event: Callable[[CrawlEvent], None] | None = None,
+          on_pages: Callable[[list[PageRef]], None] | None = None) -> CrawlResult:
+    """Discover and fetch: new and changed pages go to the raw zone, every attempt to the fetch log.
+    `on_pages` gets the report pages (new, changed or unchanged) as their records reach the log."""
 
     def event(e: CrawlEvent) -> None:
         if e.kind == "page" and e.outcome in ("new", "new_version"):
@@ -65,15 +82,8 @@ def fetch(sources: Sequence[Source], wh: Warehouse, fetcher: Fetcher, years: Ite
         if on_event is not None:
             on_event(e)
 
-    return crawl(sources, RawZone(wh.raw), FetchLog(wh.fetch_log), fetcher,
-                 years=set(years) if years else None, workers=workers, on_event=event)
-
-
-def first_seen(log: FetchLog) -> dict[tuple[str, str], pd.Timestamp]:
-    """(url, sha256) -> when that version was first fetched."""
-    versions = log.versions()
-    return {(u, s): pd.Timestamp(t) for u, s, t in zip(versions["url"], versions["sha256"], versions["first_seen"],
-                                                       strict=True)}
+    log = _HandingOnLog(wh.fetch_log, on_pages) if on_pages else FetchLog(wh.fetch_log)
+    return crawl(sources, RawZone(wh.raw), log, fetcher, years=set(years) if years else None, on_event=event)
 
 
 def refs_from_crawl(results: Iterable[CrawlResult]) -> list[PageRef]:
@@ -84,48 +94,47 @@ def refs_from_crawl(results: Iterable[CrawlResult]) -> list[PageRef]:
 
 
 def with_first_seen(refs: list[PageRef], log: FetchLog) -> list[PageRef]:
-    """The refs with the time their version was first fetched. The log is read once for all of them
-    (it holds every attempt ever made), and not at all when there is nothing to parse."""
-    if not refs:
+    """The refs with the time their version was first fetched, for those that lack it. The log is read
+    once for all of them (it holds every attempt ever made), and not at all when none lacks it."""
+    if all(ref.fetched_at is not None for ref in refs):
         return refs
-    seen = first_seen(log)
-    return [replace(ref, fetched_at=seen.get((ref.url, ref.sha256))) for ref in refs]
+    v = log.versions()
+    seen = {(u, s): pd.Timestamp(t) for u, s, t in zip(v["url"], v["sha256"], v["first_seen"], strict=True)}
+    return [ref if ref.fetched_at is not None else replace(ref, fetched_at=seen.get((ref.url, ref.sha256)))
+            for ref in refs]
 
 
-def refs_from_log(log: FetchLog, agencies: Iterable[str] | None = None,
-                  years: Iterable[int] | None = None) -> list[PageRef]:
+def refs_from_log(log: FetchLog) -> list[PageRef]:
     """Every stored version of every report page, from the fetch log alone (no network)."""
     versions = log.versions()
     versions = versions[versions["kind"].fillna("report") == "report"]
-    wanted_agencies = set(agencies) if agencies else None
-    wanted_years = set(years) if years else None
-    refs = []
-    for row in versions.itertuples(index=False):
-        year = None if pd.isna(row.year) else int(row.year)
-        if wanted_agencies and row.agency_id not in wanted_agencies:
-            continue
-        if wanted_years and year is not None and year not in wanted_years:
-            continue
-        link_agency = None if pd.isna(row.link_agency) else row.link_agency
-        refs.append(PageRef(row.agency_id, row.url, row.sha256, year, pd.Timestamp(row.first_seen),
-                            link_agency=link_agency))
-    return refs
+    return [PageRef(row.agency_id, row.url, row.sha256, None if pd.isna(row.year) else int(row.year),
+                    pd.Timestamp(row.first_seen), link_agency=None if pd.isna(row.link_agency) else row.link_agency)
+            for row in versions.itertuples(index=False)]
 
 
-def not_loaded(refs: Iterable[PageRef], lake: Lake, db: Path | None = None) -> list[PageRef]:
-    """The refs whose version the lake does not hold yet: the cache is keyed by the bytes' sha256.
-    `db`: the warehouse database, when nothing was loaded since it was last rebuilt from this lake;
-    its report ids then stand for the lake's (reading every lake file costs seconds per 10,000)."""
+def loaded_ids(lake: Lake, db: Path | None = None) -> set[str]:
+    """The report ids the lake holds. `db`: the warehouse database, when nothing was loaded since it was
+    last rebuilt from this lake; its report ids then stand for the lake's (reading every lake file is slower)."""
     loaded = loaded_report_ids(db, lake) if db is not None else None
-    if loaded is None:
-        loaded = lake.report_ids()
-    out, seen = [], set()
+    return set(lake.report_ids() if loaded is None else loaded)
+
+
+def unseen(refs: Iterable[PageRef], seen: set[str]) -> list[PageRef]:
+    """The refs whose version (report id, from the bytes' sha256) is not in `seen`, each once; `seen`
+    takes them in. This is the parse cache: a version the lake holds is not parsed again."""
+    out = []
     for ref in refs:
         rid = report_id_for(ref.sha256)
-        if rid not in loaded and rid not in seen:
+        if rid not in seen:
             seen.add(rid)
             out.append(ref)
     return out
+
+
+def not_loaded(refs: Iterable[PageRef], lake: Lake, db: Path | None = None) -> list[PageRef]:
+    """The refs whose version the lake does not hold yet."""
+    return unseen(refs, loaded_ids(lake, db))
 
 
 def _report_row(ref: PageRef, source: Source | None, loaded_at: pd.Timestamp) -> dict:
@@ -216,8 +225,10 @@ def parse_and_load(raw_root: str, lake_root: str, refs: Sequence[PageRef],
     """Parse a batch of stored pages and load it. Batches from `agency_batches` touch disjoint lake
     partitions, so several may run at once."""
     outcome = parse_pages(raw_root, refs, sources)
-    load(lake_root, outcome.bundles)
-    return LoadOutcome(len(outcome.bundles), outcome.values, outcome.failed_checks, outcome.failures)
+    bundles = outcome.bundles
+    load(lake_root, bundles)
+    return LoadOutcome(len(bundles), sum(len(b.fact_rows) for b in bundles),
+                       sum(int(b.report.get("n_checks_failed") or 0) for b in bundles), outcome.failures)
 
 
 def agency_batches(refs: Sequence[PageRef], size: int) -> list[list[PageRef]]:
@@ -226,25 +237,12 @@ def agency_batches(refs: Sequence[PageRef], size: int) -> list[list[PageRef]]:
     by_agency: dict[str, list[PageRef]] = {}
     for ref in refs:
         by_agency.setdefault(ref.agency_id, []).append(ref)
-    batches: list[list[PageRef]] = []
-    current: list[PageRef] = []
+    batches: list[list[PageRef]] = [[]]
     for pages in by_agency.values():
-        if current and len(current) + len(pages) > size:
-            batches.append(current)
-            current = []
-        current.extend(pages)
-    if current:
-        batches.append(current)
-    return batches
-
-
-def chunks(items: Sequence, size: int) -> list[Sequence]:
-    return [items[i:i + size] for i in range(0, len(items), size)] if items else []
-
-
-def split(items: Sequence, parts: int) -> list[Sequence]:
-    """`items` in at most `parts` chunks of nearly equal size (the fetch tasks of a run)."""
-    return chunks(items, max(1, -(-len(items) // parts)))
+        if batches[-1] and len(batches[-1]) + len(pages) > size:
+            batches.append([])
+        batches[-1].extend(pages)
+    return [b for b in batches if b]
 
 
 def sources_for(refs: Iterable[PageRef], sources: Mapping[str, Source]) -> dict[str, Source]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import pandas as pd
@@ -69,7 +70,7 @@ def test_first_fetch_times_are_read_from_the_log_only_for_pages_to_parse(tmp_pat
     assert [r.fetched_at for r in steps.with_first_seen(refs, log)] == [first]  # first fetched, not last seen
     # Nothing to parse (a nightly run where nothing changed): the log is not read at all.
     reads = []
-    monkeypatch.setattr(steps, "first_seen", lambda log: reads.append(log) or {})
+    monkeypatch.setattr(FetchLog, "versions", lambda self: reads.append(self))
     assert steps.with_first_seen([], log) == [] and reads == []
 
 
@@ -104,3 +105,38 @@ def test_transform_reads_no_page_itself():
         imported = {n.module for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
                     if isinstance(n, ast.ImportFrom)}
         assert not imported & forbidden, path.name
+
+
+def test_the_crawl_hands_on_its_report_pages_once_the_fetch_log_holds_them(demo_site_url, tmp_path):
+    """What the flow parses while the crawl still runs: each log write's report pages, as parse refs."""
+    from govreports.extract.fetch import Fetcher
+    from govreports.extract.fetchlog import FetchLog
+    from govreports.extract.sources import load_sources
+    from govreports.flows.config import DATA_DIR, Warehouse
+
+    wh = Warehouse(str(tmp_path / "wh"))
+    sources = load_sources(str(DATA_DIR / "sample_site" / "sources.csv"), site=demo_site_url)
+    handed: list[list[steps.PageRef]] = []
+
+    def on_pages(refs: list[steps.PageRef]) -> None:
+        logged = set(zip(*FetchLog(wh.fetch_log).versions()[["url", "sha256"]].to_numpy().T, strict=True))
+        assert {(r.url, r.sha256) for r in refs} <= logged  # written before it is handed on
+        handed.append(refs)
+
+    def crawl() -> list[steps.PageRef]:
+        handed.clear()
+        with Fetcher(allow_loopback=True, delay=0.0, timeout=5.0) as fetcher:
+            result = steps.fetch(sources, wh, fetcher, on_pages=on_pages)
+        refs = [r for batch in handed for r in batch]
+        key = lambda r: (r.agency_id, r.url, r.sha256, r.year, r.declared_charset, r.link_agency)  # noqa: E731
+        assert sorted(map(key, refs)) == sorted(map(key, steps.refs_from_crawl([result])))
+        return refs
+
+    first = crawl()
+    assert first and all(r.fetched_at is not None for r in first)  # new: first fetched in this write
+    assert first == steps.with_first_seen([dataclasses.replace(r, fetched_at=None) for r in first],
+                                          FetchLog(wh.fetch_log))
+    again = crawl()  # unchanged: when each was first fetched is the log's to say
+    assert {r.fetched_at for r in again} == {None}
+    assert sorted(steps.with_first_seen(again, FetchLog(wh.fetch_log)), key=lambda r: r.url) == \
+        sorted(first, key=lambda r: r.url)
