@@ -9,6 +9,7 @@ reads; elsewhere it is written aside and moved (an object store shows an object 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -34,16 +35,12 @@ def _valid(sha256: str) -> str:
 
 def _fsync_dir(path: Path) -> None:
     """Make a rename durable; not possible on every platform, and then skipped."""
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _put_local(dest: Path, body: bytes, sha: str, intact: Callable[[], bool]) -> bool:

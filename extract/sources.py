@@ -202,8 +202,7 @@ def load_sources(path: str | Path, site: str | None = None) -> list[Source]:
 
 def _region_matches(source: Source, region: str) -> bool:
     wanted = region.strip().strip("/").strip()
-    parts = [p for p in (source.province, source.city, source.county, source.township) if p]
-    return source.region.startswith(wanted) or wanted in parts
+    return source.region.startswith(wanted) or wanted in source.region.split("/")
 
 
 def select(

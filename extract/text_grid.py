@@ -28,15 +28,9 @@ def _pipe_cells(line: str) -> list[str]:
 
 
 def _pipe_table(lines: list[str]) -> Table:
-    multi = single = 0
-    for line in lines:
-        filled = sum(1 for c in line.split("|") if c.strip()) if "|" in line else 0
-        if filled >= 2:
-            multi += 1
-        elif filled == 1:
-            single += 1
+    filled = [sum(1 for c in line.split("|") if c.strip()) for line in lines if "|" in line]
     # "label | value | value" lines make rows; "cell |" lines (one cell each) do not.
-    row_delimited = multi >= single
+    row_delimited = sum(n >= 2 for n in filled) >= filled.count(1)
     rows: list[list[Cell]] = []
     for n, line in enumerate(lines):
         if "|" not in line:
