@@ -229,8 +229,7 @@ def identify(page: Document, headings: list[str]) -> None:
 
 
 def _parse_html(text: str) -> etree._Element | None:
-    declaration = _XML_DECLARATION.match(text)
-    if declaration:
+    if declaration := _XML_DECLARATION.match(text):
         text = text[declaration.end():]
     try:
         # A plain etree parser: lxml.html's element classes cost a Python lookup per element.
@@ -263,13 +262,11 @@ def _read_html(text: str) -> Document:
     for index, el in enumerate(root.iter("table")):
         grid = table_grid(el, index)
         if _is_metadata_box(grid):
-            for k, v in _metadata_from_table(grid).items():
-                metadata.setdefault(k, v)
+            metadata = _metadata_from_table(grid) | metadata  # the first box's value of a key stays
         elif grid.rows:
             tables.append(grid)
     visible = _visible_text(root)
-    for k, v in _metadata_from_text(visible).items():
-        metadata.setdefault(k, v)
+    metadata = _metadata_from_text(visible) | metadata
     page = Document(kind="html", tables=tables, text=visible, title=title, metadata=metadata,
                     complete=bool(_CLOSED.search(text[-4096:])))
     identify(page, headings)
@@ -277,11 +274,9 @@ def _read_html(text: str) -> Document:
 
 
 def read_text(text: str) -> Document:
-    table = text_table(text)
     lines = [line.strip() for line in text.replace("\r", "\n").split("\n") if line.strip()]
-    metadata = _metadata_from_text("\n".join(lines))
-    page = Document(kind="text", tables=[table], text="\n".join(lines), title=lines[0] if lines else None,
-                    metadata=metadata)
+    page = Document(kind="text", tables=[text_table(text)], text="\n".join(lines), title=lines[0] if lines else None,
+                    metadata=_metadata_from_text("\n".join(lines)))
     identify(page, [])
     return page
 
