@@ -176,13 +176,9 @@ def decode(data: bytes, http_charset: str | None = None) -> Decoded:
     meta_label = _label(meta_match.group(1).decode("ascii")) if meta_match else None
 
     for label, how in ((http_label, "http"), (meta_label, "meta")):
-        if label is None:
-            continue
-        codec = _codec_for(label)
-        if codec is None:
-            continue
-        text = _try_declared(data, codec, utf8_text)
-        if text is not None:
+        codec = _codec_for(label) if label else None
+        text = _try_declared(data, codec, utf8_text) if codec else None
+        if codec and text is not None:
             _check_text(text, data, codec)
             return Decoded(text, codec, label, how)
 
