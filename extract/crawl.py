@@ -244,30 +244,27 @@ class _AgencyCrawl:
         first = self.first_url
         # The host's pages are worked through by as many threads as it has request slots.
         with self.fetcher.lane(first) if first else nullcontext():
-            self._run(years)
-
-    def _run(self, years: Collection[int] | None) -> None:
-        try:
-            self.event("start")
-            links = discover(self.source, self.get_text, years=years)
-            self.summary.discovered = len(links)
-            for link in links:
-                try:
-                    outcome = self.visit(link)
-                except Exception as exc:  # e.g. the raw zone's disk: this page fails, the next may not
-                    outcome, message = "failed", f"{type(exc).__name__}: {exc}"
-                    self.record(link.url, "report", "failed", year=link.year, error=message)
-                    self.summary.errors.append(f"{link.url}: {message}")
-                counter = _COUNTED[outcome]
-                setattr(self.summary, counter, getattr(self.summary, counter) + 1)
-                self.event("page", outcome, link.url)
-        except Exception as exc:  # one agency's bug or bad data must not stop the others
-            message = f"{type(exc).__name__}: {exc}"
-            self.summary.errors.append(f"crawl error: {message}")
-            self.record(self.first_url or self.source.agency_id, "agency", "failed", error=f"crawl error: {message}")
-            self.event("error", "crawl error", detail=message)
-        finally:
-            self.writer.add(self.summary, self.records)
+            try:
+                self.event("start")
+                links = discover(self.source, self.get_text, years=years)
+                self.summary.discovered = len(links)
+                for link in links:
+                    try:
+                        outcome = self.visit(link)
+                    except Exception as exc:  # e.g. the raw zone's disk: this page fails, the next may not
+                        outcome, message = "failed", f"{type(exc).__name__}: {exc}"
+                        self.record(link.url, "report", "failed", year=link.year, error=message)
+                        self.summary.errors.append(f"{link.url}: {message}")
+                    counter = _COUNTED[outcome]
+                    setattr(self.summary, counter, getattr(self.summary, counter) + 1)
+                    self.event("page", outcome, link.url)
+            except Exception as exc:  # one agency's bug or bad data must not stop the others
+                message = f"{type(exc).__name__}: {exc}"
+                self.summary.errors.append(f"crawl error: {message}")
+                self.record(first or self.source.agency_id, "agency", "failed", error=f"crawl error: {message}")
+                self.event("error", "crawl error", detail=message)
+            finally:
+                self.writer.add(self.summary, self.records)
         self.event("done")
 
 
