@@ -56,18 +56,15 @@ def _tab_table(lines: list[str]) -> Table:
         if line.startswith("\t"):
             current.append(Cell(line[1:], n, len(current)))
             in_table = True
-        elif not line.strip():
+        elif in_table and line.strip():
+            wrapped.setdefault(id(current[-1]), [current[-1]]).append(line)  # a cell wrapped onto the next line
+        else:  # a blank line ends the row; a line outside a table is a row of its own
             if current:
                 rows.append(current)
                 current = []
             in_table = False
-        elif in_table and current:
-            wrapped.setdefault(id(current[-1]), [current[-1]]).append(line)  # a cell wrapped onto the next line
-        else:
-            if current:
-                rows.append(current)
-                current = []
-            rows.append([Cell(line, n, 0)])
+            if line.strip():
+                rows.append([Cell(line, n, 0)])
     if current:
         rows.append(current)
     for cell, *more in wrapped.values():
