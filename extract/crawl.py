@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -26,9 +26,13 @@ from govreports.extract.fetchlog import FetchLog
 from govreports.extract.rawzone import RawZone
 from govreports.extract.sources import Source
 
-__all__ = ["AgencySummary", "CrawlEvent", "CrawlResult", "CrawledPage", "crawl", "summary_rows"]
+__all__ = ["AgencySummary", "CrawlEvent", "CrawlResult", "CrawledPage", "crawl"]
 
 _NOT_READABLE = {"attachment": "attachment", "image": "image_only"}  # link kind -> log outcome
+# A link's outcome -> the AgencySummary count it adds to.
+_COUNTED = {"new": "fetched", "new_version": "new_versions", "unchanged": "unchanged", "failed": "failed",
+            "refused": "failed", "attachment": "not_readable", "image_only": "not_readable"}
+_RESULT_FIELDS = ("final_url", "status", "etag", "last_modified", "sha256", "error", "declared_charset")
 LOG_EVERY_AGENCIES = 64  # fetch log records written together (see _LogWriter)
 LOG_MAX_AGE_S = 30.0
 MAX_THREADS = 64  # crawl threads mostly wait (on a server or on a host's delay)
@@ -102,16 +106,13 @@ class CrawlResult:
 
 
 class _LogWriter:
-    """The fetch log records of finished agencies, written together: every `every` agencies, when the
-    oldest has waited `max_age` seconds, and at the end of the crawl. A file per agency cost a nightly
-    run an fsync'd Parquet file per agency (2 ms each, a quarter of a nothing-changed run) and left the
-    log 16,667 files to read at 100,000 reports. A run killed in between loses the records of the
-    agencies not yet written; their pages are in the raw zone and the next run fetches them again."""
+    """The fetch log records of finished agencies, appended together (one Parquet file, not one per
+    agency): every `every` agencies, when the oldest has waited `max_age` seconds, and at the end of the
+    crawl. A run killed in between loses the records of the agencies not yet written; their pages are
+    in the raw zone and the next run fetches them again."""
 
     def __init__(self, log: FetchLog, every: int = LOG_EVERY_AGENCIES, max_age: float = LOG_MAX_AGE_S) -> None:
-        self.log = log
-        self.every = max(1, every)
-        self.max_age = max_age
+        self.log, self.every, self.max_age = log, max(1, every), max_age
         self._lock = threading.Lock()
         self._pending: list[tuple[AgencySummary, list[dict[str, Any]]]] = []
         self._since = 0.0
@@ -123,54 +124,28 @@ class _LogWriter:
             self._pending.append((summary, records))
             if len(self._pending) < self.every and time.monotonic() - self._since < self.max_age:
                 return
-            batch, self._pending = self._pending, []
-        self._write(batch)
+        self.flush()
 
     def flush(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
-        self._write(batch)
-
-    def _write(self, batch: list[tuple[AgencySummary, list[dict[str, Any]]]]) -> None:
-        records = [r for _, recs in batch for r in recs]
-        if not records:
-            return
         try:
-            self.log.append(records)
-            return
-        except Exception as exc:
-            if len(batch) == 1:
-                self._failed(batch[0][0], exc)
-                return
-        for summary, recs in batch:  # one agency's bad record must not cost the others their log
-            try:
-                self.log.append(recs)
-            except Exception as exc:
-                self._failed(summary, exc)
-
-    @staticmethod
-    def _failed(summary: AgencySummary, exc: BaseException) -> None:
-        summary.errors.append(f"fetch log not written: {type(exc).__name__}: {exc}")
+            self.log.append([r for _, records in batch for r in records])
+        except Exception:
+            for summary, records in batch:  # one agency's bad record must not cost the others their log
+                try:
+                    self.log.append(records)
+                except Exception as exc:
+                    summary.errors.append(f"fetch log not written: {type(exc).__name__}: {exc}")
 
 
 class _AgencyCrawl:
     """The work of one agency; its records go to the crawl's log writer at the end."""
 
-    def __init__(
-        self,
-        source: Source,
-        raw: RawZone,
-        log: FetchLog,
-        fetcher: Fetcher,
-        on_event: OnEvent | None,
-        writer: _LogWriter,
-    ) -> None:
-        self.source = source
-        self.raw = raw
-        self.log = log
-        self.writer = writer
-        self.fetcher = fetcher
-        self.on_event = on_event
+    def __init__(self, source: Source, raw: RawZone, log: FetchLog, fetcher: Fetcher, on_event: OnEvent | None,
+                 writer: _LogWriter) -> None:
+        self.source, self.raw, self.log, self.fetcher, self.on_event, self.writer = (
+            source, raw, log, fetcher, on_event, writer)
         self.summary = AgencySummary(source.agency_id)
         self.pages: list[CrawledPage] = []
         self.records: list[dict[str, Any]] = []
@@ -185,35 +160,20 @@ class _AgencyCrawl:
             pass
 
     def record(self, url: str, kind: str, outcome: str, r: FetchResult | None = None, **extra: Any) -> None:
-        rec: dict[str, Any] = {
-            "url": url,
-            "agency_id": self.source.agency_id,
-            "kind": kind,
-            "outcome": outcome,
-            "fetched_at": datetime.now(UTC),
-        }
+        rec: dict[str, Any] = {"url": url, "agency_id": self.source.agency_id, "kind": kind, "outcome": outcome,
+                               "fetched_at": datetime.now(UTC)}
         if r is not None:
-            rec |= {
-                "final_url": r.final_url,
-                "status": r.status,
-                "etag": r.etag,
-                "last_modified": r.last_modified,
-                "sha256": r.sha256,
-                "bytes": len(r.body) if r.body is not None else None,
-                "error": r.error,
-                "declared_charset": r.declared_charset,
-            }
-        rec |= extra
-        self.records.append(rec)
+            rec |= {name: getattr(r, name) for name in _RESULT_FIELDS}
+            rec["bytes"] = len(r.body) if r.body is not None else None
+        self.records.append(rec | extra)
 
-    def store(self, url: str, r: FetchResult, kind: str, year: int | None, link_agency: str | None = None) -> str:
+    def store(self, url: str, r: FetchResult, kind: str, **extra: Any) -> str:
         """Put a fetched body in the raw zone, log it, and say whether it is new, a new version or unchanged."""
         assert r.body is not None
         sha, _ = self.raw.put(r.body)
-        prev = self.log.last_success(url)
-        prev_sha = prev.get("sha256") if prev else None
+        prev_sha = (self.log.last_success(url) or {}).get("sha256")
         status = "new" if not prev_sha else ("unchanged" if prev_sha == sha else "new_version")
-        self.record(url, kind, status, r, sha256=sha, year=year, link_agency=link_agency)
+        self.record(url, kind, status, r, sha256=sha, **extra)
         return status
 
     # -- listing pages ----------------------------------------------------------------------------
@@ -224,12 +184,12 @@ class _AgencyCrawl:
         new reports for good, where a stale validator on a report page only delays a revision."""
         r = self.fetcher.get(url, allowed_hosts=self.source.hosts)
         if r.outcome != "fetched" or r.body is None:
-            self.record(url, "listing", r.outcome if r.outcome in ("failed", "refused") else "failed", r)
+            self.record(url, "listing", "refused" if r.outcome == "refused" else "failed", r)
             self.summary.errors.append(f"listing {url}: {r.error or r.outcome}")
             self.event("error", "listing failed", url, r.error or r.outcome)
             return None
         try:
-            self.store(url, r, "listing", None)
+            self.store(url, r, "listing", year=None)
         except Exception as exc:  # keeping the listing is provenance; its links are still worth following
             message = f"{type(exc).__name__}: {exc}"
             self.record(url, "listing", "failed", r, error=f"not stored: {message}", sha256=None)
@@ -242,53 +202,36 @@ class _AgencyCrawl:
 
     # -- report pages -----------------------------------------------------------------------------
 
-    def fetch_report(self, link: Link) -> str:
-        """Fetch one report page; return its status (new | new_version | unchanged | failed | refused)."""
-        prev = self.log.last_success(link.url)
-        prev_sha = prev.get("sha256") if prev else None
+    def visit(self, link: Link) -> str:
+        """Record or fetch one link; return its outcome (one of _COUNTED)."""
+        about = {"year": link.year, "link_agency": link.agency}
+        if link.kind in _NOT_READABLE:
+            self.record(link.url, link.kind, _NOT_READABLE[link.kind], **about)
+            return _NOT_READABLE[link.kind]
+        prev = self.log.last_success(link.url) or {}
+        prev_sha = prev.get("sha256")
         # Conditional only when the body it would stand for is really in the raw zone.
-        conditional = bool(prev and prev_sha and self.raw.has(prev_sha))
-        etag = prev.get("etag") if conditional and prev else None
-        last_modified = prev.get("last_modified") if conditional and prev else None
+        conditional = bool(prev_sha and self.raw.has(prev_sha))
+        etag, last_modified = (prev.get("etag"), prev.get("last_modified")) if conditional else (None, None)
         r = self.fetcher.get(link.url, allowed_hosts=self.source.hosts, etag=etag, last_modified=last_modified)
         if r.outcome == "not_modified" and not conditional:
             r = self.fetcher.get(link.url, allowed_hosts=self.source.hosts)  # a 304 we did not ask for: once more
             if r.outcome == "not_modified":
                 r.outcome, r.error = "failed", "HTTP 304 to an unconditional request"
-        if r.outcome == "not_modified" and prev is not None and prev_sha is not None:
-            charset = prev.get("declared_charset")
-            self.record(
-                link.url,
-                "report",
-                "not_modified",
-                r,
-                year=link.year,
-                link_agency=link.agency,
-                sha256=prev_sha,
-                etag=r.etag or etag,
-                last_modified=r.last_modified or last_modified,
-                declared_charset=charset,
-            )
-            self.summary.unchanged += 1
-            self.pages.append(CrawledPage(self.source.agency_id, link.url, link.year, prev_sha, "unchanged", charset,
-                                          link.text, link.agency))
-            return "unchanged"
-        if r.outcome != "fetched" or r.body is None:
-            self.record(link.url, "report", r.outcome if r.outcome in ("failed", "refused") else "failed", r,
-                        year=link.year, link_agency=link.agency)
-            self.summary.failed += 1
+        if r.outcome == "not_modified":
+            status, sha, charset = "unchanged", prev_sha, prev.get("declared_charset")
+            self.record(link.url, "report", "not_modified", r, **about, sha256=sha, etag=r.etag or etag,
+                        last_modified=r.last_modified or last_modified, declared_charset=charset)
+        elif r.outcome != "fetched" or r.body is None:
+            status = "refused" if r.outcome == "refused" else "failed"
+            self.record(link.url, "report", status, r, **about)
             self.summary.errors.append(f"{link.url}: {r.error or r.outcome}")
-            return "refused" if r.outcome == "refused" else "failed"
-        status = self.store(link.url, r, "report", link.year, link.agency)
-        assert r.sha256 is not None
-        if status == "new":
-            self.summary.fetched += 1
-        elif status == "new_version":
-            self.summary.new_versions += 1
+            return status
         else:
-            self.summary.unchanged += 1
-        self.pages.append(CrawledPage(self.source.agency_id, link.url, link.year, r.sha256, status,
-                                      r.declared_charset, link.text, link.agency))
+            status, sha, charset = self.store(link.url, r, "report", **about), r.sha256, r.declared_charset
+        assert sha is not None
+        self.pages.append(CrawledPage(self.source.agency_id, link.url, link.year, sha, status, charset,
+                                      link.text, link.agency))
         return status
 
     # -- the agency -------------------------------------------------------------------------------
@@ -301,37 +244,27 @@ class _AgencyCrawl:
         first = self.first_url
         # The host's pages are worked through by as many threads as it has request slots.
         with self.fetcher.lane(first) if first else nullcontext():
-            self._run(years)
-
-    def _run(self, years: Collection[int] | None) -> None:
-        try:
-            self.event("start")
-            links = discover(self.source, self.get_text, years=years)
-            self.summary.discovered = len(links)
-            for link in links:
-                if link.kind in _NOT_READABLE:
-                    self.record(link.url, link.kind, _NOT_READABLE[link.kind], year=link.year,
-                                link_agency=link.agency)
-                    self.summary.not_readable += 1
-                    self.event("page", _NOT_READABLE[link.kind], link.url)
-                    continue
-                try:
-                    status = self.fetch_report(link)
-                except Exception as exc:  # e.g. the raw zone's disk: this page fails, the next may not
-                    message = f"{type(exc).__name__}: {exc}"
-                    self.record(link.url, "report", "failed", year=link.year, error=message)
-                    self.summary.failed += 1
-                    self.summary.errors.append(f"{link.url}: {message}")
-                    status = "failed"
-                self.event("page", status, link.url)
-        except Exception as exc:  # one agency's bug or bad data must not stop the others
-            message = f"{type(exc).__name__}: {exc}"
-            self.summary.errors.append(f"crawl error: {message}")
-            url = self.first_url or self.source.agency_id
-            self.record(url, "agency", "failed", error=f"crawl error: {message}")
-            self.event("error", "crawl error", detail=message)
-        finally:
-            self.writer.add(self.summary, self.records)
+            try:
+                self.event("start")
+                links = discover(self.source, self.get_text, years=years)
+                self.summary.discovered = len(links)
+                for link in links:
+                    try:
+                        outcome = self.visit(link)
+                    except Exception as exc:  # e.g. the raw zone's disk: this page fails, the next may not
+                        outcome, message = "failed", f"{type(exc).__name__}: {exc}"
+                        self.record(link.url, "report", "failed", year=link.year, error=message)
+                        self.summary.errors.append(f"{link.url}: {message}")
+                    counter = _COUNTED[outcome]
+                    setattr(self.summary, counter, getattr(self.summary, counter) + 1)
+                    self.event("page", outcome, link.url)
+            except Exception as exc:  # one agency's bug or bad data must not stop the others
+                message = f"{type(exc).__name__}: {exc}"
+                self.summary.errors.append(f"crawl error: {message}")
+                self.record(first or self.source.agency_id, "agency", "failed", error=f"crawl error: {message}")
+                self.event("error", "crawl error", detail=message)
+            finally:
+                self.writer.add(self.summary, self.records)
         self.event("done")
 
 
@@ -345,7 +278,7 @@ def crawl(
     workers: int | None = None,
     on_event: OnEvent | None = None,
 ) -> CrawlResult:
-    """Discover, fetch and store the reports of `sources`; one fetch log batch per agency.
+    """Discover, fetch and store the reports of `sources`, logging every attempt.
 
     Agencies are taken in turn from each host (the registry lists a host's agencies side by side), on
     `workers` threads, by default as many as the hosts have request slots (at most MAX_THREADS): the
@@ -363,9 +296,7 @@ def crawl(
                 list(pool.map(lambda job: job.run(years), order))
     finally:
         writer.flush()
-    pages = [p for job in jobs for p in job.pages]
-    agencies: dict[str, AgencySummary] = {job.source.agency_id: job.summary for job in jobs}
-    return CrawlResult(pages=pages, agencies=agencies)
+    return CrawlResult([p for job in jobs for p in job.pages], {job.source.agency_id: job.summary for job in jobs})
 
 
 def _by_host(jobs: Sequence[_AgencyCrawl]) -> tuple[list[_AgencyCrawl], int]:
@@ -375,20 +306,3 @@ def _by_host(jobs: Sequence[_AgencyCrawl]) -> tuple[list[_AgencyCrawl], int]:
         queues.setdefault(urlsplit(job.first_url or "").hostname or "", []).append(job)
     dealt = [job for round_ in zip_longest(*queues.values()) for job in round_ if job is not None]
     return dealt, len(queues)
-
-
-def summary_rows(result: CrawlResult) -> list[Mapping[str, Any]]:
-    """The per-agency counts as plain rows, for a closing table."""
-    return [
-        {
-            "agency_id": s.agency_id,
-            "discovered": s.discovered,
-            "fetched": s.fetched,
-            "new_versions": s.new_versions,
-            "unchanged": s.unchanged,
-            "failed": s.failed,
-            "not_readable": s.not_readable,
-            "errors": len(s.errors),
-        }
-        for s in result.agencies.values()
-    ]

@@ -51,30 +51,15 @@ _GB_CODECS = frozenset({"gb2312", "gbk", "gb18030"})
 _ANY_BYTES = frozenset({"iso8859-1", "cp1252", "iso8859-15", "latin-1"})
 # Never honoured from a declaration: UTF-16/32 without a BOM (an ASCII-readable declaration cannot be
 # right, as HTML says), UTF-7 (a known XSS vector), and codecs that are not charsets.
-_REFUSED = frozenset(
-    {
-        "utf-16",
-        "utf-16-le",
-        "utf-16-be",
-        "utf-32",
-        "utf-32-le",
-        "utf-32-be",
-        "utf-7",
-        "idna",
-        "punycode",
-        "raw-unicode-escape",
-        "unicode-escape",
-        "undefined",
-    }
-)
+_REFUSED = frozenset({"utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be", "utf-7", "idna",
+                      "punycode", "raw-unicode-escape", "unicode-escape", "undefined"})
 
 # Both forms: <meta charset="gbk"> and <meta http-equiv=... content="text/html; charset=gbk">,
 # attributes in any order, quoted or not.
 _META_RE = re.compile(rb"""<meta\b[^<>]*?\bcharset\s*=\s*["']?\s*([A-Za-z0-9._:\-]+)""", re.IGNORECASE)
 _CT_RE = re.compile(r"""\bcharset\s*=\s*["']?\s*([^"';,\s]+)""", re.IGNORECASE)
 
-# C0/C1 control characters other than \t \n \r \f: their share tells binary from text.
-# C0 controls except \t \n \r \f, and C1 controls: one compiled regex counts them fastest.
+# C0 control characters other than \t \n \r \f, and C1 controls: their share tells binary from text.
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x80-\x9f]")
 _MAX_CONTROL_SHARE = 0.01
 
@@ -87,14 +72,9 @@ def http_charset_from_content_type(value: str | None) -> str | None:
     return m.group(1).lower() if m else None
 
 
-def _label(raw: str | bytes | None) -> str | None:
+def _label(raw: str | None) -> str | None:
     """Normalise a declared label: lower-case, no quotes or spaces; None if empty."""
-    if raw is None:
-        return None
-    if isinstance(raw, bytes):
-        raw = raw.decode("ascii", "replace")
-    label = raw.strip().strip("\"'").strip().lower()
-    return label or None
+    return (raw or "").strip().strip("\"'").strip().lower() or None
 
 
 def _codec_for(label: str) -> str | None:
@@ -153,8 +133,8 @@ _C1_GB18030_LEAD = b"\x81\x30"  # U+0080..U+009F are 4-byte sequences starting s
 
 
 def _controls(text: str, data: bytes, codec: str) -> int:
-    """How many control characters `text` (decoded from `data` with `codec`) holds. Counted on the
-    bytes where the codec allows it: a regex over the decoded text costs a twentieth of the parse."""
+    """How many control characters `text` (decoded from `data` with `codec`) holds, counted on the
+    bytes where the codec allows it: that is cheaper than a regex over the decoded text."""
     if codec in ("utf-8", "gb18030"):
         c0 = len(data) - len(data.translate(None, _C0_BYTES))  # both are ASCII-compatible
         if codec == "utf-8":
@@ -193,16 +173,12 @@ def decode(data: bytes, http_charset: str | None = None) -> Decoded:
 
     http_label = _label(http_charset)
     meta_match = _META_RE.search(head)
-    meta_label = _label(meta_match.group(1)) if meta_match else None
+    meta_label = _label(meta_match.group(1).decode("ascii")) if meta_match else None
 
     for label, how in ((http_label, "http"), (meta_label, "meta")):
-        if label is None:
-            continue
-        codec = _codec_for(label)
-        if codec is None:
-            continue
-        text = _try_declared(data, codec, utf8_text)
-        if text is not None:
+        codec = _codec_for(label) if label else None
+        text = _try_declared(data, codec, utf8_text) if codec else None
+        if codec and text is not None:
             _check_text(text, data, codec)
             return Decoded(text, codec, label, how)
 

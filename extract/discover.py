@@ -28,8 +28,9 @@ from govreports.extract.sources import Source
 from govreports.extract.textcache import text_cache
 
 REPORT_KINDS = ("report", "attachment", "image")
-ATTACHMENT_EXTENSIONS = frozenset((".pdf", ".doc", ".docx", ".wps", ".xls", ".xlsx", ".zip", ".rar", ".ofd"))
-IMAGE_EXTENSIONS = frozenset((".jpg", ".jpeg", ".png", ".gif", ".bmp"))
+# A file extension -> the kind of link it makes (anything else is a report page).
+_KIND_OF_EXTENSION = dict.fromkeys((".pdf", ".doc", ".docx", ".wps", ".xls", ".xlsx", ".zip", ".rar", ".ofd"),
+                                   "attachment") | dict.fromkeys((".jpg", ".jpeg", ".png", ".gif", ".bmp"), "image")
 
 # The report's name: 政府信息公开(工作)(年度)报告 / 年报, also 政务信息公开…, after simplification.
 _REPORT_WORDS = re.compile(r"(?:政府|政务)?信息公开.{0,12}?(?:年度报告|年报|报告)")
@@ -114,14 +115,8 @@ def link_kind(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return "report"
-    candidates = [parts.path] + [v for _, v in parse_qsl(parts.query)]
-    for candidate in candidates:
-        ext = splitext(candidate.lower().rstrip("/"))[1]
-        if ext in ATTACHMENT_EXTENSIONS:
-            return "attachment"
-        if ext in IMAGE_EXTENSIONS:
-            return "image"
-    return "report"
+    extensions = (splitext(c.lower().rstrip("/"))[1] for c in [parts.path, *(v for _, v in parse_qsl(parts.query))])
+    return next((_KIND_OF_EXTENSION[e] for e in extensions if e in _KIND_OF_EXTENSION), "report")
 
 
 def _parse(text: str) -> etree._Element | None:
@@ -149,8 +144,7 @@ def _absolute(href: str | None, base: str) -> str | None:
 
 def _anchor_texts(a: etree._Element) -> list[str]:
     """What a link says, in order of preference: its text, its title, the alt text of an image inside it."""
-    # lxml's C text serialiser: text_content() is an XPath call per link, a third of a nothing-changed
-    # nightly run's CPU on listing pages with a few hundred links each.
+    # lxml's C text serialiser: text_content() would be an XPath call per link.
     texts = [_collapse(etree.tostring(a, method="text", encoding=str, with_tail=False)), _collapse(a.get("title"))]
     texts += [_collapse(img.get("alt")) for img in a.iter("img")]
     return [t for t in texts if t]
@@ -167,8 +161,7 @@ def _is_page_link(texts: list[str]) -> bool:
 
 def _declared_pages(text: str, page_url: str) -> list[str]:
     """index_1.html … index_{n-1}.html when the page declares n pages in JavaScript (TRS and similar CMSs)."""
-    path = urlsplit(page_url).path
-    last = path.rsplit("/", 1)[-1]
+    last = urlsplit(page_url).path.rsplit("/", 1)[-1]
     count, prefix, ext = 0, "", ""
     for m in _CREATE_PAGE_HTML.finditer(text):
         args = [a.strip().strip("'\"").strip() for a in m.group(1).split(",")]
@@ -177,12 +170,9 @@ def _declared_pages(text: str, page_url: str) -> list[str]:
         if len(args) >= 4 and args[0].isdigit() and args[1].isdigit() and args[2] and args[3]:
             count, prefix, ext = int(args[0]), args[2], args[3]
             break
-    if not count:
-        m = _COUNT_PAGE.search(text)
+    if not count and (m := _COUNT_PAGE.search(text)):
         named = _PAGED_NAME.fullmatch(last)
-        if m:
-            count = int(m.group(1))
-            prefix, ext = (named.group(1), named.group(2)) if named else ("index", "html")
+        count, (prefix, ext) = int(m.group(1)), named.groups() if named else ("index", "html")
     # Only where the page is itself one of the series (or the directory serving its first page).
     if count < 2 or not (last == "" or re.fullmatch(re.escape(prefix) + r"(?:_\d+)?\." + re.escape(ext), last)):
         return []
@@ -208,10 +198,8 @@ def parse_listing(text: str, base_url: str) -> tuple[list[tuple[str, str]], list
     reports: dict[str, str] = {}
     pages: dict[str, None] = {}
     for root in _anchor_roots(text):
-        base = page_url
-        base_el = next(root.iter("base"), None)
-        if base_el is not None and base_el.get("href"):
-            base = urljoin(page_url, base_el.get("href").strip())
+        base_href = next((b.get("href") for b in root.iter("base")), None)
+        base = urljoin(page_url, base_href.strip()) if base_href else page_url
         for a in root.iter("a"):
             url = _absolute(a.get("href"), base)
             if url is None or url == page_url:

@@ -33,6 +33,7 @@ META_KEYS = ("名称", "标题", "索引号", "发布机构", "发文机关", "�
 _META_KEYS = frozenset(META_KEYS)
 _META_FIRST = frozenset(k[0] for k in META_KEYS)  # rules out most cells (numbers, labels) in one lookup
 _META_TEXT = re.compile(r"(" + "|".join(sorted(META_KEYS, key=len, reverse=True)) + r")\s*[:：]\s*([^\s:：|]+)")
+_DATE_KEYS = ("发布日期", "公开日期", "成文日期", "生成日期", "时间")  # the publication date, by preference
 _DATE = re.compile(r"((?:19|20)\d\d)\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})")
 _REPORT_WORDS = re.compile(r"政府信息公开.{0,12}(?:报告|年报|年度报)")
 _TITLE_MAX = 64  # a longer line is prose that mentions the report, not its title
@@ -71,7 +72,6 @@ class Document:
     agency_source: str | None = None  # title | metadata | None
     year_source: str | None = None  # title | period | text | published | None
     published: str | None = None  # ISO date from the metadata box, when given
-    n_tables: int = 0  # every <table> element, metadata boxes and layout tables included
     complete: bool = False  # HTML that reaches its closing tag: a report in it cannot be cut off
     source: str = "<bytes>"  # URL or path the bytes came from
     content_sha256: str = ""  # of the raw bytes
@@ -105,7 +105,7 @@ def _visible_text(root: etree._Element) -> str:
         if el.text:
             el.text = "\n" + el.text
     text = etree.tostring(root, method="text", encoding=str)
-    # Each line stripped and blank lines dropped, in one C pass (a page has a thousand lines).
+    # Each line stripped and blank lines dropped, in one C pass.
     return _LINE_BREAK.sub("\n", text).strip()
 
 
@@ -201,7 +201,9 @@ def title_agency(text: str) -> str | None:
 
 
 def identify(page: Document, headings: list[str]) -> None:
-    """Fill agency and year: from the title first, else 发布机构 and the statistics period."""
+    """Fill the publication date, agency and year: from the title first, else 发布机构 and the statistics
+    period, else the first year the opening section names, else the publication date minus one."""
+    page.published = next(filter(None, (_iso_date(page.metadata.get(k)) for k in _DATE_KEYS)), None)
     agency, year = _agency_year_from_titles(_title_candidates(page.title, headings, page.metadata, page.text))
     if agency:
         page.agency, page.agency_source = agency, "title"
@@ -218,14 +220,8 @@ def identify(page: Document, headings: list[str]) -> None:
     if m and m.group(1) == m.group(2):
         page.year, page.year_source = int(m.group(1)), "period"
         return
-    # The opening prose states the year it reports on before it mentions any other.
-    body = text
-    for marker in ("总体情况",):
-        i = text.find(marker)
-        if i >= 0:
-            body = text[i:]
-            break
-    m = _ANY_YEAR.search(body)
+    # The opening prose (总体情况) states the year it reports on before it mentions any other.
+    m = _ANY_YEAR.search(text, max(text.find("总体情况"), 0))
     if m:
         page.year, page.year_source = int(m.group(1)), "text"
     elif page.published:
@@ -233,8 +229,7 @@ def identify(page: Document, headings: list[str]) -> None:
 
 
 def _parse_html(text: str) -> etree._Element | None:
-    declaration = _XML_DECLARATION.match(text)
-    if declaration:
+    if declaration := _XML_DECLARATION.match(text):
         text = text[declaration.end():]
     try:
         # A plain etree parser: lxml.html's element classes cost a Python lookup per element.
@@ -248,7 +243,7 @@ def read_html(text: str) -> Document:
         return _read_html(text)
     except ValueError:
         # lxml parses control characters but refuses to set a text holding them (_visible_text
-        # does): blanked only then, as scanning every page for them costs a tenth of the parse.
+        # does): blanked only then, to spare every other page the scan.
         if not _NOT_XML.search(text):
             raise
         return _read_html(_NOT_XML.sub(" ", text))
@@ -264,39 +259,24 @@ def _read_html(text: str) -> Document:
     headings = [_element_text(h) for h in root.iter("h1", "h2", "h3")]
     tables: list[Table] = []
     metadata: dict[str, str] = {}
-    n = 0
-    for n, el in enumerate(root.iter("table"), start=1):
-        grid = table_grid(el, n - 1)
+    for index, el in enumerate(root.iter("table")):
+        grid = table_grid(el, index)
         if _is_metadata_box(grid):
-            for k, v in _metadata_from_table(grid).items():
-                metadata.setdefault(k, v)
+            metadata = _metadata_from_table(grid) | metadata  # the first box's value of a key stays
         elif grid.rows:
             tables.append(grid)
     visible = _visible_text(root)
-    for k, v in _metadata_from_text(visible).items():
-        metadata.setdefault(k, v)
-    page = Document(kind="html", tables=tables, text=visible, title=title, metadata=metadata, n_tables=n,
+    metadata = _metadata_from_text(visible) | metadata
+    page = Document(kind="html", tables=tables, text=visible, title=title, metadata=metadata,
                     complete=bool(_CLOSED.search(text[-4096:])))
-    page.published = _published(metadata)
     identify(page, headings)
     return page
 
 
-def _published(metadata: dict[str, str]) -> str | None:
-    for key in ("发布日期", "公开日期", "成文日期", "生成日期", "时间"):
-        date = _iso_date(metadata.get(key))
-        if date:
-            return date
-    return None
-
-
 def read_text(text: str) -> Document:
-    table = text_table(text)
     lines = [line.strip() for line in text.replace("\r", "\n").split("\n") if line.strip()]
-    metadata = _metadata_from_text("\n".join(lines))
-    page = Document(kind="text", tables=[table], text="\n".join(lines), title=lines[0] if lines else None,
-                    metadata=metadata, n_tables=0)
-    page.published = _published(metadata)
+    page = Document(kind="text", tables=[text_table(text)], text="\n".join(lines), title=lines[0] if lines else None,
+                    metadata=_metadata_from_text("\n".join(lines)))
     identify(page, [])
     return page
 

@@ -15,15 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-LEVELS: tuple[str, ...] = ("province", "city", "county", "township")
+LEVELS: tuple[str, ...] = ("province", "city", "county", "township")  # also the region columns, top down
 KINDS: tuple[str, ...] = ("government", "department")
 COLUMNS: tuple[str, ...] = (
     "agency_id", "name", "province", "city", "county", "township", "level", "kind",
     "listing_urls", "report_urls", "hosts",
 )
-REGION_COLUMNS: tuple[str, ...] = ("province", "city", "county", "township")  # one per level, top down
 URL_COLUMNS: tuple[str, ...] = ("listing_urls", "report_urls")
-SCHEMES = frozenset(("http", "https"))
+SITE_PLACEHOLDER = "{site}"
 
 # The id names files and directories downstream (raw zone, logs), so it must be safe there as is.
 _AGENCY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -78,11 +77,9 @@ def _url_problem(url: str) -> str | None:
         _ = parts.port  # raises ValueError on a non-numeric or out-of-range port
     except ValueError as e:
         return f"URL {url!r} is not a valid URL ({e})"
-    if parts.scheme.lower() not in SCHEMES:
+    if parts.scheme.lower() not in ("http", "https"):
         return f"URL {url!r} is not an absolute http(s) URL"
-    if not parts.hostname:
-        return f"URL {url!r} has no host"
-    return None
+    return None if parts.hostname else f"URL {url!r} has no host"
 
 
 def _unique(values: Iterable[str]) -> tuple[str, ...]:
@@ -94,35 +91,24 @@ def _records(text: str, name: str) -> Iterator[tuple[int, list[str]]]:
     CSV reader sees them, so line numbers stay those of the file."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     kept = [(n, line) for n, line in enumerate(lines, start=1) if line.strip() and not line.lstrip().startswith("#")]
-    consumed: list[int] = []
-
-    def feed() -> Iterator[str]:
-        for n, line in kept:
-            consumed.append(n)
-            yield line + "\n"
-
-    reader = csv.reader(feed(), strict=True)
-    while True:
-        start = len(consumed)
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as e:
-            line = consumed[-1] if consumed else 1
-            raise SourcesError(f"{name}:{line}: malformed CSV: {e}", name, line) from e
-        yield consumed[start], row
+    reader = csv.reader((line + "\n" for _, line in kept), strict=True)
+    start = 0
+    try:
+        for row in reader:
+            yield kept[start][0], row
+            start = reader.line_num  # lines read so far: the next record starts on the next kept line
+    except csv.Error as e:
+        line = kept[reader.line_num - 1][0]
+        raise SourcesError(f"{name}:{line}: malformed CSV: {e}", name, line) from e
 
 
 def _check_header(header: list[str], name: str, line: int) -> list[str]:
     columns = [c.strip() for c in header]
-    duplicated = sorted({c for c in columns if columns.count(c) > 1})
-    missing = [c for c in COLUMNS if c not in columns]
-    extra = [c for c in columns if c not in COLUMNS]
     problems = [
         f"{label}: {', '.join(values)}"
-        for label, values in (("missing columns", missing), ("unexpected columns", extra),
-                              ("duplicated columns", duplicated))
+        for label, values in (("missing columns", [c for c in COLUMNS if c not in columns]),
+                              ("unexpected columns", [c for c in columns if c not in COLUMNS]),
+                              ("duplicated columns", sorted({c for c in columns if columns.count(c) > 1})))
         if values
     ]
     if problems:
@@ -131,66 +117,47 @@ def _check_header(header: list[str], name: str, line: int) -> list[str]:
     return columns
 
 
-def _agency_id_problem(agency_id: str) -> str | None:
-    if not agency_id:
-        return "empty agency_id"
-    if not agency_id.isascii():
-        return f"agency_id {agency_id!r} is not ASCII"
-    if not _AGENCY_ID.fullmatch(agency_id):
-        return (f"agency_id {agency_id!r} is not a safe id (1-64 of A-Z a-z 0-9 _ . -, "
-                "starting with a letter or digit)")
-    if ".." in agency_id:
-        return f"agency_id {agency_id!r} contains '..'"
-    return None
+def _problems(values: dict[str, str], urls: dict[str, tuple[str, ...]], hosts: tuple[str, ...]) -> Iterator[str]:
+    """The problems of a row, in the order they are looked for (the first one is reported)."""
+    agency_id, level, kind = values["agency_id"], values["level"], values["kind"]
+    rules = (
+        (not agency_id, "empty agency_id"),
+        (not agency_id.isascii(), f"agency_id {agency_id!r} is not ASCII"),
+        (not _AGENCY_ID.fullmatch(agency_id),
+         f"agency_id {agency_id!r} is not a safe id (1-64 of A-Z a-z 0-9 _ . -, starting with a letter or digit)"),
+        (".." in agency_id, f"agency_id {agency_id!r} contains '..'"),
+        (not values["name"], f"empty name for agency_id {agency_id!r}"),
+        (level not in LEVELS, f"unknown level {level!r} (expected one of: {', '.join(LEVELS)})"),
+        (kind not in KINDS, f"unknown kind {kind!r} (expected one of: {', '.join(KINDS)})"),
+    )
+    yield from (problem for broken, problem in rules if broken)
+    # The region must name the agency's own level, and nothing below it (a city bureau has no county).
+    own = LEVELS.index(level)
+    if not values[level]:
+        yield f"level {level!r} but the {level} column is empty"
+    below = [c for c in LEVELS[own + 1:] if values[c]]
+    if below:
+        yield f"level {level!r} but {', '.join(below)} given (parts below the agency's own level)"
+    if not any(urls.values()):
+        yield "no URL: give at least one listing_urls or report_urls value"
+    column_urls = [(column, url) for column in URL_COLUMNS for url in urls[column]]
+    yield from (f"{column}: {problem}" for column, url in column_urls if (problem := _url_problem(url)))
+    yield from (f"hosts: {host!r} is not a bare host name (no scheme, port or path)"
+                for host in hosts if not _HOST.fullmatch(host))
+    yield from (f"{column}: URL {url!r}: host {_hostname(url)!r} is not in hosts ({' '.join(hosts)})"
+                for column, url in column_urls if hosts and _hostname(url) not in hosts)
 
 
 def _row_source(values: dict[str, str]) -> tuple[Source | None, str | None]:
     """The Source a row describes, or the first problem with it."""
-    problem = _agency_id_problem(values["agency_id"])
+    urls = {c: _unique(values[c].split()) for c in URL_COLUMNS}
+    hosts = _unique(h.lower() for h in values["hosts"].split())
+    problem = next(_problems(values, urls, hosts), None)
     if problem:
         return None, problem
-    if not values["name"]:
-        return None, f"empty name for agency_id {values['agency_id']!r}"
-    level, kind = values["level"], values["kind"]
-    if level not in LEVELS:
-        return None, f"unknown level {level!r} (expected one of: {', '.join(LEVELS)})"
-    if kind not in KINDS:
-        return None, f"unknown kind {kind!r} (expected one of: {', '.join(KINDS)})"
-    # The region must name the agency's own level, and nothing below it (a city bureau has no county).
-    own = LEVELS.index(level)
-    if not values[REGION_COLUMNS[own]]:
-        return None, f"level {level!r} but the {REGION_COLUMNS[own]} column is empty"
-    below = [c for c in REGION_COLUMNS[own + 1:] if values[c]]
-    if below:
-        return None, f"level {level!r} but {', '.join(below)} given (parts below the agency's own level)"
-    urls = {c: _unique(values[c].split()) for c in URL_COLUMNS}
-    if not any(urls.values()):
-        return None, "no URL: give at least one listing_urls or report_urls value"
-    for column in URL_COLUMNS:
-        for url in urls[column]:
-            problem = _url_problem(url)
-            if problem:
-                return None, f"{column}: {problem}"
     url_hosts = _unique(_hostname(u) or "" for c in URL_COLUMNS for u in urls[c])
-    hosts = _unique(h.lower() for h in values["hosts"].split())
-    for host in hosts:
-        if not _HOST.fullmatch(host):
-            return None, f"hosts: {host!r} is not a bare host name (no scheme, port or path)"
-    if hosts:
-        for column in URL_COLUMNS:
-            for url in urls[column]:
-                if _hostname(url) not in hosts:
-                    return None, f"{column}: URL {url!r}: host {_hostname(url)!r} is not in hosts ({' '.join(hosts)})"
-    source = Source(
-        agency_id=values["agency_id"], name=values["name"],
-        province=values["province"], city=values["city"], county=values["county"], township=values["township"],
-        level=level, kind=kind, listing_urls=urls["listing_urls"], report_urls=urls["report_urls"],
-        hosts=hosts or url_hosts,
-    )
-    return source, None
-
-
-SITE_PLACEHOLDER = "{site}"
+    fields = {c: values[c] for c in ("agency_id", "name", *LEVELS, "level", "kind")}
+    return Source(**fields, **urls, hosts=hosts or url_hosts), None
 
 
 def load_sources(path: str | Path, site: str | None = None) -> list[Source]:
@@ -222,8 +189,7 @@ def load_sources(path: str | Path, site: str | None = None) -> list[Source]:
     for line, row in records:
         if len(row) != len(columns):
             raise SourcesError(f"{name}:{line}: expected {len(columns)} fields, found {len(row)}", name, line)
-        values = {c: v.strip() for c, v in zip(columns, row, strict=True)}
-        source, problem = _row_source(values)
+        source, problem = _row_source({c: v.strip() for c, v in zip(columns, row, strict=True)})
         if source is None:
             raise SourcesError(f"{name}:{line}: {problem}", name, line)
         if source.agency_id in first_line:
@@ -236,8 +202,7 @@ def load_sources(path: str | Path, site: str | None = None) -> list[Source]:
 
 def _region_matches(source: Source, region: str) -> bool:
     wanted = region.strip().strip("/").strip()
-    parts = [p for p in (source.province, source.city, source.county, source.township) if p]
-    return source.region.startswith(wanted) or wanted in parts
+    return source.region.startswith(wanted) or wanted in source.region.split("/")
 
 
 def select(

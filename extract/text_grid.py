@@ -28,15 +28,9 @@ def _pipe_cells(line: str) -> list[str]:
 
 
 def _pipe_table(lines: list[str]) -> Table:
-    multi = single = 0
-    for line in lines:
-        filled = sum(1 for c in line.split("|") if c.strip()) if "|" in line else 0
-        if filled >= 2:
-            multi += 1
-        elif filled == 1:
-            single += 1
+    filled = [sum(1 for c in line.split("|") if c.strip()) for line in lines if "|" in line]
     # "label | value | value" lines make rows; "cell |" lines (one cell each) do not.
-    row_delimited = multi >= single
+    row_delimited = sum(n >= 2 for n in filled) >= filled.count(1)
     rows: list[list[Cell]] = []
     for n, line in enumerate(lines):
         if "|" not in line:
@@ -62,18 +56,15 @@ def _tab_table(lines: list[str]) -> Table:
         if line.startswith("\t"):
             current.append(Cell(line[1:], n, len(current)))
             in_table = True
-        elif not line.strip():
+        elif in_table and line.strip():
+            wrapped.setdefault(id(current[-1]), [current[-1]]).append(line)  # a cell wrapped onto the next line
+        else:  # a blank line ends the row; a line outside a table is a row of its own
             if current:
                 rows.append(current)
                 current = []
             in_table = False
-        elif in_table and current:
-            wrapped.setdefault(id(current[-1]), [current[-1]]).append(line)  # a cell wrapped onto the next line
-        else:
-            if current:
-                rows.append(current)
-                current = []
-            rows.append([Cell(line, n, 0)])
+            if line.strip():
+                rows.append([Cell(line, n, 0)])
     if current:
         rows.append(current)
     for cell, *more in wrapped.values():

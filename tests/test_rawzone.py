@@ -116,6 +116,19 @@ def test_iteration_skips_strays(tmp_path: Path) -> None:
     assert list(RawZone(tmp_path / "absent")) == []
 
 
+@pytest.mark.parametrize("url", ["mock:///zone", "file://{tmp}/zone"])
+def test_a_raw_zone_behind_a_filesystem_url(tmp_path: Path, url: str) -> None:
+    # pyarrow's in-memory filesystem (mock://) stands for an object store; file:// is a local disk.
+    raw = RawZone(url.format(tmp=tmp_path))
+    sha, new = raw.put(b"page")
+    assert new and raw.put(b"page") == (sha, False) and raw.has(sha) and raw.get(sha) == b"page"
+    assert list(raw) == [sha] and not raw.has(hashlib.sha256(b"other").hexdigest())
+    with pytest.raises(FileNotFoundError):
+        raw.get(hashlib.sha256(b"other").hexdigest())
+    if url.startswith("file"):
+        assert (tmp_path / "zone" / sha[:2] / sha[2:4] / sha).read_bytes() == b"page"
+
+
 # -- FetchLog --------------------------------------------------------------------------------------
 
 T0 = datetime(2025, 1, 10, 2, 0, tzinfo=UTC)

@@ -192,6 +192,11 @@ def test_not_utf8(tmp_path: Path) -> None:
         load_sources(path)
 
 
+def test_malformed_csv_names_its_line(tmp_path: Path) -> None:
+    msg = error(tmp_path, HEADER, "# comment", "", YINZHOU, row(agency_id="x", name='"a"b'))
+    assert msg.startswith("sources.csv:5: malformed CSV")
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(SourcesError, match="cannot read"):
         load_sources(tmp_path / "nope.csv")

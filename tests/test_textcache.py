@@ -1,11 +1,11 @@
-"""extract.textcache: a function of one text, remembered while it is short and the cache has room."""
+"""extract.textcache: a function of one text, remembered while it is short, least recently used out first."""
 
 from __future__ import annotations
 
 from govreports.extract import textcache
 
 
-def test_hits_are_remembered_long_texts_are_not_and_a_full_cache_starts_again(monkeypatch) -> None:
+def test_hits_are_remembered_long_texts_are_not_and_a_full_cache_drops_the_oldest(monkeypatch) -> None:
     monkeypatch.setattr(textcache, "MAX_CACHED_LEN", 8)
     calls: list[str] = []
 
@@ -20,7 +20,7 @@ def test_hits_are_remembered_long_texts_are_not_and_a_full_cache_starts_again(mo
     assert upper(long) == long.upper() and upper(long) == long.upper()
     assert calls == ["a", "b", long, long]  # too long to keep: computed each time
     upper("c")  # the third entry: full
-    upper("d")  # no room: the cache is emptied, then keeps "d"
+    upper("d")  # no room: "b", the least recently used, goes
     calls.clear()
-    assert [upper("d"), upper("a")] == ["D", "A"]
-    assert calls == ["a"]  # "d" stayed, "a" went with the rest
+    assert [upper("d"), upper("a"), upper("c"), upper("b")] == ["D", "A", "C", "B"]
+    assert calls == ["b"]
