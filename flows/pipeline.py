@@ -325,7 +325,7 @@ def _crawl_and_load(name: str, sources: list[Source], wh: Warehouse, years: list
 
 
 @flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
-def nightly(sources_file: str | Path | None = None, warehouse: str | Path = DEFAULT_WAREHOUSE, site: str | None = None,
+def nightly(sources_file: str | None = None, warehouse: str = DEFAULT_WAREHOUSE, site: str | None = None,
             agencies: list[str] | None = None, region: str | None = None, allow_loopback: bool = False,
             delay: float = 0.5, timeout: float = 20.0, proxy: str | None = None, trust_env: bool = False) -> dict:
     """Discover → fetch what changed → parse → check → load → refresh the views, for every agency."""
@@ -334,7 +334,7 @@ def nightly(sources_file: str | Path | None = None, warehouse: str | Path = DEFA
 
 
 @flow(name="backfill", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
-def backfill(years: list[int], sources_file: str | Path | None = None, warehouse: str | Path = DEFAULT_WAREHOUSE,
+def backfill(years: list[int], sources_file: str | None = None, warehouse: str = DEFAULT_WAREHOUSE,
              site: str | None = None, agencies: list[str] | None = None, region: str | None = None,
              allow_loopback: bool = False, delay: float = 0.5, timeout: float = 20.0, proxy: str | None = None,
              trust_env: bool = False) -> dict:
@@ -344,7 +344,7 @@ def backfill(years: list[int], sources_file: str | Path | None = None, warehouse
 
 
 @flow(name="reparse", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
-def reparse(warehouse: str | Path = DEFAULT_WAREHOUSE, sources_file: str | Path | None = None,
+def reparse(warehouse: str = DEFAULT_WAREHOUSE, sources_file: str | None = None,
             site: str | None = None) -> dict:
     """Rebuild facts, reports and checks from the raw zone and the fetch log, with no network (after a
     parser upgrade). The new lake is built beside the old one and swapped in when complete."""

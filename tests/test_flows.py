@@ -189,8 +189,9 @@ def test_a_parse_process_that_dies_leaves_its_batches_to_the_flow(pipeline, site
 
 
 def test_backfill_of_a_subset(pipeline, site, tmp_path):
-    # Paths, as the CLI's --sources and --warehouse give them, are accepted as parameters.
-    options = common(site, tmp_path) | {"sources_file": SITE / "sources.csv", "warehouse": tmp_path}
+    # Flow parameters are plain strings (a deployment validates them by their annotations); the CLI
+    # hands its paths over as strings.
+    options = common(site, tmp_path) | {"sources_file": str(SITE / "sources.csv"), "warehouse": str(tmp_path)}
     summary = run(pipeline, "backfill", years=[2021, 2022], agencies=["330203-jtj"], **options)
     assert summary.agencies == 1
     reports = Lake(str(Path(tmp_path) / "parquet")).read("reports")
