@@ -157,7 +157,7 @@ def test_reparse_in_worker_processes_equals_a_fresh_run_exactly(pipeline, site, 
         raise AssertionError("parsed in the flow's process, not in a worker")
 
     monkeypatch.setattr(steps, "parse_and_load", not_here)  # the processes' copy of steps is unpatched
-    summary = run(pipeline, "reparse", warehouse=wh.root, sources_file=SITE / "sources.csv", site=site)
+    summary = run(pipeline, "reparse", warehouse=wh.root, sources_file=str(SITE / "sources.csv"), site=site)
     assert summary.parsed == len(before["reports"]) and not summary.failures
     after = snapshot(wh)
     for name in before:
