@@ -343,12 +343,7 @@ def test_a_host_has_as_many_agencies_in_progress_as_request_slots(server: LocalS
                                                                    tmp_path: Path) -> None:
     # Threads beyond a host's slots would only wait between its pages: each host gets `per_host_concurrency`
     # lanes, while another host's agencies go ahead on their own lanes.
-    for srv in (server, foreign):
-        for i in range(3):
-            site(srv, prefix=f"/a{i}", listing=f"/l{i}/index.html")
-            srv.route(f"/a{i}/2021.html", _slowed(srv.routes[f"/a{i}/2021.html"]))
-    srcs = [source(server, f"ag{i}", f"/l{i}/index.html") for i in range(3)]
-    srcs += [source(foreign, f"far{i}", f"/l{i}/index.html") for i in range(3)]
+    srcs = _two_hosts(server, foreign, 3)
     lock = threading.Lock()
     active: dict[str, int] = {"127.0.0.1": 0, "127.0.0.2": 0, "all": 0}
     most = dict(active)
@@ -374,18 +369,24 @@ def test_every_host_is_worked_from_the_start_whatever_the_registry_order(server:
     # for the first host's lanes while the second host waits: its politeness delay would then run after
     # the first host's, not beside it. Dealt out by host, both hosts start at once, on as many threads
     # as they have request slots.
-    for srv in (server, foreign):
-        for i in range(5):
-            site(srv, prefix=f"/a{i}", listing=f"/l{i}/index.html")
-            srv.route(f"/a{i}/2021.html", _slowed(srv.routes[f"/a{i}/2021.html"]))
-    srcs = [source(server, f"ag{i}", f"/l{i}/index.html") for i in range(5)]
-    srcs += [source(foreign, f"far{i}", f"/l{i}/index.html") for i in range(5)]
+    srcs = _two_hosts(server, foreign, 5)
     starts: list[str] = []
     with fetcher(per_host_concurrency=1) as f:
         result = crawl(srcs, RawZone(tmp_path / "raw"), FetchLog(tmp_path / "fetch_log"), f,
                        on_event=lambda e: starts.append(e.agency_id) if e.kind == "start" else None)
     assert result.changed == 20
     assert {a[:2] for a in starts[:2]} == {"ag", "fa"}, starts
+
+
+def _two_hosts(server: LocalServer, foreign: LocalServer, per_host: int) -> list[Source]:
+    """`per_host` agencies on each of two hosts (ag0… on 127.0.0.1, then far0… on 127.0.0.2), registry
+    order grouped by host, each report slowed so that agencies overlap."""
+    for srv in (server, foreign):
+        for i in range(per_host):
+            site(srv, prefix=f"/a{i}", listing=f"/l{i}/index.html")
+            srv.route(f"/a{i}/2021.html", _slowed(srv.routes[f"/a{i}/2021.html"]))
+    return [source(srv, f"{name}{i}", f"/l{i}/index.html")
+            for srv, name in ((server, "ag"), (foreign, "far")) for i in range(per_host)]
 
 
 def _slowed(inner: Callable[[Request], Reply]) -> Callable[[Request], Reply]:
