@@ -19,7 +19,6 @@ import threading
 import time
 import urllib.robotparser
 import zlib
-from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -330,9 +329,8 @@ class Fetcher:
             timeout=self.timeout, cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
             headers={"User-Agent": self.user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"})
         self._gates = self.gates if self.gates is not None else HostGates()
-        self._lock = threading.Lock()
         self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
-        self._robots_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._robots_locks: dict[str, threading.Lock] = {}
 
     def get(
         self, url: str, *, allowed_hosts: Collection[str], etag: str | None = None, last_modified: str | None = None
@@ -483,21 +481,17 @@ class Fetcher:
         """robots.txt's word on `url`, read once per host; a missing or failing file allows everything."""
         parts = urlsplit(url)
         key = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
-        with self._lock:
-            lock = self._robots_locks[key]
-        with lock:  # one fetch per host, even when many threads ask at once
+        with self._robots_locks.setdefault(key, threading.Lock()):  # one fetch per host, however many threads ask
             if key not in self._robots:
                 r = self._get(f"{key}/robots.txt", allowed_hosts, {}, robots=False,
                               max_bytes=min(self.max_bytes, _ROBOTS_MAX_BYTES))
-                self._robots[key] = self._robots_parser(r.body, url) if r.body is not None else None
+                parser: urllib.robotparser.RobotFileParser | None = None
+                if r.body is not None:
+                    parser = urllib.robotparser.RobotFileParser()
+                    parser.parse(r.body.decode("utf-8", "replace").splitlines())
+                    if crawl_delay := parser.crawl_delay(self.user_agent):
+                        gate = self._gate(url)
+                        gate.crawl_delay = max(gate.crawl_delay, min(float(crawl_delay), self.max_backoff))
+                self._robots[key] = parser
         parser = self._robots[key]
         return parser is None or parser.can_fetch(self.user_agent, url)
-
-    def _robots_parser(self, body: bytes, url: str) -> urllib.robotparser.RobotFileParser:
-        parser = urllib.robotparser.RobotFileParser()
-        parser.parse(body.decode("utf-8", "replace").splitlines())
-        crawl_delay = parser.crawl_delay(self.user_agent)
-        if crawl_delay:
-            gate = self._gate(url)
-            gate.crawl_delay = max(gate.crawl_delay, min(float(crawl_delay), self.max_backoff))
-        return parser
