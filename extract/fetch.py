@@ -155,7 +155,6 @@ class FetchResult:
     outcome: str  # "fetched" (200 with a body) | "not_modified" (304) | "failed" | "refused"
     error: str | None
     attempts: int
-    elapsed: float
 
 
 @dataclass(slots=True)
@@ -355,16 +354,15 @@ class Fetcher:
         self, url: str, allowed_hosts: Collection[str], headers: dict[str, str], *, robots: bool, max_bytes: int
     ) -> FetchResult:
         """The redirect chain, each hop checked against the policy and robots.txt, each with its retries."""
-        started, attempts, current, a = time.monotonic(), 0, url, _Attempt()
+        attempts, current, a = 0, url, _Attempt()
 
         def result(outcome: str, error: str | None = None) -> FetchResult:
             body, ctype = (a.body if outcome == "fetched" else None), a.headers.get("content-type")
             return FetchResult(
                 url=url, final_url=current, status=a.status, body=body, content_type=ctype,
                 declared_charset=http_charset_from_content_type(ctype), etag=a.headers.get("etag"),
-                last_modified=a.headers.get("last-modified"),
-                sha256=hashlib.sha256(body).hexdigest() if body is not None else None, outcome=outcome,
-                error=error, attempts=attempts, elapsed=time.monotonic() - started)
+                last_modified=a.headers.get("last-modified"), outcome=outcome, error=error, attempts=attempts,
+                sha256=hashlib.sha256(body).hexdigest() if body is not None else None)
 
         try:
             check_url(url, allowed_hosts, self.allow_loopback)
@@ -427,10 +425,8 @@ class Fetcher:
         if status != 200:
             # The body of a redirect, 304, 4xx or 5xx is not needed: read to its end, it keeps the connection
             # for the next request; a long or slow one is abandoned with its connection.
-            read = 0
-            for raw in resp.iter_raw():
-                read += len(raw)
-                if read > _DRAIN_BYTES or time.monotonic() > deadline:
+            for _ in resp.iter_raw():
+                if resp.num_bytes_downloaded > _DRAIN_BYTES or time.monotonic() > deadline:
                     break
             retryable = status == 429 or status >= 500
             return _Attempt(status=status, headers=hdrs, error=f"HTTP {status}" if retryable else None,
