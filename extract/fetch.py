@@ -17,6 +17,7 @@ import socket
 import ssl
 import threading
 import time
+import urllib.request
 import urllib.robotparser
 import zlib
 from collections.abc import Collection, Iterable, Iterator, Mapping
@@ -29,7 +30,6 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import httpcore
 import httpx
-from httpx._utils import get_environment_proxies
 
 from govreports.extract.decode import http_charset_from_content_type
 
@@ -139,6 +139,58 @@ class _PinnedBackend(httpcore.SyncBackend):
         return super().connect_tcp(addrs[-1], port, timeout, local_address, socket_options)
 
 
+class _Stream(httpx.SyncByteStream):
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream  # httpcore's body of a pooled response
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._stream)
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+@dataclass
+class _PinnedTransport(httpx.BaseTransport):
+    """httpx's direct transport over an httpcore pool on `_PinnedBackend` (httpx.HTTPTransport takes no
+    network backend; the pool under it does). Its errors are httpcore's."""
+
+    pool: httpcore.ConnectionPool
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        u = request.url
+        resp = self.pool.handle_request(httpcore.Request(
+            request.method, httpcore.URL(scheme=u.raw_scheme, host=u.raw_host, port=u.port, target=u.raw_path),
+            headers=request.headers.raw, content=request.stream, extensions=request.extensions))
+        return httpx.Response(resp.status, headers=resp.headers, stream=_Stream(resp.stream),
+                              extensions=resp.extensions)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _with_scheme(proxy: str) -> str:
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def _env_proxies(tls: ssl.SSLContext) -> dict[str, httpx.BaseTransport | None]:
+    """HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY mounted as httpx mounts them itself, which it stops
+    doing once handed a transport. A URL mounted to None goes direct, through the pinned transport."""
+    env = urllib.request.getproxies()
+    mounts: dict[str, httpx.BaseTransport | None] = {
+        f"{scheme}://": httpx.HTTPTransport(proxy=_with_scheme(env[scheme]), verify=tls, limits=_LIMITS)
+        for scheme in ("http", "https", "all") if env.get(scheme)}
+    for host in filter(None, (h.strip() for h in env.get("no", "").split(","))):
+        if host == "*":
+            return {}
+        try:  # an address or localhost is matched as it is, a domain with its subdomains
+            host = f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+        except ValueError:
+            host = host if "://" in host or host.lower() == "localhost" else f"*{host}"
+        mounts[host if "://" in host else f"all://{host}"] = None
+    return mounts
+
+
 @dataclass(slots=True)
 class FetchResult:
     """What one `Fetcher.get` ended with."""
@@ -220,14 +272,15 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when.replace(tzinfo=when.tzinfo or UTC) - datetime.now(UTC)).total_seconds())
 
 
-# What an exception means for the attempt: its label and whether it is retried; the first match wins.
+# What an exception means for the attempt: its label and whether it is retried; the first match wins. The
+# direct transport raises httpcore's errors, the proxy transports httpx's.
 _FAILURES: tuple[tuple[tuple[type[BaseException], ...], str, bool], ...] = (
-    ((httpx.TimeoutException, TimeoutError), "timed out", True),
-    ((httpx.ConnectError,), "cannot connect", True),
-    ((httpx.RemoteProtocolError,), "body cut short or bad response", True),
-    ((httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.InvalidURL, ValueError), "cannot send the request",
-     False),
-    ((httpx.TransportError, OSError), "network error", True),
+    ((httpx.TimeoutException, httpcore.TimeoutException, TimeoutError), "timed out", True),
+    ((httpx.ConnectError, httpcore.ConnectError), "cannot connect", True),
+    ((httpx.RemoteProtocolError, httpcore.RemoteProtocolError), "body cut short or bad response", True),
+    ((httpx.LocalProtocolError, httpcore.LocalProtocolError, httpx.UnsupportedProtocol, httpcore.UnsupportedProtocol,
+      httpx.InvalidURL, ValueError), "cannot send the request", False),
+    ((httpx.TransportError, httpcore.NetworkError, OSError), "network error", True),
 )
 
 
@@ -309,22 +362,14 @@ class Fetcher:
         # TLS roots: certifi's (Mozilla's), SSL_CERT_FILE's with trust_env, or a PEM file of one's own.
         tls = (ssl.create_default_context(cafile=self.ca_certs) if self.ca_certs
                else httpx.create_ssl_context(trust_env=True) if self.trust_env else _certifi_tls())
-        # httpx.HTTPTransport takes no network backend; the httpcore pool under it does, so its pool is swapped
-        # for one on _PinnedBackend, and httpx still maps httpcore's errors and streams.
-        direct = httpx.HTTPTransport(verify=tls, limits=_LIMITS)
-        direct._pool = httpcore.ConnectionPool(
+        pool = httpcore.ConnectionPool(
             ssl_context=tls, max_connections=_LIMITS.max_connections, keepalive_expiry=_LIMITS.keepalive_expiry,
             max_keepalive_connections=_LIMITS.max_keepalive_connections,
             network_backend=_PinnedBackend(self.allow_loopback))
-        # The environment's proxies, mounted as httpx mounts them itself (which it stops doing once handed a
-        # transport); a URL mounted to None (NO_PROXY) goes direct, through the pinned transport.
-        env = get_environment_proxies() if self.trust_env and not self.proxy else {}
-        mounts = {pattern: None if url is None else httpx.HTTPTransport(proxy=url, verify=tls, limits=_LIMITS)
-                  for pattern, url in env.items()}
         # Through a proxy, the proxy resolves the name: the policy has checked what it resolves to here.
-        proxy = self.proxy if not self.proxy or "://" in self.proxy else f"http://{self.proxy}"
         self._client = httpx.Client(
-            transport=direct, proxy=proxy, verify=tls, mounts=mounts, limits=_LIMITS,
+            transport=_PinnedTransport(pool), proxy=self.proxy and _with_scheme(self.proxy), verify=tls,
+            mounts=_env_proxies(tls) if self.trust_env and not self.proxy else None, limits=_LIMITS,
             timeout=self.timeout, cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
             headers={"User-Agent": self.user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"})
         self._gates = self.gates if self.gates is not None else HostGates()
