@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import zip_longest
@@ -152,12 +152,9 @@ class _AgencyCrawl:
 
     def event(self, kind: Literal["start", "page", "error", "done"], outcome: str | None = None,
               url: str | None = None, detail: str | None = None) -> None:
-        if self.on_event is None:
-            return
-        try:
-            self.on_event(CrawlEvent(self.source.agency_id, kind, outcome, url, detail))
-        except Exception:  # a broken progress display must not fail the crawl
-            pass
+        if self.on_event is not None:
+            with suppress(Exception):  # a broken progress display must not fail the crawl
+                self.on_event(CrawlEvent(self.source.agency_id, kind, outcome, url, detail))
 
     def record(self, url: str, kind: str, outcome: str, r: FetchResult | None = None, **extra: Any) -> None:
         rec: dict[str, Any] = {"url": url, "agency_id": self.source.agency_id, "kind": kind, "outcome": outcome,

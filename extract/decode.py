@@ -66,9 +66,7 @@ _MAX_CONTROL_SHARE = 0.01
 
 def http_charset_from_content_type(value: str | None) -> str | None:
     """The charset= parameter of a Content-Type header value, lower-case, or None."""
-    if not value:
-        return None
-    m = _CT_RE.search(value)
+    m = _CT_RE.search(value or "")
     return m.group(1).lower() if m else None
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from posixpath import splitext
@@ -179,15 +179,11 @@ def _declared_pages(text: str, page_url: str) -> list[str]:
     return [urljoin(page_url, f"{prefix}_{k}.{ext}") for k in range(1, min(count, MAX_GENERATED_PAGES))]
 
 
-def _anchor_roots(text: str) -> Iterator[etree._Element]:
-    root = _parse(text)
-    if root is not None:
-        yield root
+def _anchor_roots(text: str) -> list[etree._Element]:
+    """The page's tree, and one of the Hanweb records it embeds, if any."""
     records = _HANWEB_RECORD.findall(text)
-    if records:
-        extra = _parse("<html><body>" + "\n".join(records) + "</body></html>")
-        if extra is not None:
-            yield extra
+    hanweb = "<html><body>" + "\n".join(records) + "</body></html>" if records else ""
+    return [root for root in (_parse(text), _parse(hanweb)) if root is not None]
 
 
 def parse_listing(text: str, base_url: str) -> tuple[list[tuple[str, str]], list[str]]:

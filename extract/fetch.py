@@ -20,7 +20,6 @@ import time
 import urllib.request
 import urllib.robotparser
 import zlib
-from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -208,7 +207,6 @@ class FetchResult:
     outcome: str  # "fetched" (200 with a body) | "not_modified" (304) | "failed" | "refused"
     error: str | None
     attempts: int
-    elapsed: float
 
 
 @dataclass(slots=True)
@@ -375,9 +373,8 @@ class Fetcher:
             timeout=self.timeout, cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
             headers={"User-Agent": self.user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"})
         self._gates = self.gates if self.gates is not None else HostGates()
-        self._lock = threading.Lock()
         self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
-        self._robots_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._robots_locks: dict[str, threading.Lock] = {}
 
     def get(
         self, url: str, *, allowed_hosts: Collection[str], etag: str | None = None, last_modified: str | None = None
@@ -402,16 +399,15 @@ class Fetcher:
         self, url: str, allowed_hosts: Collection[str], headers: dict[str, str], *, robots: bool, max_bytes: int
     ) -> FetchResult:
         """The redirect chain, each hop checked against the policy and robots.txt, each with its retries."""
-        started, attempts, current, a = time.monotonic(), 0, url, _Attempt()
+        attempts, current, a = 0, url, _Attempt()
 
         def result(outcome: str, error: str | None = None) -> FetchResult:
             body, ctype = (a.body if outcome == "fetched" else None), a.headers.get("content-type")
             return FetchResult(
                 url=url, final_url=current, status=a.status, body=body, content_type=ctype,
                 declared_charset=http_charset_from_content_type(ctype), etag=a.headers.get("etag"),
-                last_modified=a.headers.get("last-modified"),
-                sha256=hashlib.sha256(body).hexdigest() if body is not None else None, outcome=outcome,
-                error=error, attempts=attempts, elapsed=time.monotonic() - started)
+                last_modified=a.headers.get("last-modified"), outcome=outcome, error=error, attempts=attempts,
+                sha256=hashlib.sha256(body).hexdigest() if body is not None else None)
 
         try:
             check_url(url, allowed_hosts, self.allow_loopback)
@@ -474,10 +470,8 @@ class Fetcher:
         if status != 200:
             # The body of a redirect, 304, 4xx or 5xx is not needed: read to its end, it keeps the connection
             # for the next request; a long or slow one is abandoned with its connection.
-            read = 0
-            for raw in resp.iter_raw():
-                read += len(raw)
-                if read > _DRAIN_BYTES or time.monotonic() > deadline:
+            for _ in resp.iter_raw():
+                if resp.num_bytes_downloaded > _DRAIN_BYTES or time.monotonic() > deadline:
                     break
             retryable = status == 429 or status >= 500
             return _Attempt(status=status, headers=hdrs, error=f"HTTP {status}" if retryable else None,
@@ -528,21 +522,17 @@ class Fetcher:
         """robots.txt's word on `url`, read once per host; a missing or failing file allows everything."""
         parts = urlsplit(url)
         key = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
-        with self._lock:
-            lock = self._robots_locks[key]
-        with lock:  # one fetch per host, even when many threads ask at once
+        with self._robots_locks.setdefault(key, threading.Lock()):  # one fetch per host, however many threads ask
             if key not in self._robots:
                 r = self._get(f"{key}/robots.txt", allowed_hosts, {}, robots=False,
                               max_bytes=min(self.max_bytes, _ROBOTS_MAX_BYTES))
-                self._robots[key] = self._robots_parser(r.body, url) if r.body is not None else None
+                parser: urllib.robotparser.RobotFileParser | None = None
+                if r.body is not None:
+                    parser = urllib.robotparser.RobotFileParser()
+                    parser.parse(r.body.decode("utf-8", "replace").splitlines())
+                    if crawl_delay := parser.crawl_delay(self.user_agent):
+                        gate = self._gate(url)
+                        gate.crawl_delay = max(gate.crawl_delay, min(float(crawl_delay), self.max_backoff))
+                self._robots[key] = parser
         parser = self._robots[key]
         return parser is None or parser.can_fetch(self.user_agent, url)
-
-    def _robots_parser(self, body: bytes, url: str) -> urllib.robotparser.RobotFileParser:
-        parser = urllib.robotparser.RobotFileParser()
-        parser.parse(body.decode("utf-8", "replace").splitlines())
-        crawl_delay = parser.crawl_delay(self.user_agent)
-        if crawl_delay:
-            gate = self._gate(url)
-            gate.crawl_delay = max(gate.crawl_delay, min(float(crawl_delay), self.max_backoff))
-        return parser

@@ -16,7 +16,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -89,10 +89,7 @@ class FetchLog:
     """Append-only Parquet log of fetch attempts under `root` (a local path or a pyarrow filesystem URL)."""
 
     def __init__(self, root: str | Path) -> None:
-        if "://" in str(root):
-            self._fs, base = pafs.FileSystem.from_uri(str(root))
-        else:
-            self._fs, base = pafs.LocalFileSystem(), str(Path(root).absolute())
+        self._fs, base = pafs.FileSystem.from_uri(str(root) if "://" in str(root) else str(Path(root).absolute()))
         self._base = base.rstrip("/")
         self.root = Path(self._base)
         self._latest: dict[str, tuple[Any, ...]] | None = None  # url -> latest usable attempt, on first use
@@ -145,17 +142,12 @@ class FetchLog:
             with self._fs.open_output_stream(tmp) as out:
                 yield out
             if isinstance(self._fs, pafs.LocalFileSystem):  # on disk before it has its name
-                fd = os.open(tmp, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                with open(tmp, "rb") as f:
+                    os.fsync(f.fileno())
             self._fs.move(tmp, f"{self._base}/{name}")
         except BaseException:
-            try:
+            with suppress(OSError):
                 self._fs.delete_file(tmp)
-            except OSError:
-                pass
             raise
 
     def append(self, records: Sequence[Mapping[str, Any]]) -> None:

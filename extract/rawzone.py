@@ -75,10 +75,7 @@ class RawZone:
     """Content-addressed store of raw page bodies."""
 
     def __init__(self, root: str | Path) -> None:
-        if "://" in str(root):
-            self._fs, base = pafs.FileSystem.from_uri(str(root))
-        else:
-            self._fs, base = pafs.LocalFileSystem(), str(Path(root))
+        self._fs, base = pafs.FileSystem.from_uri(str(root) if "://" in str(root) else str(Path(root).absolute()))
         self._base = base.rstrip("/")
         self.root = Path(self._base)
 
