@@ -69,19 +69,9 @@ class WriteSummary(NamedTuple):
     partitions: set[tuple[int, str]]
 
 
-def open_root(root: str) -> tuple[pafs.FileSystem, str]:
-    """A filesystem and a path in it for a local path or a filesystem URL."""
-    if "://" in root:
-        fs, path = pafs.FileSystem.from_uri(root)
-        return fs, path.rstrip("/")
-    return pafs.LocalFileSystem(), os.path.abspath(root)
-
-
 def partition_dir(root: str, dataset: str, year: int, agency_id: str) -> str:
     """The partition's directory. Ids are checked here, at the last step before a path is made,
     so that no agency id (/, .., NUL, control characters) can leave the lake's root."""
-    if dataset not in SCHEMAS:
-        raise LakeError(f"unknown dataset {dataset!r}")
     if not isinstance(agency_id, str) or not AGENCY_ID.fullmatch(agency_id) or ".." in agency_id:
         raise LakeError(f"agency id {agency_id!r} is not a safe ASCII id")
     if not isinstance(year, int) or not (year == UNKNOWN_YEAR or 1990 <= year <= 2100):
@@ -109,7 +99,12 @@ def _current(reports: pa.Table) -> pa.Table:
 
 class Lake:
     def __init__(self, root: str) -> None:
-        self.fs, self.root = open_root(str(root))
+        """`root`: a local path or a filesystem URL."""
+        if "://" in str(root):
+            self.fs, path = pafs.FileSystem.from_uri(str(root))
+            self.root = path.rstrip("/")
+        else:
+            self.fs, self.root = pafs.LocalFileSystem(), os.path.abspath(root)
 
     def _read_part(self, directory: str, dataset: str) -> pa.Table | None:
         path = f"{directory}/{PART_FILE}"
