@@ -106,7 +106,7 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
 
 def loaded_report_ids(db_path: str | os.PathLike, lake: Lake) -> set[str] | None:
     """The report versions of the database, when it was built from this lake: then they are the lake's
-    as of that build, read in milliseconds instead of opening every lake file. None when it cannot say
+    as of that build, read from one file instead of every lake file. None when it cannot say
     (no database, one built from another lake or by an older version)."""
     path = Path(db_path)
     if not path.exists():
