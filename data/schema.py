@@ -41,10 +41,6 @@ class Column(NamedTuple):
     def arrow(self) -> pa.DataType:
         return TYPES[self.type].arrow
 
-    @property
-    def duckdb(self) -> str:
-        return TYPES[self.type].duckdb
-
 
 C = Column
 
@@ -111,7 +107,7 @@ REPORTS: tuple[Column, ...] = (
     C("is_current", "bool", "the latest version of this agency's report for this year"),
 )
 
-# Every fetch attempt (extract/fetchlog.py's LOG_SCHEMA, to be built from this).
+# Every fetch attempt (extract/fetchlog.py's log).
 FETCH_LOG: tuple[Column, ...] = (
     C("url", "str", "the URL asked for", required=True),
     C("final_url", "str", "where the redirects ended"),

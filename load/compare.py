@@ -56,12 +56,11 @@ def compare(con: duckdb.DuckDBPyConnection, measure: str, region: str | None = N
     long = con.execute(sql + " ORDER BY agency_id, year", args).df()
     if long.empty:
         return pd.DataFrame(columns=["agency_id", "agency", "region", "first", "last", "change", "pct_change"]), long
-    wide = long.pivot_table(index=["agency_id", "agency", "region"], columns="year", values="value", aggfunc="first")
-    ordered = long.sort_values("year").groupby("agency_id")["value"]
-    first, last = ordered.first(), ordered.last()
-    wide = wide.reset_index()
-    wide["first"] = wide["agency_id"].map(first)
-    wide["last"] = wide["agency_id"].map(last)
+    wide = long.pivot_table(index=["agency_id", "agency", "region"], columns="year", values="value",
+                            aggfunc="first").reset_index()
+    by_agency = long.groupby("agency_id")["value"]  # in year order: the query orders by agency_id, year
+    wide["first"] = wide["agency_id"].map(by_agency.first())
+    wide["last"] = wide["agency_id"].map(by_agency.last())
     wide["change"] = wide["last"] - wide["first"]
     wide["pct_change"] = (100 * wide["change"] / wide["first"].where(wide["first"] > 0)).round(1)
     wide = wide.sort_values(["change", "pct_change", "agency_id"], na_position="last").reset_index(drop=True)
@@ -96,8 +95,7 @@ def chart(long: pd.DataFrame, path: str | Path, title: str) -> Path:
         ax.set_title(title)
         ax.set_xlabel("年份 (year)")
         ax.set_ylabel("数量")
-        years = sorted(long["year"].unique()) if len(long) else []
-        ax.set_xticks(years)
+        ax.set_xticks(sorted(long["year"].unique()))
         ax.grid(alpha=0.3)
         if len(long):
             ax.legend(fontsize=8, loc="best")

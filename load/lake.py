@@ -10,10 +10,13 @@ The root may be a local path or a URL that pyarrow's filesystems understand (fil
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import pandas as pd
 import pyarrow as pa
@@ -21,11 +24,27 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from govreports.load.schemas import AGENCY_ID, DATASETS, REPORT_COLUMNS, SCHEMAS, UNKNOWN_YEAR
+from govreports.data.schema import CHECKS, FACTS, REPORTS, Column, pandas_types
 from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
 
 PART_FILE = "part.parquet"
 COMPRESSION = "zstd"
+PARTITION_KEYS = ("year", "agency_id")  # year (int; 0 = not known), the ASCII agency id
+UNKNOWN_YEAR = 0
+AGENCY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+REPORT_COLUMNS: dict[str, str] = pandas_types(REPORTS)  # one row per report version (data/schema.py)
+
+
+def _stored(*columns: Column) -> pa.Schema:
+    """A dataset's file schema: the partition keys live in the path, every other column in the file."""
+    return pa.schema([pa.field(c.name, c.arrow) for c in columns if c.name not in PARTITION_KEYS])
+
+
+SCHEMAS: dict[str, pa.Schema] = {  # the lake's three datasets, declared once
+    "facts": _stored(*FACTS),
+    "reports": _stored(*REPORTS),
+    "checks": _stored(Column("agency", "str", "the report's agency name, as in facts"), *CHECKS),
+}
 
 
 class LakeError(ValueError):
@@ -43,27 +62,16 @@ class ReportBundle:
     check_rows: list[tuple]
 
 
-@dataclass(slots=True)
-class WriteSummary:
-    reports: int = 0
-    facts: int = 0
-    checks: int = 0
-    partitions: set[tuple[int, str]] = field(default_factory=set)
-
-
-def open_root(root: str) -> tuple[pafs.FileSystem, str]:
-    """A filesystem and a path in it for a local path or a filesystem URL."""
-    if "://" in root:
-        fs, path = pafs.FileSystem.from_uri(root)
-        return fs, path.rstrip("/")
-    return pafs.LocalFileSystem(), os.path.abspath(root)
+class WriteSummary(NamedTuple):
+    reports: int
+    facts: int
+    checks: int
+    partitions: set[tuple[int, str]]
 
 
 def partition_dir(root: str, dataset: str, year: int, agency_id: str) -> str:
     """The partition's directory. Ids are checked here, at the last step before a path is made,
     so that no agency id (/, .., NUL, control characters) can leave the lake's root."""
-    if dataset not in DATASETS:
-        raise LakeError(f"unknown dataset {dataset!r}")
     if not isinstance(agency_id, str) or not AGENCY_ID.fullmatch(agency_id) or ".." in agency_id:
         raise LakeError(f"agency id {agency_id!r} is not a safe ASCII id")
     if not isinstance(year, int) or not (year == UNKNOWN_YEAR or 1990 <= year <= 2100):
@@ -82,8 +90,6 @@ def _rows_table(dataset: str, rows: list[tuple], columns: dict[str, str]) -> pa.
 
 def _current(reports: pa.Table) -> pa.Table:
     """Mark the latest version (by fetched_at, then loaded_at) of the partition's report."""
-    if reports.num_rows == 0:
-        return reports
     order = pc.sort_indices(reports, sort_keys=[("fetched_at", "ascending", "at_start"),
                                                 ("loaded_at", "ascending", "at_start")])
     latest = order[-1].as_py()
@@ -93,7 +99,12 @@ def _current(reports: pa.Table) -> pa.Table:
 
 class Lake:
     def __init__(self, root: str) -> None:
-        self.fs, self.root = open_root(str(root))
+        """`root`: a local path or a filesystem URL."""
+        if "://" in str(root):
+            self.fs, path = pafs.FileSystem.from_uri(str(root))
+            self.root = path.rstrip("/")
+        else:
+            self.fs, self.root = pafs.LocalFileSystem(), os.path.abspath(root)
 
     def _read_part(self, directory: str, dataset: str) -> pa.Table | None:
         path = f"{directory}/{PART_FILE}"
@@ -115,12 +126,9 @@ class Lake:
         called after each partition file is in place (progress, and the crash tests' checkpoint)."""
         by_partition: dict[tuple[int, str], list[ReportBundle]] = defaultdict(list)
         for b in bundles:
-            year = b.report.get("year")
-            year = UNKNOWN_YEAR if year is None or pd.isna(year) else int(year)
-            agency_id = b.report.get("agency_id")
-            partition_dir(self.root, "facts", year, agency_id)  # validate before anything is written
-            by_partition[(year, agency_id)].append(b)
-        summary = WriteSummary()
+            year = UNKNOWN_YEAR if pd.isna(b.report.get("year")) else int(b.report["year"])
+            partition_dir(self.root, "facts", year, b.report.get("agency_id"))  # validate before anything is written
+            by_partition[(year, b.report["agency_id"])].append(b)
         # Each dataset of the whole batch goes to Arrow once (pandas -> Arrow per partition cost more
         # than the write itself); partitions then take their rows by report_id.
         ordered = [b for key in sorted(by_partition) for b in by_partition[key]]
@@ -145,11 +153,7 @@ class Lake:
                 self._write_part(directory, table)
                 if on_file is not None:
                     on_file(directory)
-            summary.reports += len(group)
-            summary.facts += sum(len(b.fact_rows) for b in group)
-            summary.checks += sum(len(b.check_rows) for b in group)
-            summary.partitions.add((year, agency_id))
-        return summary
+        return WriteSummary(len(ordered), batch["facts"].num_rows, batch["checks"].num_rows, set(by_partition))
 
     def _for_duckdb(self, path: str) -> str:
         """A path as DuckDB reads it: local as it is, else with its scheme (pyarrow's paths drop it)."""
@@ -174,13 +178,9 @@ class Lake:
         """Every partition file of a dataset, sorted, as DuckDB reads them."""
         return [self._for_duckdb(path) for path in self._paths(dataset)]
 
-    def has_files(self, dataset: str) -> bool:
-        return bool(self.files(dataset))
-
     def report_ids(self) -> set[str]:
         """Every report version the lake holds (what the parse stage may skip). File by file: a pyarrow
         dataset over the whole lake grows with the lake's files (BENCHMARKS.md, Scale, Round 3)."""
-        from concurrent.futures import ThreadPoolExecutor
 
         def ids(path: str) -> list[str]:
             with self.fs.open_input_file(path) as f:

@@ -17,11 +17,9 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from govreports.data.schema import TYPES
-from govreports.load.lake import Lake
-from govreports.load.schemas import REPORT_COLUMNS, SCHEMAS
+from govreports.load.lake import REPORT_COLUMNS, Lake
 from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
 
 VIEWS_DIR = Path(str(resources.files("govreports.load") / "views"))
@@ -41,12 +39,12 @@ _AS_COUNT = ("CREATE MACRO as_count(v) AS "
              "CASE WHEN v = trunc(v) AND abs(v) <= 9007199254740992 THEN CAST(v AS BIGINT) END")
 _HIVE = "hive_partitioning = true, hive_types = {'year': BIGINT, 'agency_id': VARCHAR}"
 _DUCK_TYPES = {t.pandas: t.duckdb for t in TYPES.values()}  # pandas dtype -> DuckDB type
+_COUNTS = ("expected", "actual")  # checks' sides: every identity (data/identities.csv) is on counts
 # Each dataset's table: its columns in order, from the files and the hive partitions (year, agency_id).
 _COLUMNS = {
     "facts": {"agency_id": "string", **FACT_COLUMNS},
-    # every identity (data/identities.csv) is on counts
     "checks": {"agency_id": "string", "agency": "string", "year": "Int64", **CHECK_COLUMNS,
-               "expected": "Int64", "actual": "Int64"},
+               **dict.fromkeys(_COUNTS, "Int64")},
     "reports": REPORT_COLUMNS,
 }
 
@@ -60,18 +58,13 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
 def _select_from(dataset: str, files: list[str] | str | None) -> str:
     """The SELECT that reads these files (a list, a glob or none) as the dataset's table."""
     if not files:
         return _empty(dataset)
     files_sql = _quote(files) if isinstance(files, str) else "[" + ", ".join(map(_quote, files)) + "]"
-    stored = SCHEMAS[dataset]
-    columns = ", ".join(f'as_count("{n}") AS "{n}"' if t == "Int64" and n in stored.names
-                        and stored.field(n).type == pa.float64() else f'"{n}"' for n, t in _COLUMNS[dataset].items())
+    columns = ", ".join(f'as_count("{n}") AS "{n}"' if dataset == "checks" and n in _COUNTS else f'"{n}"'
+                        for n in _COLUMNS[dataset])
     return f"SELECT {columns} FROM read_parquet({files_sql}, {_HIVE})"
 
 
@@ -85,18 +78,16 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
     tmp = db_path.with_name(f".{db_path.name}.{uuid.uuid4().hex}.tmp")
     with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
         con.execute(_AS_COUNT)
-    present = []
-    for dataset in ("reports", "facts", "checks"):
-        files = lake.files(dataset)  # one listing of the lake per dataset
-        for i, chunk in enumerate(_chunks(files, BUILD_CHUNK_FILES) or [None]):
+    files = {dataset: lake.files(dataset) for dataset in ("reports", "facts", "checks")}  # one listing each
+    for dataset, paths in files.items():
+        for i in range(0, max(len(paths), 1), BUILD_CHUNK_FILES):  # no files: one empty table
             with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
-                verb = "INSERT INTO" if i else "CREATE TABLE"
-                con.execute(f"{verb} {dataset}_all_versions {'' if i else 'AS'} {_select_from(dataset, chunk)}")
-        if files:
-            present.append(dataset)
+                chunk = _select_from(dataset, paths[i:i + BUILD_CHUNK_FILES])
+                con.execute(f"INSERT INTO {dataset}_all_versions {chunk}" if i else
+                            f"CREATE TABLE {dataset}_all_versions AS {chunk}")
         step(f"{dataset}_all_versions")
     with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
-        for dataset in present:
+        for dataset in (d for d, paths in files.items() if paths):
             con.execute(f"CREATE VIEW lake_{dataset} AS {_select_from(dataset, lake.glob(dataset))}")
         if fetch_log_glob:
             # union_by_name: files written before a column was added read as null there
@@ -109,15 +100,13 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
         con.execute("INSERT INTO build_info VALUES (?, now())", [lake.glob("reports")])
         con.execute("CHECKPOINT")
     os.replace(tmp, db_path)
-    wal = tmp.with_name(tmp.name + ".wal")
-    if wal.exists():
-        wal.unlink()
+    tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
     return db_path
 
 
 def loaded_report_ids(db_path: str | os.PathLike, lake: Lake) -> set[str] | None:
     """The report versions of the database, when it was built from this lake: then they are the lake's
-    as of that build, read in milliseconds instead of opening every lake file. None when it cannot say
+    as of that build, read from one file instead of every lake file. None when it cannot say
     (no database, one built from another lake or by an older version)."""
     path = Path(db_path)
     if not path.exists():

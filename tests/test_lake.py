@@ -3,8 +3,7 @@
 import pyarrow.parquet as pq
 import pytest
 
-from govreports.load.lake import Lake, LakeError
-from govreports.load.schemas import SCHEMAS
+from govreports.load.lake import SCHEMAS, Lake, LakeError
 from tests.loadhelp import bundle
 
 

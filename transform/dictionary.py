@@ -46,7 +46,7 @@ class Identity:
     description: str
 
 
-def _read(name: str) -> list[dict[str, str]]:
+def read_csv(name: str) -> list[dict[str, str]]:
     with (DATA_DIR / name).open(encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f))
 
@@ -56,17 +56,12 @@ def entries() -> tuple[Entry, ...]:
     """All dictionary rows, validated: the (section, block, template, row, column) key is unique."""
     out = []
     seen: set[tuple[str, ...]] = set()
-    for n, r in enumerate(_read("dictionary.csv"), start=2):
-        templates = tuple(r["template"].split("|"))
-        if not set(templates) <= set(TEMPLATES) or r["section"] not in ("二", "三", "四"):
+    for n, r in enumerate(read_csv("dictionary.csv"), start=2):
+        r["templates"] = tuple(r.pop("template").split("|"))
+        e = Entry(**r | {"continues": r["continues"] == "yes"})  # the file's columns are Entry's fields
+        if not set(e.templates) <= set(TEMPLATES) or e.section not in ("二", "三", "四"):
             raise ValueError(f"data/dictionary.csv line {n}: bad template or section: {r}")
-        e = Entry(
-            metric=r["metric"], section=r["section"], block=r["block"], row_key=r["row_key"],
-            col_key=r["col_key"], row_label=r["row_label"], column_label=r["column_label"],
-            applicant=r["applicant"], templates=templates, unit=r["unit"], kind=r["kind"],
-            continues=r["continues"] == "yes",
-        )
-        for t in templates:
+        for t in e.templates:
             key = (e.section, e.block, t, e.row_key, e.col_key)
             if key in seen:
                 raise ValueError(f"data/dictionary.csv line {n}: duplicate cell {key}")
@@ -84,46 +79,35 @@ def cell_index() -> dict[tuple[str, str, str, str, str], Entry]:
 @cache
 def block_columns() -> dict[tuple[str, str], tuple[str, ...]]:
     """(二 block, template) -> its column keys in the template's order."""
-    out: dict[tuple[str, str], list[str]] = {}
+    out: dict[tuple[str, str], dict[str, None]] = {}  # a dict as an ordered set
     for e in entries():
-        if e.section != "二":
-            continue
-        for t in e.templates:
-            cols = out.setdefault((e.block, t), [])
-            if e.col_key not in cols:
-                cols.append(e.col_key)
+        for t in e.templates if e.section == "二" else ():
+            out.setdefault((e.block, t), {})[e.col_key] = None
     return {k: tuple(v) for k, v in out.items()}
 
 
 @cache
 def applicants() -> tuple[tuple[str, str], ...]:
     """三's applicant columns in printed order: (code, label)."""
-    out: list[tuple[str, str]] = []
-    for e in entries():
-        if e.section == "三" and (e.col_key, e.applicant) not in out:
-            out.append((e.col_key, e.applicant))
-    return tuple(out)
+    return tuple(dict.fromkeys((e.col_key, e.applicant) for e in entries() if e.section == "三"))
 
 
 @cache
 def identities() -> tuple[Identity, ...]:
     return tuple(
-        Identity(
-            rule=int(r["rule"]), severity=r["severity"], scope=r["scope"],
-            templates=tuple(r["template"].split("|")), lhs=tuple(r["lhs"].split("+")),
-            rhs=tuple(r["rhs"].split("+")), description=r["description"],
-        )
-        for r in _read("identities.csv")
+        Identity(int(r["rule"]), r["severity"], r["scope"], tuple(r["template"].split("|")),
+                 tuple(r["lhs"].split("+")), tuple(r["rhs"].split("+")), r["description"])
+        for r in read_csv("identities.csv")
     )
 
 
 @cache
 def structure() -> tuple[dict[str, str], ...]:
     """Section headings and structural header words (data/structure.csv)."""
-    return tuple(_read("structure.csv"))
+    return tuple(read_csv("structure.csv"))
 
 
 @cache
 def label_aliases() -> dict[str, str]:
     """Printed variant -> official label (data/aliases.csv, kind=label)."""
-    return {r["printed"]: r["official"] for r in _read("aliases.csv") if r["kind"] == "label"}
+    return {r["printed"]: r["official"] for r in read_csv("aliases.csv") if r["kind"] == "label"}

@@ -7,13 +7,11 @@ labels are matched on. Both are cached: the same few hundred labels recur on eve
 
 from __future__ import annotations
 
-import csv
 import re
-from pathlib import Path
 
 from govreports.extract.chinese import simplify
 from govreports.extract.textcache import text_cache
-from govreports.transform.dictionary import DATA_DIR
+from govreports.transform.dictionary import read_csv
 
 _WHITESPACE = re.compile(r"\s+")
 # Leading enumerations: 一、 （一） (1) 1. 1、 ① 第一, possibly repeated ("（三）1.").
@@ -24,13 +22,7 @@ _PARENS = re.compile(r"[(\[【][^()\[\]【】]*[)\]】]")
 _PUNCT = re.compile(r"[、，,。.:;；“”\"'‘’/\\《》<>·!！?？\-—_|*#]")
 _UNCLOSED_PAREN = re.compile(r"[(（][^)）]*$")
 
-
-def _load_replacements(path: Path) -> tuple[tuple[str, str], ...]:
-    with path.open(encoding="utf-8") as f:
-        return tuple((r["printed"], r["official"]) for r in csv.DictReader(f) if r["kind"] == "replace")
-
-
-_REPLACEMENTS = _load_replacements(DATA_DIR / "aliases.csv")
+_REPLACEMENTS = tuple((r["printed"], r["official"]) for r in read_csv("aliases.csv") if r["kind"] == "replace")
 
 
 @text_cache(maxsize=131072)
@@ -50,12 +42,10 @@ def label_key(text: str) -> str:
     notes (处理决定数量（指2020年办件量）) and punctuation (本年增/减 = 本年增减)."""
     s = clean(text)
     s = _NUMBERING.sub("", s)
-    previous = None
     for _ in range(8):  # nested notes: strip innermost first (real labels nest 2 deep at most)
-        if previous == s:
+        s, stripped = _PARENS.subn("", s)
+        if not stripped:
             break
-        previous = s
-        s = _PARENS.sub("", s)
     s = _UNCLOSED_PAREN.sub("", s)  # a note cut off by a truncated page
     s = _PUNCT.sub("", s)
     return s
@@ -71,10 +61,6 @@ def caption_block(text: str) -> str | None:
     m = _CAPTION.search(clean(text))
     if not m or len(clean(text)) > 24:
         return None
-    digits = m.group(1)
-    if digits.startswith("十"):
-        n = 10 + _CN_DIGITS.get(digits[1:], 0) if len(digits) > 1 else 10
-    else:
-        n = _CN_DIGITS.get(digits[0], 0)
-    return str(n) if n else None
+    digits = m.group(1)  # 一 … 十, 十一 …
+    return str(10 + _CN_DIGITS.get(digits[1:], 0) if digits.startswith("十") else _CN_DIGITS[digits[0]])
 

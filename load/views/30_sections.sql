@@ -51,11 +51,11 @@ GROUP BY ALL;
 -- Sums over the units (governments and departments) of each region and year. A unit has one current
 -- report per year and a report one value per metric and applicant, so counting fact rows counts units:
 -- the same result as count(DISTINCT agency_id) (tests/test_warehouse.py checks it), without its cost,
--- and without grouping the 20M fact rows per unit first (a hash table of 20M groups at the rebuild).
+-- and without grouping the fact rows per unit first (a hash table as large as facts at the rebuild).
 -- Counts sum to `total` (BIGINT), money to `total_wan_yuan` (DOUBLE, rounded: a float sum's last bits
 -- depend on DuckDB's thread scheduling, and reports print <= 4 decimals).
--- A table, computed when the database is rebuilt: grouping 20M fact rows takes seconds on 2 cores, too
--- slow for every query; the database is a snapshot of the lake anyway.
+-- A table, computed when the database is rebuilt: grouping every fact row is too slow for every query;
+-- the database is a snapshot of the lake anyway.
 CREATE TABLE region_rollup AS
 WITH f AS (
     SELECT r.region, f.year, f.metric, coalesce(f.applicant, '') AS applicant,

@@ -5,10 +5,7 @@ SELECT r.report_id, r.agency_id, r.agency, r.year, r.template, r.status, r.failu
        count(c.rule) FILTER (WHERE c.status = 'fail') AS checks_failed,
        count(c.rule) FILTER (WHERE c.status = 'not_assessable') AS checks_not_assessable,
        string_agg(DISTINCT c.rule, ',' ORDER BY c.rule) FILTER (WHERE c.status = 'fail') AS failed_rules,
-       concat_ws('',
-           CASE WHEN NOT contains(coalesce(r.sections, ''), '二') THEN '二' END,
-           CASE WHEN NOT contains(coalesce(r.sections, ''), '三') THEN '三' END,
-           CASE WHEN NOT contains(coalesce(r.sections, ''), '四') THEN '四' END) AS missing_sections,
+       translate('二三四', coalesce(r.sections, ''), '') AS missing_sections,  -- the sections not read
        r.problems, r.url, r.content_sha256
 FROM reports_all_versions r LEFT JOIN checks_all_versions c USING (report_id)
 GROUP BY ALL;
