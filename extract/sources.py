@@ -186,17 +186,22 @@ def load_sources(path: str | Path, site: str | None = None) -> list[Source]:
     columns = _check_header(first[1], name, first[0])
     sources: list[Source] = []
     first_line: dict[str, int] = {}
+    problems: list[tuple[int, str]] = []  # every bad row is reported (each by its first problem)
     for line, row in records:
         if len(row) != len(columns):
-            raise SourcesError(f"{name}:{line}: expected {len(columns)} fields, found {len(row)}", name, line)
+            problems.append((line, f"expected {len(columns)} fields, found {len(row)}"))
+            continue
         source, problem = _row_source({c: v.strip() for c, v in zip(columns, row, strict=True)})
         if source is None:
-            raise SourcesError(f"{name}:{line}: {problem}", name, line)
-        if source.agency_id in first_line:
-            raise SourcesError(f"{name}:{line}: duplicate agency_id {source.agency_id!r} "
-                               f"(first on line {first_line[source.agency_id]})", name, line)
-        first_line[source.agency_id] = line
-        sources.append(source)
+            problems.append((line, str(problem)))
+        elif source.agency_id in first_line:
+            problems.append((line, f"duplicate agency_id {source.agency_id!r} "
+                                   f"(first on line {first_line[source.agency_id]})"))
+        else:
+            first_line[source.agency_id] = line
+            sources.append(source)
+    if problems:
+        raise SourcesError("\n".join(f"{name}:{line}: {problem}" for line, problem in problems), name, problems[0][0])
     return sources
 
 

@@ -210,6 +210,15 @@ def test_error_carries_path_and_line(tmp_path: Path) -> None:
     assert isinstance(info.value, ValueError)
 
 
+
+def test_every_bad_row_is_reported(tmp_path: Path) -> None:
+    """The file is checked as a whole: each bad row has its line, good rows between them are no stop."""
+    message = error(tmp_path, HEADER, row(level="x"), NINGBO, YINZHOU + ",extra", row(agency_id="a/b"), NINGBO)
+    lines = message.splitlines()
+    assert [line.split(":")[1] for line in lines] == ["2", "4", "5", "6"]
+    assert "unknown level 'x'" in lines[0] and "expected 11 fields, found 12" in lines[1]
+    assert "not a safe id" in lines[2] and "duplicate agency_id '330200-zf' (first on line 3)" in lines[3]
+
 # --- region, allows, select ----------------------------------------------------------------------
 
 
