@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,27 @@ def test_a_run_that_lost_part_of_itself_leaves_the_sweep_to_the_next(tmp_path):
     assert not deep.exists()
     with RunLock(tmp_path) as lock:
         assert not lock.needs_sweep
+
+
+RACER = ("import os, sys, time; from govreports.flows.runlock import LockHeld, RunLock\n"
+         "go = sys.argv[2]\n"
+         "while not os.path.exists(go): time.sleep(0.001)\n"
+         "lock = RunLock(sys.argv[1])\n"
+         "try:\n    lock.acquire()\nexcept LockHeld:\n    print('refused', flush=True)\n"
+         "else:\n    print('held', flush=True); time.sleep(0.3); lock.release()\n")
+
+
+def test_two_processes_taking_over_a_dead_runs_lock_at_once_one_wins_and_none_crashes(tmp_path):
+    """The race a lock file with staleness rules lost (both held it, or the loser crashed): ten times, a
+    dead run's lock, then two processes let go at the same instant."""
+    for trial in range(10):
+        root, go = tmp_path / str(trial), tmp_path / f"go{trial}"
+        root.mkdir()
+        (root / LOCK_NAME).write_text("pid 999999, started long ago\n")  # a holder that died
+        racers = [subprocess.Popen([sys.executable, "-c", RACER, str(root), str(go)], cwd=ROOT,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+        time.sleep(0.3)  # both are waiting for the go
+        go.touch()
+        results = [(p.communicate(timeout=60), p.returncode) for p in racers]
+        assert sorted(out.decode().strip() for (out, _err), _rc in results) == ["held", "refused"]
+        assert all(rc == 0 and not err for (_out, err), rc in results)
