@@ -301,6 +301,23 @@ def fetch(ctx: typer.Context, sources: Sources = None, site: Site = None, agency
 
 def _run_flow(ctx: typer.Context, name: str, kwargs: dict) -> None:
     """Run a flow of flows.pipeline as the command's --task-runner, --dask-address and --quiet say."""
+    from govreports.flows.config import Warehouse
+    from govreports.flows.runlock import LockHeld, RunLock
+
+    # Another run holds the warehouse: one line now, before Prefect starts, rather than the flow failing
+    # the same way seconds later under Prefect's traceback. The probe leaves a dead run's mark for the
+    # flow's own lock to find and sweep.
+    probe = RunLock(Warehouse(kwargs["warehouse"]).lock_dir)
+    try:
+        probe.acquire()
+    except LockHeld as exc:
+        _fail(ctx, str(exc), f"govreports {name}")
+    except OSError:
+        pass  # the flow says what is wrong with the warehouse
+    else:
+        if probe.needs_sweep:
+            probe.keep_for_sweep()
+        probe.release()
     from govreports.flows import pipeline
     from govreports.flows.prefect_env import local_runs
 
