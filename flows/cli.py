@@ -177,18 +177,18 @@ def _connect(ctx: typer.Context):
 def query(ctx: typer.Context,
           sql: Annotated[str, typer.Argument(help="the SQL to run, e.g. \"SELECT * FROM licensing_trend LIMIT 5\"")],
           format: Annotated[Literal["table", "csv", "json"], typer.Option(help="output format")] = "table",
+          allow_dir: Annotated[list[Path] | None, typer.Option(
+              "--allow-dir", metavar="DIR", exists=True, file_okay=False,
+              help="also let the SQL read files in this folder, e.g. your own CSV (repeatable)")] = None,
           warehouse: WarehouseDir = None, db: DbFile = None) -> None:
-    """Run one SQL statement on a read-only connection to the DuckDB warehouse."""
-    import duckdb
+    """Run one read-only statement (SELECT, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN) on the DuckDB warehouse. It
+    reads files only under the warehouse's folder and the --allow-dir folders, and nothing on the network."""
+    from govreports.load.query import QueryError, run
 
-    with _connect(ctx) as con:
-        try:
-            result = con.execute(sql)
-            if result is None:  # DuckDB's answer to "" or a lone comment
-                _fail(ctx, "no SQL statement given")
-            df = result.df()
-        except duckdb.Error as exc:
-            _fail(ctx, str(exc).replace("\n", " "))
+    try:
+        df = run(_warehouse(ctx).db, sql, allow_dir or ())
+    except (QueryError, FileNotFoundError) as exc:
+        _fail(ctx, str(exc))
     _print(df, format)
 
 
@@ -301,6 +301,23 @@ def fetch(ctx: typer.Context, sources: Sources = None, site: Site = None, agency
 
 def _run_flow(ctx: typer.Context, name: str, kwargs: dict) -> None:
     """Run a flow of flows.pipeline as the command's --task-runner, --dask-address and --quiet say."""
+    from govreports.flows.config import Warehouse
+    from govreports.flows.runlock import LockHeld, RunLock
+
+    # Another run holds the warehouse: one line now, before Prefect starts, rather than the flow failing
+    # the same way seconds later under Prefect's traceback. The probe leaves a dead run's mark for the
+    # flow's own lock to find and sweep.
+    probe = RunLock(Warehouse(kwargs["warehouse"]).lock_dir)
+    try:
+        probe.acquire()
+    except LockHeld as exc:
+        _fail(ctx, str(exc), f"govreports {name}")
+    except OSError:
+        pass  # the flow says what is wrong with the warehouse
+    else:
+        if probe.needs_sweep:
+            probe.keep_for_sweep()
+        probe.release()
     from govreports.flows import pipeline
     from govreports.flows.prefect_env import local_runs
 

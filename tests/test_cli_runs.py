@@ -1,6 +1,7 @@
 """`govreports` runs as users start them, in real subprocesses: the README's main command (`make demo`
 runs `govreports demo`: the demo site served on 127.0.0.1, the nightly flow against it, the comparison
-and its chart; run again, nothing changed), and a run that cannot reach any source."""
+and its chart; run again, nothing changed), a run that cannot reach any source, and a run started while
+another holds the warehouse."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests import CLI
 
@@ -103,3 +106,42 @@ def test_demo_site_serves_the_sample_site_until_interrupted(tmp_path: Path) -> N
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+RUNS = {"nightly": ("run", "nightly", "--sources", str(SAMPLE_SOURCES), "--allow-loopback", "--delay", "0"),
+        "backfill": ("backfill", "--years", "2020", "--sources", str(SAMPLE_SOURCES), "--allow-loopback"),
+        "reparse": ("reparse",)}
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_a_second_run_says_in_one_line_who_holds_the_warehouse(tmp_path: Path, name: str) -> None:
+    from govreports.flows.runlock import LOCK_NAME, RunLock
+
+    warehouse = tmp_path / "wh"
+    closed = f"http://127.0.0.1:{_free_port()}"  # never asked: the run stops before any request
+    more = ("--site", closed) if name != "reparse" else ()
+    with RunLock(warehouse):  # the first run, in this process: another process cannot take the lock
+        held = (warehouse / LOCK_NAME).read_text()
+        second = _cli(warehouse, tmp_path / "prefect", *RUNS[name], *more, "--quiet")
+        assert second.returncode == 1
+        assert second.stderr.splitlines() == [
+            f"govreports {name}: another govreports run ({held.strip()}) is writing this warehouse; "
+            "wait for it to finish"]
+        assert (warehouse / LOCK_NAME).read_text() == held  # the holder's mark untouched
+    assert sorted(p.name for p in warehouse.iterdir()) == [LOCK_NAME]  # nothing else written
+    assert not (tmp_path / "prefect").exists()  # Prefect never started
+
+
+def test_a_dead_runs_leftovers_are_still_swept_after_the_lock_check(tmp_path: Path) -> None:
+    # The check before Prefect takes and releases the lock: it must leave the dead run's mark for the flow.
+    from govreports.flows.runlock import LOCK_NAME
+
+    warehouse = tmp_path / "wh"
+    leftover = warehouse / "raw" / "ab" / ".abcdef.html.tmp"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half a page")
+    (warehouse / LOCK_NAME).write_text("pid 1, started 2024-01-01 02:00:00\n")  # released by no one: killed
+    done = _cli(warehouse, tmp_path / "prefect", "reparse", "--quiet")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not leftover.exists()
+    assert (warehouse / LOCK_NAME).read_text() == ""
