@@ -137,8 +137,9 @@ def parse(paths: Annotated[list[str], typer.Argument(metavar="PATH...",
           = None) -> int:
     """Parse report pages into long rows. Exit 0 when every input yielded report tables, 2 otherwise (one line
     per failed input on stderr). Nothing is printed when no rows came out."""
+    from govreports.flows.parse import parse_report
     from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS, frame_from_rows
-    from govreports.transform.report import ParseFailure, parse_report
+    from govreports.transform.report import ParseFailure
 
     rows: list = []
     failed = 0

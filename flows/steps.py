@@ -22,9 +22,10 @@ from govreports.extract.rawzone import RawZone
 from govreports.extract.sources import Source
 from govreports.flows.config import Warehouse
 from govreports.flows.faults import checkpoint
+from govreports.flows.parse import parse_report
 from govreports.load.lake import Lake, ReportBundle, WriteSummary
 from govreports.load.warehouse import build, loaded_report_ids
-from govreports.transform.report import ParseFailure, parse_report, report_id_for
+from govreports.transform.report import ParseFailure, report_id_for
 
 log = logging.getLogger(__name__)
 
