@@ -30,7 +30,7 @@ WarehouseDir = Annotated[str | None, typer.Option(
     "--warehouse", metavar="DIR", help="warehouse root (default: $GOVREPORTS_WAREHOUSE or data/warehouse)")]
 DbFile = Annotated[str | None, typer.Option(
     "--db", metavar="FILE", help="the DuckDB file (default: <warehouse>/govreports.duckdb)")]
-Sources = Annotated[Path | None, typer.Option(help="the registry CSV (default: data/sources.csv)")]
+Sources = Annotated[str | None, typer.Option(help="the registry CSV (default: data/sources.csv)")]
 Site = Annotated[str | None, typer.Option(help="base URL that fills {site} in the registry (the demo site's)")]
 Agencies = Annotated[list[str] | None, typer.Option(metavar="ID", help="only this agency (repeatable)")]
 Region = Annotated[str | None, typer.Option(help="only agencies in this region (a path prefix or a part, e.g. 宁波市)")]
@@ -56,7 +56,7 @@ def _fail(ctx: typer.Context, message: str, command: str = "") -> NoReturn:
 
 
 def _warehouse(ctx: typer.Context) -> "Warehouse":
-    """--warehouse and --db, given after the subcommand, else before it."""
+    """--warehouse and --db, after the subcommand, else before it."""
     from govreports.flows.config import DEFAULT_WAREHOUSE, Warehouse
 
     warehouse, db = (ctx.params.get(k) or ctx.find_root().params[k] for k in ("warehouse", "db"))
@@ -64,13 +64,12 @@ def _warehouse(ctx: typer.Context) -> "Warehouse":
 
 
 def _select(ctx: typer.Context, opts: dict) -> "list[Source]":
-    """The agencies chosen by --sources, --site, --agency and --region; a bad registry or an empty choice is a
-    user error."""
+    """The agencies chosen by --sources, --site, --agency and --region; none is a user error."""
     from govreports.extract.sources import SourcesError, load_sources, select
     from govreports.flows.config import DATA_DIR
 
     try:
-        chosen = select(load_sources(opts["sources"] or DATA_DIR / "sources.csv", site=opts["site"]),
+        chosen = select(load_sources(opts["sources"] or str(DATA_DIR / "sources.csv"), site=opts["site"]),
                         agencies=opts.get("agency") or None, region=opts.get("region"))
     except SourcesError as exc:
         _fail(ctx, str(exc))
@@ -87,9 +86,8 @@ def _flow_kwargs(ctx: typer.Context, **opts: object) -> dict:
     (before Prefect starts)."""
     opts = {**ctx.params, **opts}
     _select(ctx, opts)
-    return {"sources_file": str(opts["sources"]) if opts["sources"] else None, "warehouse": _warehouse(ctx).root,
-            "site": opts["site"], "agencies": opts["agency"] or None, "region": opts["region"],
-            **{k: opts[k] for k in FETCHER_OPTIONS}}
+    return {"sources_file": opts["sources"], "warehouse": _warehouse(ctx).root, "site": opts["site"],
+            "agencies": opts["agency"] or None, "region": opts["region"], **{k: opts[k] for k in FETCHER_OPTIONS}}
 
 
 def _version(value: bool) -> None:
@@ -343,16 +341,13 @@ def backfill(ctx: typer.Context,
 
 @app.command(short_help="rebuild facts, reports and checks from the raw zone (no network)")
 def reparse(ctx: typer.Context,
-            sources: Annotated[Path | None, typer.Option(help="the registry CSV, for agency names and regions")] = None,
-            site: Annotated[str | None, typer.Option(help="base URL that fills {site} in the registry")] = None,
-            quiet: Quiet = False, warehouse: WarehouseDir = None, db: DbFile = None) -> None:
+            sources: Annotated[str | None, typer.Option(help="the registry CSV, for agency names and regions")] = None,
+            site: Site = None, quiet: Quiet = False, warehouse: WarehouseDir = None, db: DbFile = None) -> None:
     """Parse every stored page version again (after a parser upgrade) into a new lake, swap it in, and rebuild
     the database."""
     if sources is not None:
         _select(ctx, ctx.params)  # a bad registry: one line now, not a failed flow
-    kwargs = {"warehouse": _warehouse(ctx).root, "sources_file": str(sources) if sources else None,
-              "site": site}
-    _run_flow(ctx, "reparse", kwargs)
+    _run_flow(ctx, "reparse", {"warehouse": _warehouse(ctx).root, "sources_file": sources, "site": site})
 
 
 @app.command(short_help="serve the nightly flow on a Prefect server with a cron schedule")
@@ -394,7 +389,7 @@ def demo(ctx: typer.Context, port: Annotated[int, typer.Option(help="port of the
                    "(choose another with --port)")
     try:
         print(f"demo site (sample data) at {url}", flush=True)
-        crawl = _flow_kwargs(ctx, sources=DATA_DIR / "sample_site" / "sources.csv", site=url, agency=None,
+        crawl = _flow_kwargs(ctx, sources=str(DATA_DIR / "sample_site" / "sources.csv"), site=url, agency=None,
                              region=None, allow_loopback=True, delay=0.0, timeout=10.0, proxy=None, trust_env=False)
         _run_flow(ctx, "nightly", crawl)
     finally:
