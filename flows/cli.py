@@ -82,8 +82,7 @@ FETCHER_OPTIONS = ("allow_loopback", "delay", "timeout", "proxy", "trust_env")
 
 
 def _flow_kwargs(ctx: typer.Context, **opts: object) -> dict:
-    """The crawl options (`opts` over the command's) as a flow's parameters, the agency choice checked first
-    (before Prefect starts)."""
+    """The crawl options (`opts` over the command's) as a flow's parameters, checked before Prefect starts."""
     opts = {**ctx.params, **opts}
     _select(ctx, opts)
     return {"sources_file": opts["sources"], "warehouse": _warehouse(ctx).root, "site": opts["site"],
@@ -233,9 +232,8 @@ UNITS = {"fetch": "agencies", "parse": "pages", "refresh": "rebuild"}
 
 @contextmanager
 def _bars(quiet: bool) -> Iterator[Callable[[str, str], None]]:
-    """Progress bars on standard error, one per stage of a run, fed by flows.progress (standard output carries
-    the results). On a terminal they redraw in place; elsewhere rich prints them once, at the end. Yields
-    relabel(stage, unit), which changes what a bar says after its counts."""
+    """A bar per stage of a run on standard error (standard output carries the results), fed by flows.progress;
+    yields relabel(stage, unit), which changes what a bar says after its counts."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 

@@ -138,8 +138,7 @@ def refresh_task(wh: Warehouse) -> str:
 
 
 def parse_processes(pages: int) -> int:
-    """Processes for a parse stage of `pages` pages: GOVREPORTS_PARSE_PROCESSES when set, else one per
-    core from MIN_PAGES pages on; 0 (or 1) means the flow's own threads."""
+    """Parse processes: GOVREPORTS_PARSE_PROCESSES, else one per core from MIN_PAGES pages on; 0 or 1: threads."""
     raw = os.environ.get("GOVREPORTS_PARSE_PROCESSES", "").strip()
     if not raw:
         return (os.cpu_count() or 1) if pages >= MIN_PAGES else 0
@@ -163,10 +162,9 @@ def _on_threads() -> bool:  # the flow's tasks run on threads of its own process
 
 
 class _ParseStage:
-    """Parse and load in batches of whole agencies, submitted as pages come (while the crawl still runs).
-    Batches touch disjoint lake partitions, so they run in parallel, in processes once the stage is
-    large; a task hands back counts only, so nothing holds the corpus, and a window bounds what is in
-    flight. `loaded`: the report ids not to parse again (None: the lake's, read when pages first come)."""
+    """Parse and load in batches of whole agencies (disjoint lake partitions, so in parallel, in processes
+    once the stage is large), submitted as pages come. A task hands back counts only, and a window bounds
+    what is in flight. `loaded`: the report ids not to parse again (None: the lake's, read at first)."""
 
     def __init__(self, summary: RunSummary, wh: Warehouse, lake_root: str, sources: dict[str, Source],
                  lock: RunLock, loaded: set[str] | None = None) -> None:
@@ -284,10 +282,18 @@ _CRAWL_COUNTS = {"discovered": "discovered", "fetched": "fetched", "new_versions
                  "unchanged": "unchanged", "not_readable": "not_readable", "fetch_failed": "failed"}
 
 
-def _crawl_and_load(name: str, sources: list[Source], wh: Warehouse, years: list[int] | None,
-                    **fetcher: object) -> dict:
+@flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
+def nightly(sources_file: str | None = None, warehouse: str = DEFAULT_WAREHOUSE, site: str | None = None,
+            agencies: list[str] | None = None, region: str | None = None, allow_loopback: bool = False,
+            delay: float = 0.5, timeout: float = 20.0, proxy: str | None = None, trust_env: bool = False,
+            years: list[int] | None = None) -> dict:
+    """Discover → fetch what changed → parse → check → load → refresh the views, for every agency (as
+    `backfill`: for a chosen slice, some years, some agencies or one region)."""
     started = time.perf_counter()
-    summary = RunSummary(flow=name, agencies=len(sources))
+    sources, wh = _sources(sources_file, site, agencies, region), Warehouse(warehouse)
+    fetcher = {"allow_loopback": allow_loopback, "delay": delay, "timeout": timeout, "proxy": proxy,
+               "trust_env": trust_env}
+    summary = RunSummary(flow=FlowRunContext.get().flow.name, agencies=len(sources))  # nightly or backfill
     if not sources:
         raise StageFailed("no agency selected: check --agency / --region and the sources file")
     with _locked(wh) as lock:
@@ -316,25 +322,7 @@ def _crawl_and_load(name: str, sources: list[Source], wh: Warehouse, years: list
         return asdict(_finish(summary, wh, started))
 
 
-@flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
-def nightly(sources_file: str | None = None, warehouse: str = DEFAULT_WAREHOUSE, site: str | None = None,
-            agencies: list[str] | None = None, region: str | None = None, allow_loopback: bool = False,
-            delay: float = 0.5, timeout: float = 20.0, proxy: str | None = None, trust_env: bool = False) -> dict:
-    """Discover → fetch what changed → parse → check → load → refresh the views, for every agency."""
-    return _crawl_and_load("nightly", _sources(sources_file, site, agencies, region), Warehouse(warehouse), None,
-                           allow_loopback=allow_loopback, delay=delay, timeout=timeout, proxy=proxy,
-                           trust_env=trust_env)
-
-
-@flow(name="backfill", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
-def backfill(years: list[int], sources_file: str | None = None, warehouse: str = DEFAULT_WAREHOUSE,
-             site: str | None = None, agencies: list[str] | None = None, region: str | None = None,
-             allow_loopback: bool = False, delay: float = 0.5, timeout: float = 20.0, proxy: str | None = None,
-             trust_env: bool = False) -> dict:
-    """The nightly pipeline for a chosen slice: some years, some agencies or one region."""
-    return _crawl_and_load("backfill", _sources(sources_file, site, agencies, region), Warehouse(warehouse),
-                           list(years), allow_loopback=allow_loopback, delay=delay, timeout=timeout, proxy=proxy,
-                           trust_env=trust_env)
+backfill = nightly.with_options(name="backfill")
 
 
 @flow(name="reparse", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)

@@ -20,8 +20,7 @@ DEPLOYMENT = "govreports-nightly"
 
 
 def start_server(port: int, timeout: float = 180.0) -> tuple[subprocess.Popen, str]:
-    """Start `prefect server start` on 127.0.0.1:port and wait until its API answers its health check; returns
-    the process and its API URL."""
+    """`prefect server start` on 127.0.0.1:port, once its API answers its health check: the process and URL."""
     api_url = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port)}
     env.pop("PREFECT_API_URL", None)
@@ -44,7 +43,7 @@ def start_server(port: int, timeout: float = 180.0) -> tuple[subprocess.Popen, s
         raise
 
 
-def serve(cron: str, timezone: str, port: int, flow_kwargs: dict) -> int:
+def serve(cron: str, timezone: str, port: int, flow_kwargs: dict) -> None:
     """Serve the nightly flow on `cron` (in `timezone`) until interrupted."""
     configure()
     proc = None
@@ -66,4 +65,3 @@ def serve(cron: str, timezone: str, port: int, flow_kwargs: dict) -> int:
         if proc is not None:
             proc.terminate()
             proc.wait(30)
-    return 0

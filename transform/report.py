@@ -88,8 +88,7 @@ class ParsedReport:
         return frame_from_rows(self.check_rows, CHECK_COLUMNS)
 
 
-def report_id_for(content_sha256: str) -> str:
-    """A report version is its bytes: the same page changed after publication is a new version."""
+def report_id_for(content_sha256: str) -> str:  # a version is its bytes: a page changed later is a new one
     return content_sha256[:16]
 
 
