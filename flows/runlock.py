@@ -41,9 +41,8 @@ class RunLock:
             raise LockHeld(f"another govreports run ({holder}) is writing this warehouse; "
                            f"wait for it to finish") from None
         self.needs_sweep = os.fstat(fd).st_size > 0
-        started = time.strftime("%Y-%m-%d %H:%M:%S")
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}, started {started}\n".encode(), 0)
+        os.pwrite(fd, f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
         self._fd, self.held, self._clean = fd, True, True
 
     def keep_for_sweep(self) -> None:

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import suppress
 
 import httpx
 
@@ -31,11 +32,9 @@ def start_server(port: int, timeout: float = 180.0) -> tuple[subprocess.Popen, s
         while proc.poll() is None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no Prefect API at {api_url} after {timeout:.0f} s")
-            try:
+            with suppress(httpx.HTTPError):
                 if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
                     return proc, api_url
-            except httpx.HTTPError:
-                pass
             time.sleep(0.5)
         raise RuntimeError(f"the Prefect server exited with status {proc.returncode}")
     except BaseException:  # Ctrl-C too: never leave the server behind
