@@ -6,7 +6,7 @@ Renders N realistic pages (benchmarks/corpus.py: 30-100 KB each with page chrome
 plain and GBK-without-charset pages; both templates) into memory with a fixed seed, pins the
 process to one CPU, and times over the same pages, in the same run:
 
-  (a) full   transform.report.parse_report: read_document (decode + page) + recognise + checks, and the typed
+  (a) full   flows.parse.parse_report: read_document (decode + page) + recognise + checks, and the typed
              long frames (facts and checks) built per batch of 100 pages, as the pipeline builds them
   (b) pandas pandas.read_html(io.StringIO(text), flavor="lxml") on the decoded text: tables only
   (c) lxml   lxml.html.document_fromstring(bytes): the floor, parsing markup and nothing else
@@ -101,9 +101,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.corpus import make_corpus
     from govreports.extract.decode import decode
+    from govreports.flows.parse import parse_report
     from govreports.flows.workers import tune_gc
     from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS, frame_from_rows
-    from govreports.transform.report import ParseFailure, parse_report
+    from govreports.transform.report import ParseFailure
     from tests.render import expected
 
     t0 = time.perf_counter()

@@ -30,7 +30,7 @@ WarehouseDir = Annotated[str | None, typer.Option(
     "--warehouse", metavar="DIR", help="warehouse root (default: $GOVREPORTS_WAREHOUSE or data/warehouse)")]
 DbFile = Annotated[str | None, typer.Option(
     "--db", metavar="FILE", help="the DuckDB file (default: <warehouse>/govreports.duckdb)")]
-Sources = Annotated[Path | None, typer.Option(help="the registry CSV (default: data/sources.csv)")]
+Sources = Annotated[str | None, typer.Option(help="the registry CSV (default: data/sources.csv)")]
 Site = Annotated[str | None, typer.Option(help="base URL that fills {site} in the registry (the demo site's)")]
 Agencies = Annotated[list[str] | None, typer.Option(metavar="ID", help="only this agency (repeatable)")]
 Region = Annotated[str | None, typer.Option(help="only agencies in this region (a path prefix or a part, e.g. 宁波市)")]
@@ -56,7 +56,7 @@ def _fail(ctx: typer.Context, message: str, command: str = "") -> NoReturn:
 
 
 def _warehouse(ctx: typer.Context) -> "Warehouse":
-    """--warehouse and --db, given after the subcommand, else before it."""
+    """--warehouse and --db, after the subcommand, else before it."""
     from govreports.flows.config import DEFAULT_WAREHOUSE, Warehouse
 
     warehouse, db = (ctx.params.get(k) or ctx.find_root().params[k] for k in ("warehouse", "db"))
@@ -64,13 +64,12 @@ def _warehouse(ctx: typer.Context) -> "Warehouse":
 
 
 def _select(ctx: typer.Context, opts: dict) -> "list[Source]":
-    """The agencies chosen by --sources, --site, --agency and --region; a bad registry or an empty choice is a
-    user error."""
+    """The agencies chosen by --sources, --site, --agency and --region; none is a user error."""
     from govreports.extract.sources import SourcesError, load_sources, select
     from govreports.flows.config import DATA_DIR
 
     try:
-        chosen = select(load_sources(opts["sources"] or DATA_DIR / "sources.csv", site=opts["site"]),
+        chosen = select(load_sources(opts["sources"] or str(DATA_DIR / "sources.csv"), site=opts["site"]),
                         agencies=opts.get("agency") or None, region=opts.get("region"))
     except SourcesError as exc:
         _fail(ctx, str(exc))
@@ -83,13 +82,11 @@ FETCHER_OPTIONS = ("allow_loopback", "delay", "timeout", "proxy", "trust_env")
 
 
 def _flow_kwargs(ctx: typer.Context, **opts: object) -> dict:
-    """The crawl options (`opts` over the command's) as a flow's parameters, the agency choice checked first
-    (before Prefect starts)."""
+    """The crawl options (`opts` over the command's) as a flow's parameters, checked before Prefect starts."""
     opts = {**ctx.params, **opts}
     _select(ctx, opts)
-    return {"sources_file": str(opts["sources"]) if opts["sources"] else None, "warehouse": _warehouse(ctx).root,
-            "site": opts["site"], "agencies": opts["agency"] or None, "region": opts["region"],
-            **{k: opts[k] for k in FETCHER_OPTIONS}}
+    return {"sources_file": opts["sources"], "warehouse": _warehouse(ctx).root, "site": opts["site"],
+            "agencies": opts["agency"] or None, "region": opts["region"], **{k: opts[k] for k in FETCHER_OPTIONS}}
 
 
 def _version(value: bool) -> None:
@@ -137,8 +134,9 @@ def parse(paths: Annotated[list[str], typer.Argument(metavar="PATH...",
           = None) -> int:
     """Parse report pages into long rows. Exit 0 when every input yielded report tables, 2 otherwise (one line
     per failed input on stderr). Nothing is printed when no rows came out."""
+    from govreports.flows.parse import parse_report
     from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS, frame_from_rows
-    from govreports.transform.report import ParseFailure, parse_report
+    from govreports.transform.report import ParseFailure
 
     rows: list = []
     failed = 0
@@ -234,9 +232,8 @@ UNITS = {"fetch": "agencies", "parse": "pages", "refresh": "rebuild"}
 
 @contextmanager
 def _bars(quiet: bool) -> Iterator[Callable[[str, str], None]]:
-    """Progress bars on standard error, one per stage of a run, fed by flows.progress (standard output carries
-    the results). On a terminal they redraw in place; elsewhere rich prints them once, at the end. Yields
-    relabel(stage, unit), which changes what a bar says after its counts."""
+    """A bar per stage of a run on standard error (standard output carries the results), fed by flows.progress;
+    yields relabel(stage, unit), which changes what a bar says after its counts."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
@@ -359,16 +356,13 @@ def backfill(ctx: typer.Context,
 
 @app.command(short_help="rebuild facts, reports and checks from the raw zone (no network)")
 def reparse(ctx: typer.Context,
-            sources: Annotated[Path | None, typer.Option(help="the registry CSV, for agency names and regions")] = None,
-            site: Annotated[str | None, typer.Option(help="base URL that fills {site} in the registry")] = None,
-            quiet: Quiet = False, warehouse: WarehouseDir = None, db: DbFile = None) -> None:
+            sources: Annotated[str | None, typer.Option(help="the registry CSV, for agency names and regions")] = None,
+            site: Site = None, quiet: Quiet = False, warehouse: WarehouseDir = None, db: DbFile = None) -> None:
     """Parse every stored page version again (after a parser upgrade) into a new lake, swap it in, and rebuild
     the database."""
     if sources is not None:
         _select(ctx, ctx.params)  # a bad registry: one line now, not a failed flow
-    kwargs = {"warehouse": _warehouse(ctx).root, "sources_file": str(sources) if sources else None,
-              "site": site}
-    _run_flow(ctx, "reparse", kwargs)
+    _run_flow(ctx, "reparse", {"warehouse": _warehouse(ctx).root, "sources_file": sources, "site": site})
 
 
 @app.command(short_help="serve the nightly flow on a Prefect server with a cron schedule")
@@ -410,7 +404,7 @@ def demo(ctx: typer.Context, port: Annotated[int, typer.Option(help="port of the
                    "(choose another with --port)")
     try:
         print(f"demo site (sample data) at {url}", flush=True)
-        crawl = _flow_kwargs(ctx, sources=DATA_DIR / "sample_site" / "sources.csv", site=url, agency=None,
+        crawl = _flow_kwargs(ctx, sources=str(DATA_DIR / "sample_site" / "sources.csv"), site=url, agency=None,
                              region=None, allow_loopback=True, delay=0.0, timeout=10.0, proxy=None, trust_env=False)
         _run_flow(ctx, "nightly", crawl)
     finally:

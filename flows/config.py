@@ -23,12 +23,8 @@ class Warehouse:
     root: str
     database: str | None = None  # default: <root>/govreports.duckdb (always a local file)
 
-    @property
-    def is_url(self) -> bool:
-        return "://" in self.root
-
     def _join(self, *parts: str) -> str:
-        return "/".join([self.root.rstrip("/"), *parts]) if self.is_url else str(Path(self.root, *parts))
+        return "/".join([self.root.rstrip("/"), *parts]) if "://" in self.root else str(Path(self.root, *parts))
 
     @property
     def raw(self) -> str:
@@ -47,7 +43,7 @@ class Warehouse:
         """The root as a local directory: a path, or a file:// URL; None for an object store."""
         if self.root.startswith("file://"):
             return Path(urlsplit(self.root).path)
-        return None if self.is_url else Path(self.root)
+        return None if "://" in self.root else Path(self.root)
 
     @property
     def db(self) -> Path:

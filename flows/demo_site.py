@@ -3,10 +3,6 @@
 A plain static server (http.server): HTML goes out as a bare `text/html` with no charset, so the GBK site
 (北仑区交通运输局) is served, as on the real web, with no charset anywhere. Files carry Last-Modified and
 If-Modified-Since is honoured. Only loopback addresses (127.0.0.0/8) are ever bound. No Prefect here.
-
-    server, url = serve()          # a background thread on an ephemeral port
-    ...                            # fetch f"{url}/330212-jtj/ndbg/index.html"
-    server.shutdown(); server.server_close()
 """
 
 from __future__ import annotations
@@ -35,24 +31,16 @@ class _Handler(SimpleHTTPRequestHandler):
     # made a nothing-changed run (one conditional request per page) measure the handshakes.
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in two writes: no wait for an ACK between
+    # The types the crawl decides by, pinned (the system's mime.types may say otherwise); the rest as guessed.
     extensions_map: ClassVar[dict[str, str]] = {
-        **SimpleHTTPRequestHandler.extensions_map,
-        ".html": "text/html",
-        ".htm": "text/html",
-        ".txt": "text/plain",
-        ".css": "text/css",
-        ".js": "application/javascript",
-        ".json": "application/json",
-        ".csv": "text/csv",
-        ".md": "text/markdown",
-        ".pdf": "application/pdf",
+        **SimpleHTTPRequestHandler.extensions_map, ".html": "text/html", ".htm": "text/html",
+        ".txt": "text/plain", ".pdf": "application/pdf",
     }
 
     def log_message(self, format: str, *args: object) -> None:
         pass
 
-    def list_directory(self, path: str) -> None:
-        """No generated directory listings (a directory without index.html is 404, as on agency sites)."""
+    def list_directory(self, path: str) -> None:  # a directory without index.html is 404, as on agency sites
         self.send_error(404, "File not found")
 
 

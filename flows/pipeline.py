@@ -26,7 +26,6 @@ from collections import deque  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from concurrent.futures.process import BrokenProcessPool  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 from prefect import flow, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
@@ -61,7 +60,7 @@ class StageFailed(RuntimeError):
 
 
 @dataclass(slots=True)
-class RunSummary:
+class RunSummary:  # a flow's result (as a dict), printed by the CLI and kept as a markdown artifact
     flow: str
     agencies: int = 0
     discovered: int = 0
@@ -104,28 +103,26 @@ class RunSummary:
         return "\n".join(out)
 
 
-def _sources(sources_file: str | Path | None, site: str | None, agencies: Sequence[str] | None,
-             region: str | None) -> list[Source]:
-    path = str(sources_file or DATA_DIR / "sources.csv")
-    return select(load_sources(path, site=site), agencies=agencies or None, region=region)
+def _sources(sources_file: str | None, site: str | None, agencies: Sequence[str] | None = None,
+             region: str | None = None) -> list[Source]:
+    return select(load_sources(sources_file or str(DATA_DIR / "sources.csv"), site=site), agencies or None, region)
 
 
 # Inputs hold frames and clients: hashing them for Prefect's cache would cost time for nothing; the
 # real cache is the lake, keyed by each page's sha256 (steps.unseen).
 @task(name="fetch", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def fetch_task(sources: list[Source], wh: Warehouse, years: list[int] | None, allow_loopback: bool,
-               delay: float, timeout: float, proxy: str | None = None, trust_env: bool = False,
+def fetch_task(sources: list[Source], wh: Warehouse, years: list[int] | None, fetcher: dict,
                pages: queue.SimpleQueue | None = None) -> CrawlResult:
-    """The run's crawl; `pages` (in the flow's process) gets the report pages as the fetch log takes them."""
+    """The run's crawl, with `fetcher` the Fetcher's options; `pages` (in the flow's process) gets the report
+    pages as the fetch log takes them."""
     def agency_done(event: CrawlEvent) -> None:
         if event.kind == "done":
             progress.advance("fetch")
 
     # One politeness per process, whatever runs in it. Named through its module: the Dask runner pickles
     # this function by value, which would take the gates' locks along, and fails.
-    with Fetcher(allow_loopback=allow_loopback, delay=delay, timeout=timeout, gates=fetch_module.PROCESS_GATES,
-                 proxy=proxy, trust_env=trust_env) as fetcher:
-        return steps.fetch(sources, wh, fetcher, years=years, on_event=agency_done,
+    with Fetcher(**fetcher, gates=fetch_module.PROCESS_GATES) as client:
+        return steps.fetch(sources, wh, client, years=years, on_event=agency_done,
                            on_pages=pages.put if pages is not None else None)
 
 
@@ -141,8 +138,7 @@ def refresh_task(wh: Warehouse) -> str:
 
 
 def parse_processes(pages: int) -> int:
-    """Processes for a parse stage of `pages` pages: GOVREPORTS_PARSE_PROCESSES when set, else one per
-    core from MIN_PAGES pages on; 0 (or 1) means the flow's own threads."""
+    """Parse processes: GOVREPORTS_PARSE_PROCESSES, else one per core from MIN_PAGES pages on; 0 or 1: threads."""
     raw = os.environ.get("GOVREPORTS_PARSE_PROCESSES", "").strip()
     if not raw:
         return (os.cpu_count() or 1) if pages >= MIN_PAGES else 0
@@ -161,22 +157,20 @@ def _parse_process_start() -> None:
     gc.set_threshold(GC_THRESHOLD, 10, 10)
 
 
-def _on_threads() -> bool:
-    """Whether the flow runs its tasks on threads of its own process (not on a Dask cluster)."""
+def _on_threads() -> bool:  # the flow's tasks run on threads of its own process, not on a Dask cluster
     return isinstance(getattr(FlowRunContext.get(), "task_runner", None), ThreadPoolTaskRunner)
 
 
 class _ParseStage:
-    """Parse and load in batches of whole agencies, submitted as pages come (while the crawl still runs).
-    Batches touch disjoint lake partitions, so they run in parallel, in processes once the stage is
-    large; a task hands back counts only, so nothing holds the corpus, and a window bounds what is in
-    flight. `loaded`: the report ids not to parse again (None: the lake's, read when pages first come)."""
+    """Parse and load in batches of whole agencies (disjoint lake partitions, so in parallel, in processes
+    once the stage is large), submitted as pages come. A task hands back counts only, and a window bounds
+    what is in flight. `loaded`: the report ids not to parse again (None: the lake's, read at first)."""
 
     def __init__(self, summary: RunSummary, wh: Warehouse, lake_root: str, sources: dict[str, Source],
                  lock: RunLock, loaded: set[str] | None = None) -> None:
         self.summary, self.wh, self.lake_root, self.sources, self.lock = summary, wh, lake_root, sources, lock
         self.seen = loaded
-        self.pages = self.done = 0
+        self.pages = 0
         self.window: deque = deque()
         self.pool: ProcessPoolTaskRunner | None = None
         self.pool_tried = False
@@ -208,8 +202,7 @@ class _ParseStage:
                 raise StageFailed(f"warehouse {self.wh.root} not writable: {exc}") from exc
         todo = steps.with_first_seen(todo, FetchLog(self.wh.fetch_log))  # unchanged pages only: rare
         self.pages += len(todo)
-        progress.start("parse", self.pages)  # the total grows with the crawl
-        progress.advance("parse", self.done)
+        progress.advance("parse", 0, more=len(todo))  # the total grows with the crawl
         n = parse_processes(self.pages)
         if not self.pool_tried and n > 1 and _on_threads():  # a large stage: Prefect's process pool (not on Dask)
             self.pool_tried = True
@@ -227,8 +220,7 @@ class _ParseStage:
         # Only the batch's own agencies: Prefect walks every task parameter (looking for futures).
         params = {"raw_root": self.wh.raw, "lake_root": self.lake_root, "refs": batch,
                   "sources": steps.sources_for(batch, self.sources)}
-        pool = self.pool
-        future = pool.submit(parse_and_load_task, params) if pool else parse_and_load_task.submit(**params)
+        future = self.pool.submit(parse_and_load_task, params) if self.pool else parse_and_load_task.submit(**params)
         self.window.append((future, batch))
 
     def _collect(self) -> None:
@@ -249,7 +241,6 @@ class _ParseStage:
             return
         except OSError as exc:  # a full disk or a read-only lake fails the stage as a whole
             raise StageFailed(f"cannot write the lake at {self.lake_root}: {exc}") from exc
-        self.done += len(batch)
         progress.advance("parse", len(batch))
         for name in ("parsed", "values", "failed_checks", "failures"):
             setattr(self.summary, name, getattr(self.summary, name) + getattr(outcome, name))
@@ -291,11 +282,18 @@ _CRAWL_COUNTS = {"discovered": "discovered", "fetched": "fetched", "new_versions
                  "unchanged": "unchanged", "not_readable": "not_readable", "fetch_failed": "failed"}
 
 
-def _crawl_and_load(name: str, sources: list[Source], wh: Warehouse, years: list[int] | None,
-                    allow_loopback: bool, delay: float, timeout: float, proxy: str | None,
-                    trust_env: bool) -> RunSummary:
+@flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
+def nightly(sources_file: str | None = None, warehouse: str = DEFAULT_WAREHOUSE, site: str | None = None,
+            agencies: list[str] | None = None, region: str | None = None, allow_loopback: bool = False,
+            delay: float = 0.5, timeout: float = 20.0, proxy: str | None = None, trust_env: bool = False,
+            years: list[int] | None = None) -> dict:
+    """Discover → fetch what changed → parse → check → load → refresh the views, for every agency (as
+    `backfill`: for a chosen slice, some years, some agencies or one region)."""
     started = time.perf_counter()
-    summary = RunSummary(flow=name, agencies=len(sources))
+    sources, wh = _sources(sources_file, site, agencies, region), Warehouse(warehouse)
+    fetcher = {"allow_loopback": allow_loopback, "delay": delay, "timeout": timeout, "proxy": proxy,
+               "trust_env": trust_env}
+    summary = RunSummary(flow=FlowRunContext.get().flow.name, agencies=len(sources))  # nightly or backfill
     if not sources:
         raise StageFailed("no agency selected: check --agency / --region and the sources file")
     with _locked(wh) as lock:
@@ -304,7 +302,7 @@ def _crawl_and_load(name: str, sources: list[Source], wh: Warehouse, years: list
             # One fetch task: the crawl's threads work the hosts. In this process it hands pages on as they reach
             # the fetch log, parsed while the crawl goes on; on a Dask cluster they come with its result.
             pages = queue.SimpleQueue() if _on_threads() else None
-            fetch = fetch_task.submit(sources, wh, years, allow_loopback, delay, timeout, proxy, trust_env, pages)
+            fetch = fetch_task.submit(sources, wh, years, fetcher, pages)
             if pages is not None:
                 fetch.add_done_callback(lambda _future: pages.put(None))
                 try:
@@ -321,26 +319,10 @@ def _crawl_and_load(name: str, sources: list[Source], wh: Warehouse, years: list
             stage.add(steps.refs_from_crawl([result]))  # what the log did not hand on (not written, or on Dask)
             FetchLog(wh.fetch_log).compact()  # one file per write would otherwise pile up night after night
             del result
-        return _finish(summary, wh, started)
+        return asdict(_finish(summary, wh, started))
 
 
-@flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
-def nightly(sources_file: str | None = None, warehouse: str = DEFAULT_WAREHOUSE, site: str | None = None,
-            agencies: list[str] | None = None, region: str | None = None, allow_loopback: bool = False,
-            delay: float = 0.5, timeout: float = 20.0, proxy: str | None = None, trust_env: bool = False) -> dict:
-    """Discover → fetch what changed → parse → check → load → refresh the views, for every agency."""
-    return asdict(_crawl_and_load("nightly", _sources(sources_file, site, agencies, region), Warehouse(str(warehouse)),
-                                  None, allow_loopback, delay, timeout, proxy, trust_env))
-
-
-@flow(name="backfill", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
-def backfill(years: list[int], sources_file: str | None = None, warehouse: str = DEFAULT_WAREHOUSE,
-             site: str | None = None, agencies: list[str] | None = None, region: str | None = None,
-             allow_loopback: bool = False, delay: float = 0.5, timeout: float = 20.0, proxy: str | None = None,
-             trust_env: bool = False) -> dict:
-    """The nightly pipeline for a chosen slice: some years, some agencies or one region."""
-    return asdict(_crawl_and_load("backfill", _sources(sources_file, site, agencies, region), Warehouse(str(warehouse)),
-                                  list(years), allow_loopback, delay, timeout, proxy, trust_env))
+backfill = nightly.with_options(name="backfill")
 
 
 @flow(name="reparse", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
@@ -349,10 +331,9 @@ def reparse(warehouse: str = DEFAULT_WAREHOUSE, sources_file: str | None = None,
     """Rebuild facts, reports and checks from the raw zone and the fetch log, with no network (after a
     parser upgrade). The new lake is built beside the old one and swapped in when complete."""
     started = time.perf_counter()
-    wh = Warehouse(str(warehouse))
-    path = str(sources_file or DATA_DIR / "sources.csv")
+    wh = Warehouse(warehouse)
     try:
-        sources = {s.agency_id: s for s in load_sources(path, site=site)}
+        sources = {s.agency_id: s for s in _sources(sources_file, site)}
     except ValueError:
         sources = {}  # the registry is optional here: names then come from the pages
     with _locked(wh) as lock:
@@ -365,7 +346,7 @@ def reparse(warehouse: str = DEFAULT_WAREHOUSE, sources_file: str | None = None,
         with _ParseStage(summary, wh, str(fresh or wh.lake), sources, lock, loaded=set()) as stage:
             stage.add(refs)
         del refs, stage  # the page list is not needed by the rebuild, the run's peak
-        if lake_dir is not None and fresh is not None:  # the new lake swapped in
+        if fresh is not None:  # the new lake swapped in
             old = lake_dir.with_name(f"{lake_dir.name}.old-{uuid.uuid4().hex[:8]}")
             if lake_dir.exists():
                 lake_dir.rename(old)

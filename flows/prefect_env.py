@@ -35,11 +35,9 @@ def configure() -> None:
 
 @contextmanager
 def local_runs() -> Iterator[None]:
-    """Settings for flow runs started here (the CLI, the benchmarks). On the ephemeral API a run sends
-    no heartbeats: they let a server's automations mark a silent run as crashed, and nothing here
-    watches them, while stopping their thread (it sleeps in one-second steps) delays the end of every
-    run. With a server (PREFECT_API_URL), or a PREFECT_FLOWS_HEARTBEAT_FREQUENCY of the user's,
-    Prefect's choice stands."""
+    """Settings for flow runs started here (the CLI, the benchmarks): on the ephemeral API, no heartbeats.
+    Only a server's automations read them, and stopping their thread delays the end of every run. With a
+    server (PREFECT_API_URL), or the user's PREFECT_FLOWS_HEARTBEAT_FREQUENCY, Prefect's choice stands."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 
     no_heartbeats = {} if get_current_settings().api.url else {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}

@@ -1,9 +1,7 @@
-"""The progress of a run's stages, for whoever shows it.
+"""The progress of a run's stages (agencies fetched, pages parsed), for the command line's bars.
 
-The flows report each stage's units (agencies fetched, pages parsed) as they are done; nothing
-listens unless the command line installs a listener (its rich progress bars). A scheduled run has
-none, and tasks that run elsewhere (on a Dask cluster) report nothing: progress is a display, never
-part of a run's result.
+Nothing listens unless the command line installs a listener; tasks that run elsewhere (on a Dask
+cluster) report nothing: progress is a display, never part of a run's result.
 """
 
 from __future__ import annotations
@@ -32,13 +30,15 @@ def start(stage: str, total: int) -> None:
     _report(stage, 0, total)
 
 
-def advance(stage: str, n: int = 1) -> None:
-    """`n` more units of `stage` are done (from any thread); a stage not started is not counted."""
+def advance(stage: str, n: int = 1, more: int = 0) -> None:
+    """`n` more units of `stage` are done, and its total grows by `more` (from any thread); a stage not
+    started is not counted."""
     with _lock:
         counts = _stages.get(stage)
         if counts is None:
             return
         counts[0] += n
+        counts[1] += more
         done, total = counts
     _report(stage, done, total)
 

@@ -1,12 +1,10 @@
-"""One writer at a time per warehouse: a kernel lock (`fcntl.flock`) on `<warehouse>/.govreports.lock`.
+"""One writer at a time per warehouse: a kernel lock (`fcntl.flock`) on `<warehouse>/.govreports.lock`,
+released by the kernel however its holder ends (no staleness rules).
 
-The kernel releases the lock when its holder ends, however it ends, so a dead run's lock needs no
-staleness rules. The holder writes its pid and start time into the file, only for the message a second
-run shows, and empties the file when it releases the lock cleanly. Finding the file not empty when
-taking the lock means the last holder died (or asked for it, `keep_for_sweep`): then the run sweeps what
-was left, hidden `*.tmp` files anywhere in the warehouse. Half-built lake directories sit at the top and
-are looked for at every run. The file itself stays: removing it would let a run that opened it before
-the removal and one that creates it anew hold two different locks.
+The holder writes its pid and start time into the file (for a second run's message) and empties it on a
+clean release: a file found not empty means the last holder died (or `keep_for_sweep`), and the run
+sweeps the hidden `*.tmp` files it left. The file itself stays: removing it would let a run that opened
+it before the removal and one that creates it anew hold two different locks.
 """
 
 from __future__ import annotations
@@ -43,9 +41,8 @@ class RunLock:
             raise LockHeld(f"another govreports run ({holder}) is writing this warehouse; "
                            f"wait for it to finish") from None
         self.needs_sweep = os.fstat(fd).st_size > 0
-        started = time.strftime("%Y-%m-%d %H:%M:%S")
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}, started {started}\n".encode(), 0)
+        os.pwrite(fd, f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
         self._fd, self.held, self._clean = fd, True, True
 
     def keep_for_sweep(self) -> None:
@@ -70,9 +67,8 @@ class RunLock:
 
 
 def sweep(root: str | os.PathLike, *, deep: bool = True) -> int:
-    """Remove what a killed run left (call only while holding the lock). Returns how many. The
-    half-built lake directories sit at the top and are always looked for; `deep` also walks the whole
-    tree for hidden `*.tmp` files."""
+    """Remove what a killed run left (holding the lock); returns how many. Half-built lake directories
+    (at the top) always; with `deep`, hidden `*.tmp` files anywhere in the tree."""
     root = Path(root)
     removed = 0
     if not root.exists():

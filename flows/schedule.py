@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import suppress
 
 import httpx
 
@@ -20,8 +21,7 @@ DEPLOYMENT = "govreports-nightly"
 
 
 def start_server(port: int, timeout: float = 180.0) -> tuple[subprocess.Popen, str]:
-    """Start `prefect server start` on 127.0.0.1:port and wait until its API answers its health check; returns
-    the process and its API URL."""
+    """`prefect server start` on 127.0.0.1:port, once its API answers its health check: the process and URL."""
     api_url = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port)}
     env.pop("PREFECT_API_URL", None)
@@ -32,11 +32,9 @@ def start_server(port: int, timeout: float = 180.0) -> tuple[subprocess.Popen, s
         while proc.poll() is None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no Prefect API at {api_url} after {timeout:.0f} s")
-            try:
+            with suppress(httpx.HTTPError):
                 if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
                     return proc, api_url
-            except httpx.HTTPError:
-                pass
             time.sleep(0.5)
         raise RuntimeError(f"the Prefect server exited with status {proc.returncode}")
     except BaseException:  # Ctrl-C too: never leave the server behind
@@ -44,7 +42,7 @@ def start_server(port: int, timeout: float = 180.0) -> tuple[subprocess.Popen, s
         raise
 
 
-def serve(cron: str, timezone: str, port: int, flow_kwargs: dict) -> int:
+def serve(cron: str, timezone: str, port: int, flow_kwargs: dict) -> None:
     """Serve the nightly flow on `cron` (in `timezone`) until interrupted."""
     configure()
     proc = None
@@ -66,4 +64,3 @@ def serve(cron: str, timezone: str, port: int, flow_kwargs: dict) -> int:
         if proc is not None:
             proc.terminate()
             proc.wait(30)
-    return 0

@@ -1,8 +1,6 @@
-"""The pipeline's stages as plain functions over extract, transform and load.
-
-No Prefect here: flows/pipeline.py wraps these in tasks, and the tests call them alone. A page is
-parsed once per version: the parse stage skips every page whose report_id (its sha256) the lake
-already holds, so a rerun after a crash picks up what was fetched but never loaded.
+"""The pipeline's stages as plain functions over extract, transform and load; flows/pipeline.py wraps
+them in tasks. A page is parsed once per version: the parse stage skips every page whose report_id (its
+sha256) the lake already holds, so a rerun after a crash picks up what was fetched but never loaded.
 """
 
 from __future__ import annotations
@@ -22,9 +20,10 @@ from govreports.extract.rawzone import RawZone
 from govreports.extract.sources import Source
 from govreports.flows.config import Warehouse
 from govreports.flows.faults import checkpoint
+from govreports.flows.parse import parse_report
 from govreports.load.lake import Lake, ReportBundle, WriteSummary
 from govreports.load.warehouse import build, loaded_report_ids
-from govreports.transform.report import ParseFailure, parse_report, report_id_for
+from govreports.transform.report import ParseFailure, report_id_for
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +86,13 @@ def fetch(sources: Sequence[Source], wh: Warehouse, fetcher: Fetcher, years: Ite
 
 
 def refs_from_crawl(results: Iterable[CrawlResult]) -> list[PageRef]:
-    """Every report page the crawls saw (new, changed or unchanged), as parse candidates; when each
-    version was first fetched is left to `with_first_seen`, for the ones that are parsed."""
+    """Every report page the crawls saw, as parse candidates (their first fetch: `with_first_seen`)."""
     return [PageRef(p.agency_id, p.url, p.sha256, p.year, None, p.declared_charset, p.link_agency)
             for result in results for p in result.pages]
 
 
 def with_first_seen(refs: list[PageRef], log: FetchLog) -> list[PageRef]:
-    """The refs with the time their version was first fetched, for those that lack it. The log is read
-    once for all of them (it holds every attempt ever made), and not at all when none lacks it."""
+    """The refs with the time their version was first fetched, for those that lack it (one read of the log)."""
     if all(ref.fetched_at is not None for ref in refs):
         return refs
     v = log.versions()
@@ -115,25 +112,22 @@ def refs_from_log(log: FetchLog) -> list[PageRef]:
 
 def loaded_ids(lake: Lake, db: Path | None = None) -> set[str]:
     """The report ids the lake holds. `db`: the warehouse database, when nothing was loaded since it was
-    last rebuilt from this lake; its report ids then stand for the lake's (reading every lake file is slower)."""
+    last rebuilt from this lake; it answers faster than the lake's files."""
     loaded = loaded_report_ids(db, lake) if db is not None else None
     return set(lake.report_ids() if loaded is None else loaded)
 
 
 def unseen(refs: Iterable[PageRef], seen: set[str]) -> list[PageRef]:
-    """The refs whose version (report id, from the bytes' sha256) is not in `seen`, each once; `seen`
-    takes them in. This is the parse cache: a version the lake holds is not parsed again."""
+    """The parse cache: the refs whose version (report id) is not in `seen`, each once; `seen` takes them in."""
     out = []
     for ref in refs:
-        rid = report_id_for(ref.sha256)
-        if rid not in seen:
+        if (rid := report_id_for(ref.sha256)) not in seen:
             seen.add(rid)
             out.append(ref)
     return out
 
 
 def not_loaded(refs: Iterable[PageRef], lake: Lake, db: Path | None = None) -> list[PageRef]:
-    """The refs whose version the lake does not hold yet."""
     return unseen(refs, loaded_ids(lake, db))
 
 
@@ -203,10 +197,9 @@ def load(lake_root: str, bundles: Sequence[ReportBundle]) -> WriteSummary:
 
 def refresh(wh: Warehouse) -> Path:
     """Rebuild the analysts' database from the lake (atomically replacing the old file)."""
-    log_glob = None
     local = wh.local_root
-    if local is not None and any((local / "fetch_log").glob("*.parquet")):
-        log_glob = str((local / "fetch_log").resolve() / "*.parquet")
+    has_log = local is not None and any((local / "fetch_log").glob("*.parquet"))
+    log_glob = str((local / "fetch_log").resolve() / "*.parquet") if has_log else None
     return build(Lake(wh.lake), wh.db, fetch_log_glob=log_glob, on_step=lambda _name: checkpoint("refresh"))
 
 

@@ -30,8 +30,9 @@ from typing import Any
 
 import charset_normalizer.constant
 
+from govreports.flows.parse import parse_report
 from govreports.transform.frame import FACT_COLUMNS, VALUE_STATUSES
-from govreports.transform.report import ParseFailure, parse_report
+from govreports.transform.report import ParseFailure
 from tests.render import random_spec, render
 
 MB = 1_000_000

@@ -19,7 +19,7 @@ import pytest
 
 from govreports.extract.decode import decode, http_charset_from_content_type
 from govreports.flows.demo_site import DEFAULT_ROOT, SITE_PLACEHOLDER, serve
-from govreports.transform.report import parse_report
+from govreports.flows.parse import parse_report
 
 ROOT = DEFAULT_ROOT
 MANIFEST = json.loads((ROOT / "manifest.json").read_text(encoding="utf-8"))

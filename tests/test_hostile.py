@@ -495,7 +495,7 @@ def _retained_after_pages(n: int, size: int) -> float:
     import gc
     import tracemalloc
 
-    from govreports.transform.report import parse_report
+    from govreports.flows.parse import parse_report
 
     base = h.page("html_plain")
     i = base.index(b"<table")

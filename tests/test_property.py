@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from govreports.transform.report import parse_report
+from govreports.flows.parse import parse_report
 from tests.render import STYLES, ReportSpec, expected, random_spec, render, report_specs
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from govreports.transform.report import ParseFailure, parse_report
+from govreports.flows.parse import parse_report
+from govreports.transform.report import ParseFailure
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES_DIR = ROOT / "data" / "sample_pages"

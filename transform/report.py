@@ -1,9 +1,8 @@
 """A Document -> its long-frame rows, its checks, and what is known about the report.
 
-No network and no Prefect: `govreports parse`, the flows and the benchmarks all come through
-`parse_report` (bytes) or `parse_document` (a Document). The rows are typed tuples in the declared
-column order (`ParsedReport.facts` and `.checks` make frames of them): a caller with many pages
-makes one frame, or one Arrow table, for all of them.
+No network, no Prefect, and no reading of pages: extract makes the Document (flows/parse.py joins the
+two for bytes). The rows are typed tuples in the declared column order (`ParsedReport.facts` and
+`.checks` make frames of them): a caller with many pages makes one frame, or one Arrow table, for all.
 """
 
 from __future__ import annotations
@@ -13,13 +12,13 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from govreports.extract.document import Document, ParseFailure, read_document
+from govreports.extract.document import Document, ParseFailure
 from govreports.transform.checks import check_records
 from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS, Check, Fact, frame_from_rows
 from govreports.transform.tables import Recognition, recognise
 
 __all__ = ["Identity", "ParseFailure", "ParsedReport", "ReportMeta", "decide_identity", "parse_document",
-           "parse_report", "report_id_for"]
+           "report_id_for"]
 
 
 class Identity(NamedTuple):
@@ -89,8 +88,7 @@ class ParsedReport:
         return frame_from_rows(self.check_rows, CHECK_COLUMNS)
 
 
-def report_id_for(content_sha256: str) -> str:
-    """A report version is its bytes: the same page changed after publication is a new version."""
+def report_id_for(content_sha256: str) -> str:  # a version is its bytes: a page changed later is a new one
     return content_sha256[:16]
 
 
@@ -132,10 +130,3 @@ def parse_document(doc: Document, agency: str | None = None, year: int | None = 
     ]
     rows = ((v.metric, v.applicant, v.parsed.value, v.parsed.status, v.template) for v in rec.values)
     return ParsedReport(meta=meta, fact_rows=facts, check_rows=check_records(rid, rows))
-
-
-def parse_report(data: bytes, source: str = "<bytes>", agency: str | None = None, year: int | None = None,
-                 http_charset: str | None = None, *, agency_id: str | None = None, link_agency: str | None = None,
-                 link_year: int | None = None) -> ParsedReport:
-    """Read and parse one page's bytes: read_document, then parse_document. Raises ParseFailure."""
-    return parse_document(read_document(data, source, http_charset), agency, year, agency_id, link_agency, link_year)
