@@ -119,11 +119,64 @@ def _certifi_tls() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=False)
 
 
+_deadline = threading.local()  # .at: time.monotonic() by which this thread's response must be complete
+
+
+@contextmanager
+def _deadline_in(seconds: float) -> Iterator[None]:
+    """Every read and write of this thread's request, headers included, ends within `seconds` from now."""
+    _deadline.at, _deadline.seconds = time.monotonic() + seconds, seconds
+    try:
+        yield
+    finally:
+        _deadline.at = None
+
+
+def _within_deadline(timeout: float | None) -> float | None:
+    """The socket timeout for the next read or write: `timeout`, shortened to what the deadline leaves."""
+    at = getattr(_deadline, "at", None)
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        # Not retried: a server that trickles forever would do it again.
+        raise _BodyError(f"response not complete within {_deadline.seconds:g} s (the whole-response deadline)")
+    return left if timeout is None else min(timeout, left)
+
+
+@dataclass
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the request's deadline: httpx's timeouts are per read,
+    so headers trickled a byte at a time, or an endless run of `100 Continue`, would never end otherwise."""
+
+    stream: httpcore.NetworkStream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            return self.stream.read(max_bytes, _within_deadline(timeout))
+        except httpcore.ReadTimeout:
+            _within_deadline(None)  # the deadline, not the read timeout, when it has passed
+            raise
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.stream.write(buffer, _within_deadline(timeout))
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self.stream.start_tls(ssl_context, server_hostname, _within_deadline(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.stream.get_extra_info(info)
+
+
 @dataclass
 class _PinnedBackend(httpcore.SyncBackend):
     """Resolves the name once, here, checks every address, and connects to one of those: a name cannot
     resolve to a public address for `check_url` and to a private one for the connection (DNS rebinding).
-    TLS still verifies the name."""
+    TLS still verifies the name. Its connections keep the request's deadline (`_DeadlineStream`)."""
 
     allow_loopback: bool
 
@@ -133,10 +186,11 @@ class _PinnedBackend(httpcore.SyncBackend):
             addrs = _addresses(host, port, self.allow_loopback)
         except OSError as exc:
             raise httpcore.ConnectError(f"{type(exc).__name__}: {exc}") from exc
+        timeout = _within_deadline(timeout)
         for addr in addrs[:-1]:  # the next address when one does not answer, as socket.create_connection does
             with suppress(httpcore.ConnectError):
-                return super().connect_tcp(addr, port, timeout, local_address, socket_options)
-        return super().connect_tcp(addrs[-1], port, timeout, local_address, socket_options)
+                return _DeadlineStream(super().connect_tcp(addr, port, timeout, local_address, socket_options))
+        return _DeadlineStream(super().connect_tcp(addrs[-1], port, timeout, local_address, socket_options))
 
 
 class _Stream(httpx.SyncByteStream):
@@ -456,27 +510,33 @@ class Fetcher:
         return random.uniform(0.0, min(self.max_backoff, self.backoff * 2 ** (n - 1)))
 
     def _once(self, url: str, headers: Mapping[str, str], max_bytes: int) -> _Attempt:
-        with self._slot(url):
-            deadline = time.monotonic() + _DEADLINE_FACTOR * self.timeout
+        with self._slot(url), _deadline_in(_DEADLINE_FACTOR * self.timeout):
             try:
                 # Closing the response keeps its connection when the body was read to its end, else closes it.
                 with self._client.stream("GET", url, headers=headers) as resp:
-                    return self._read(resp, deadline, max_bytes)
+                    return self._read(resp, max_bytes)
             except Exception as exc:
                 return _failed(exc)
 
-    def _read(self, resp: httpx.Response, deadline: float, max_bytes: int) -> _Attempt:
+    def _read(self, resp: httpx.Response, max_bytes: int) -> _Attempt:
         status, hdrs = resp.status_code, resp.headers
         if status != 200:
             # The body of a redirect, 304, 4xx or 5xx is not needed: read to its end, it keeps the connection
             # for the next request; a long or slow one is abandoned with its connection.
-            for _ in resp.iter_raw():
-                if resp.num_bytes_downloaded > _DRAIN_BYTES or time.monotonic() > deadline:
-                    break
+            with suppress(_BodyError):
+                for _ in resp.iter_raw():
+                    if resp.num_bytes_downloaded > _DRAIN_BYTES:
+                        break
+                    _within_deadline(None)
             retryable = status == 429 or status >= 500
             return _Attempt(status=status, headers=hdrs, error=f"HTTP {status}" if retryable else None,
                             retryable=retryable,
                             retry_after=_retry_after(hdrs.get("retry-after")) if status in (429, 503) else None)
+        if "content-length" not in hdrs and "chunked" not in hdrs.get("transfer-encoding", "").lower():
+            # Complete means framed: a body that ends when the connection closes cannot be told from one cut
+            # short (or from headers cut off after their blank line).
+            raise _BodyError("response without Content-Length or chunked framing: cannot tell it whole",
+                             retryable=True)
         length = hdrs.get("content-length", "").strip()
         if length.isdigit() and int(length) > max_bytes:
             raise _BodyError(f"body larger than {max_bytes} bytes (Content-Length {int(length)})")
@@ -488,9 +548,7 @@ class Fetcher:
             if total > max_bytes or resp.num_bytes_downloaded > max_bytes:
                 raise _BodyError(f"body larger than {max_bytes} bytes")
             chunks.append(piece)
-            if time.monotonic() > deadline:
-                # Not retried: a server that trickles forever would do it again.
-                raise _BodyError(f"response not complete within {_DEADLINE_FACTOR * self.timeout:g} s")
+            _within_deadline(None)  # pieces that come fast, a decoded body that keeps growing
         return _Attempt(status=status, headers=hdrs, body=b"".join(chunks))
 
     # -- politeness -------------------------------------------------------------------------------
