@@ -402,6 +402,7 @@ class Fetcher:
     respect_robots: bool = True
     allow_loopback: bool = False
     max_redirects: int = 5
+    max_reports: int = 500  # report pages a crawl fetches per agency per run (extract.crawl)
     gates: HostGates | None = None
     ca_certs: str | None = None
     proxy: str | None = field(default=None, repr=False)  # may carry a password
@@ -410,7 +411,7 @@ class Fetcher:
     def __post_init__(self) -> None:
         if self.per_host_concurrency < 1:
             raise ValueError("per_host_concurrency must be at least 1")
-        self.retries = max(0, self.retries)
+        self.retries, self.max_reports = max(0, self.retries), max(1, self.max_reports)
         # Redirects and retries are ours, so that every hop passes check_url; bodies are read raw and decoded
         # by _decoded, within bounds. No cookies are kept: every request stands alone, as a log can replay it.
         # TLS roots: certifi's (Mozilla's), SSL_CERT_FILE's with trust_env, or a PEM file of one's own.
