@@ -489,3 +489,22 @@ def test_exception_on_one_page_fails_that_page_only(server: LocalServer, tmp_pat
     log = FetchLog(tmp_path / "fetch_log").frame()
     row = log[log["url"] == server.url("/r/2022.html")].iloc[0]
     assert row["outcome"] == "failed" and "No space left" in row["error"]
+
+
+def test_fetch_takes_max_reports(demo_site_url: str, tmp_path: Path) -> None:
+    # `govreports fetch --max-reports 2` (run, backfill, serve and demo take it too, as the flow's parameter):
+    # the agency's 6 report pages capped to its newest 2, and the summary says so.
+    import subprocess
+
+    from govreports.flows.config import DATA_DIR
+    from tests import CLI
+
+    out = subprocess.run([*CLI, "--warehouse", str(tmp_path), "fetch", "--sources",
+                          str(DATA_DIR / "sample_site" / "sources.csv"), "--site", demo_site_url, "--allow-loopback",
+                          "--delay", "0", "--quiet", "--agency", "330212-jtj", "--max-reports", "2"],
+                         capture_output=True, timeout=300)
+    assert out.returncode == 0, out.stderr.decode()
+    text = out.stdout.decode()
+    assert "2 changed" in text and "capped at 2 of 6 report links" in text
+    years = FetchLog(tmp_path / "fetch_log").frame().query("kind == 'report'")["year"]
+    assert sorted(years) == [2023, 2024]  # of 2019-2024
