@@ -172,11 +172,20 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self.stream.get_extra_info(info)
 
 
+class _DeadlineBackend(httpcore.SyncBackend):
+    """httpcore's sockets, each a `_DeadlineStream` (proxies: the proxy resolves the names)."""
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(super().connect_tcp(host, port, _within_deadline(timeout), local_address,
+                                                   socket_options))
+
+
 @dataclass
-class _PinnedBackend(httpcore.SyncBackend):
+class _PinnedBackend(_DeadlineBackend):
     """Resolves the name once, here, checks every address, and connects to one of those: a name cannot
     resolve to a public address for `check_url` and to a private one for the connection (DNS rebinding).
-    TLS still verifies the name. Its connections keep the request's deadline (`_DeadlineStream`)."""
+    TLS still verifies the name."""
 
     allow_loopback: bool
 
@@ -186,11 +195,10 @@ class _PinnedBackend(httpcore.SyncBackend):
             addrs = _addresses(host, port, self.allow_loopback)
         except OSError as exc:
             raise httpcore.ConnectError(f"{type(exc).__name__}: {exc}") from exc
-        timeout = _within_deadline(timeout)
         for addr in addrs[:-1]:  # the next address when one does not answer, as socket.create_connection does
             with suppress(httpcore.ConnectError):
-                return _DeadlineStream(super().connect_tcp(addr, port, timeout, local_address, socket_options))
-        return _DeadlineStream(super().connect_tcp(addrs[-1], port, timeout, local_address, socket_options))
+                return super().connect_tcp(addr, port, timeout, local_address, socket_options)
+        return super().connect_tcp(addrs[-1], port, timeout, local_address, socket_options)
 
 
 class _Stream(httpx.SyncByteStream):
@@ -206,7 +214,7 @@ class _Stream(httpx.SyncByteStream):
 
 @dataclass
 class _PinnedTransport(httpx.BaseTransport):
-    """httpx's direct transport over an httpcore pool on `_PinnedBackend` (httpx.HTTPTransport takes no
+    """httpx's transport over an httpcore pool on one of our backends (httpx.HTTPTransport takes no
     network backend; the pool under it does). Its errors are httpcore's."""
 
     pool: httpcore.ConnectionPool
@@ -227,12 +235,25 @@ def _with_scheme(proxy: str) -> str:
     return proxy if "://" in proxy else f"http://{proxy}"
 
 
+def _pool(tls: ssl.SSLContext, backend: _DeadlineBackend, proxy: str | None = None) -> _PinnedTransport:
+    """A transport, direct or through an HTTP(S) proxy, whose connections keep the request's deadline."""
+    opts: dict[str, Any] = {
+        "ssl_context": tls, "max_connections": _LIMITS.max_connections, "network_backend": backend,
+        "max_keepalive_connections": _LIMITS.max_keepalive_connections, "keepalive_expiry": _LIMITS.keepalive_expiry}
+    if proxy is None:
+        return _PinnedTransport(httpcore.ConnectionPool(**opts))
+    p = httpx.Proxy(_with_scheme(proxy))  # parses the URL and its credentials as httpx does
+    url = httpcore.URL(scheme=p.url.raw_scheme, host=p.url.raw_host, port=p.url.port, target=p.url.raw_path)
+    return _PinnedTransport(httpcore.HTTPProxy(proxy_url=url, proxy_auth=p.raw_auth, proxy_headers=p.headers.raw,
+                                               **opts))
+
+
 def _env_proxies(tls: ssl.SSLContext) -> dict[str, httpx.BaseTransport | None]:
     """HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY mounted as httpx mounts them itself, which it stops
     doing once handed a transport. A URL mounted to None goes direct, through the pinned transport."""
     env = urllib.request.getproxies()
     mounts: dict[str, httpx.BaseTransport | None] = {
-        f"{scheme}://": httpx.HTTPTransport(proxy=_with_scheme(env[scheme]), verify=tls, limits=_LIMITS)
+        f"{scheme}://": _pool(tls, _DeadlineBackend(), env[scheme])
         for scheme in ("http", "https", "all") if env.get(scheme)}
     for host in filter(None, (h.strip() for h in env.get("no", "").split(","))):
         if host == "*":
@@ -417,14 +438,11 @@ class Fetcher:
         # TLS roots: certifi's (Mozilla's), SSL_CERT_FILE's with trust_env, or a PEM file of one's own.
         tls = (ssl.create_default_context(cafile=self.ca_certs) if self.ca_certs
                else httpx.create_ssl_context(trust_env=True) if self.trust_env else _certifi_tls())
-        pool = httpcore.ConnectionPool(
-            ssl_context=tls, max_connections=_LIMITS.max_connections, keepalive_expiry=_LIMITS.keepalive_expiry,
-            max_keepalive_connections=_LIMITS.max_keepalive_connections,
-            network_backend=_PinnedBackend(self.allow_loopback))
         # Through a proxy, the proxy resolves the name: the policy has checked what it resolves to here.
+        backend = _DeadlineBackend() if self.proxy else _PinnedBackend(self.allow_loopback)
         self._client = httpx.Client(
-            transport=_PinnedTransport(pool), proxy=self.proxy and _with_scheme(self.proxy), verify=tls,
-            mounts=_env_proxies(tls) if self.trust_env and not self.proxy else None, limits=_LIMITS,
+            transport=_pool(tls, backend, self.proxy or None),
+            mounts=_env_proxies(tls) if self.trust_env and not self.proxy else None,
             timeout=self.timeout, cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
             headers={"User-Agent": self.user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"})
         self._gates = self.gates if self.gates is not None else HostGates()

@@ -621,25 +621,29 @@ def test_a_response_cut_in_its_headers_then_whole_is_fetched() -> None:
 def trickled_headers(ended: list[bool]) -> Iterator[bytes]:
     yield b"HTTP/1.1 200 OK\r\n"
     yield from itertools.repeat(b"X-Pad: a\r\n", 400)  # each line in time for the read timeout
+    ended.append(True)  # the server asks for its last piece: the client waited that long
     yield b"Content-Length: 4\r\n\r\npage"
-    ended.append(True)
 
 
 def continues(ended: list[bool]) -> Iterator[bytes]:
     yield from itertools.repeat(b"HTTP/1.1 100 Continue\r\n\r\n", 400)
-    yield OK_PAGE
     ended.append(True)
+    yield OK_PAGE
 
 
+@pytest.mark.parametrize("proxied", [False, True])
 @pytest.mark.parametrize("answer", [trickled_headers, continues])
-def test_headers_trickled_or_endless_interim_answers_end_at_the_deadline(answer) -> None:
+def test_headers_trickled_or_endless_interim_answers_end_at_the_deadline(answer, proxied: bool) -> None:
     # 400 pieces 20 ms apart: each read is in time (timeout 0.3 s), the whole would take 8 s. The
     # whole-response deadline (3 x timeout) covers the headers too: the client hangs up before the
-    # server gets to the end, and does not try again.
+    # server gets to the end, and does not try again. Proxied: the proxy is the one that trickles.
     ended: list[bool] = []
-    with raw_server({b"/slow": lambda: answer(ended)}, pause=0.02) as port, \
-            fetcher(timeout=0.3, respect_robots=False) as f:
-        r = f.get(f"http://127.0.0.1:{port}/slow", allowed_hosts=HOSTS)
+    path = b"http://127.0.0.1:1/slow" if proxied else b"/slow"
+    with raw_server({path: lambda: answer(ended)}, pause=0.02) as port:
+        origin, proxy = ("http://127.0.0.1:1", f"http://127.0.0.1:{port}") if proxied else (f"http://127.0.0.1:{port}",
+                                                                                           None)
+        with fetcher(timeout=0.3, respect_robots=False, proxy=proxy) as f:
+            r = f.get(f"{origin}/slow", allowed_hosts=HOSTS)
     assert (r.outcome, r.status, r.body, r.attempts) == ("failed", None, None, 1)
     assert "whole-response deadline" in (r.error or "") and not ended
 
