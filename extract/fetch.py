@@ -551,11 +551,6 @@ class Fetcher:
             return _Attempt(status=status, headers=hdrs, error=f"HTTP {status}" if retryable else None,
                             retryable=retryable,
                             retry_after=_retry_after(hdrs.get("retry-after")) if status in (429, 503) else None)
-        if "content-length" not in hdrs and "chunked" not in hdrs.get("transfer-encoding", "").lower():
-            # Complete means framed: a body that ends when the connection closes cannot be told from one cut
-            # short (or from headers cut off after their blank line).
-            raise _BodyError("response without Content-Length or chunked framing: cannot tell it whole",
-                             retryable=True)
         length = hdrs.get("content-length", "").strip()
         if length.isdigit() and int(length) > max_bytes:
             raise _BodyError(f"body larger than {max_bytes} bytes (Content-Length {int(length)})")
@@ -568,6 +563,10 @@ class Fetcher:
                 raise _BodyError(f"body larger than {max_bytes} bytes")
             chunks.append(piece)
             _within_deadline(None)  # pieces that come fast, a decoded body that keeps growing
+        if not total and "content-length" not in hdrs and "chunked" not in hdrs.get("transfer-encoding", "").lower():
+            # A body without framing ends when the connection closes, as HTTP/1.0 allows (old servers send
+            # pages so); none at all is a connection closed after the headers, not an empty page.
+            raise _BodyError("connection closed after the headers, no body", retryable=True)
         return _Attempt(status=status, headers=hdrs, body=b"".join(chunks))
 
     # -- politeness -------------------------------------------------------------------------------

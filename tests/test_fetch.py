@@ -599,16 +599,25 @@ OK_PAGE = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npage"
 @pytest.mark.parametrize("cut", [
     b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Le",  # inside a header
     b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n",  # after the headers: a body with no framing
-    b"HTTP/1.1 200 OK\nContent-Type: text/html\n\n<html>half a pa",  # bare line ends, cut in the body
     b"HTTP/1.0 200 OK\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n<html>half a pa",  # fewer bytes than announced
 ])
 def test_a_response_cut_short_in_or_after_its_headers_is_a_failed_attempt_retried(cut: bytes) -> None:
-    # Never "200 with an empty body": without a Content-Length or chunked framing a closed connection
-    # cannot be told from a whole response.
+    # Never "200 with an empty body": a closed connection before any body, or before the announced length,
+    # is a failed attempt.
     with raw_server({b"/cut": lambda: [cut, CLOSE]}) as port, fetcher(retries=2, respect_robots=False) as f:
         r = f.get(f"http://127.0.0.1:{port}/cut", allowed_hosts=HOSTS)
     assert (r.outcome, r.status, r.body, r.sha256, r.attempts) == ("failed", None, None, None, 3)
     assert "gave up after 3 attempts" in (r.error or "")
+
+
+def test_a_body_ended_by_closing_the_connection_is_a_page_as_http_1_0_allows() -> None:
+    # No Content-Length, no chunked: the body ends with the connection (old servers answer so). Whether it
+    # is whole is the parser's call: HTML that never reaches </html> is read as truncated.
+    answer = [b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>a page</html>", CLOSE]
+    with raw_server({b"/old": lambda: answer}) as port, fetcher(respect_robots=False) as f:
+        r = f.get(f"http://127.0.0.1:{port}/old", allowed_hosts=HOSTS)
+    assert (r.outcome, r.status, r.body, r.attempts) == ("fetched", 200, b"<html>a page</html>", 1)
 
 
 def test_a_response_cut_in_its_headers_then_whole_is_fetched() -> None:
