@@ -72,7 +72,7 @@ class CrawledPage:
 
 @dataclass(slots=True)
 class AgencySummary:
-    """Counts per agency; fetched + new_versions + unchanged + failed + not_readable == discovered."""
+    """Counts per agency; fetched + new_versions + unchanged + failed + not_readable + capped == discovered."""
 
     agency_id: str
     discovered: int = 0  # links found (reports, attachments, images)
@@ -81,6 +81,7 @@ class AgencySummary:
     unchanged: int = 0  # 304, or 200 with the same sha256 as before
     failed: int = 0  # report pages that failed or were refused
     not_readable: int = 0  # attachments and images: recorded, not fetched
+    capped: int = 0  # report links beyond the fetcher's max_reports: not fetched, not recorded
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -211,6 +212,9 @@ class _AgencyCrawl:
         conditional = bool(prev_sha and self.raw.has(prev_sha))
         etag, last_modified = (prev.get("etag"), prev.get("last_modified")) if conditional else (None, None)
         r = self.fetcher.get(link.url, allowed_hosts=self.source.hosts, etag=etag, last_modified=last_modified)
+        if r.outcome == "fetched" and not (r.body or b"").strip():
+            # Never a version of the report: the last one fetched stays the latest success in the log.
+            r.outcome, r.error, r.body, r.sha256 = "failed", "empty body", None, None
         if r.outcome == "not_modified" and not conditional:
             r = self.fetcher.get(link.url, allowed_hosts=self.source.hosts)  # a 304 we did not ask for: once more
             if r.outcome == "not_modified":
@@ -231,6 +235,20 @@ class _AgencyCrawl:
                                       link.text, link.agency))
         return status
 
+    def capped(self, links: list[Link]) -> list[Link]:
+        """At most `max_reports` report links, the likeliest reports first: the registry's own report URLs,
+        then the newest years, then links of no known year, each in listing order."""
+        reports = [link for link in links if link.kind == "report"]
+        cap = self.fetcher.max_reports
+        if len(reports) <= cap:
+            return links
+        kept = set(sorted(reports, key=lambda link: (link.listing_url != "", -(link.year or 0)))[:cap])
+        self.summary.capped = len(reports) - cap
+        message = f"capped at {cap} of {len(reports)} report links (--max-reports), newest kept"
+        self.summary.errors.append(message)
+        self.event("error", "capped", detail=message)
+        return [link for link in links if link.kind != "report" or link in kept]
+
     # -- the agency -------------------------------------------------------------------------------
 
     @property
@@ -245,6 +263,7 @@ class _AgencyCrawl:
                 self.event("start")
                 links = discover(self.source, self.get_text, years=years)
                 self.summary.discovered = len(links)
+                links = self.capped(links)
                 for link in links:
                     try:
                         outcome = self.visit(link)

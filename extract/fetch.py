@@ -119,8 +119,70 @@ def _certifi_tls() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=False)
 
 
+_deadline = threading.local()  # .at: time.monotonic() by which this thread's response must be complete
+
+
+@contextmanager
+def _deadline_in(seconds: float) -> Iterator[None]:
+    """Every read and write of this thread's request, headers included, ends within `seconds` from now."""
+    _deadline.at, _deadline.seconds = time.monotonic() + seconds, seconds
+    try:
+        yield
+    finally:
+        _deadline.at = None
+
+
+def _within_deadline(timeout: float | None) -> float | None:
+    """The socket timeout for the next read or write: `timeout`, shortened to what the deadline leaves."""
+    at = getattr(_deadline, "at", None)
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        # Not retried: a server that trickles forever would do it again.
+        raise _BodyError(f"response not complete within {_deadline.seconds:g} s (the whole-response deadline)")
+    return left if timeout is None else min(timeout, left)
+
+
 @dataclass
-class _PinnedBackend(httpcore.SyncBackend):
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the request's deadline: httpx's timeouts are per read,
+    so headers trickled a byte at a time, or an endless run of `100 Continue`, would never end otherwise."""
+
+    stream: httpcore.NetworkStream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            return self.stream.read(max_bytes, _within_deadline(timeout))
+        except httpcore.ReadTimeout:
+            _within_deadline(None)  # the deadline, not the read timeout, when it has passed
+            raise
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.stream.write(buffer, _within_deadline(timeout))
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self.stream.start_tls(ssl_context, server_hostname, _within_deadline(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    """httpcore's sockets, each a `_DeadlineStream` (proxies: the proxy resolves the names)."""
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(super().connect_tcp(host, port, _within_deadline(timeout), local_address,
+                                                   socket_options))
+
+
+@dataclass
+class _PinnedBackend(_DeadlineBackend):
     """Resolves the name once, here, checks every address, and connects to one of those: a name cannot
     resolve to a public address for `check_url` and to a private one for the connection (DNS rebinding).
     TLS still verifies the name."""
@@ -152,7 +214,7 @@ class _Stream(httpx.SyncByteStream):
 
 @dataclass
 class _PinnedTransport(httpx.BaseTransport):
-    """httpx's direct transport over an httpcore pool on `_PinnedBackend` (httpx.HTTPTransport takes no
+    """httpx's transport over an httpcore pool on one of our backends (httpx.HTTPTransport takes no
     network backend; the pool under it does). Its errors are httpcore's."""
 
     pool: httpcore.ConnectionPool
@@ -173,12 +235,25 @@ def _with_scheme(proxy: str) -> str:
     return proxy if "://" in proxy else f"http://{proxy}"
 
 
+def _pool(tls: ssl.SSLContext, backend: _DeadlineBackend, proxy: str | None = None) -> _PinnedTransport:
+    """A transport, direct or through an HTTP(S) proxy, whose connections keep the request's deadline."""
+    opts: dict[str, Any] = {
+        "ssl_context": tls, "max_connections": _LIMITS.max_connections, "network_backend": backend,
+        "max_keepalive_connections": _LIMITS.max_keepalive_connections, "keepalive_expiry": _LIMITS.keepalive_expiry}
+    if proxy is None:
+        return _PinnedTransport(httpcore.ConnectionPool(**opts))
+    p = httpx.Proxy(_with_scheme(proxy))  # parses the URL and its credentials as httpx does
+    url = httpcore.URL(scheme=p.url.raw_scheme, host=p.url.raw_host, port=p.url.port, target=p.url.raw_path)
+    return _PinnedTransport(httpcore.HTTPProxy(proxy_url=url, proxy_auth=p.raw_auth, proxy_headers=p.headers.raw,
+                                               **opts))
+
+
 def _env_proxies(tls: ssl.SSLContext) -> dict[str, httpx.BaseTransport | None]:
     """HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY mounted as httpx mounts them itself, which it stops
     doing once handed a transport. A URL mounted to None goes direct, through the pinned transport."""
     env = urllib.request.getproxies()
     mounts: dict[str, httpx.BaseTransport | None] = {
-        f"{scheme}://": httpx.HTTPTransport(proxy=_with_scheme(env[scheme]), verify=tls, limits=_LIMITS)
+        f"{scheme}://": _pool(tls, _DeadlineBackend(), env[scheme])
         for scheme in ("http", "https", "all") if env.get(scheme)}
     for host in filter(None, (h.strip() for h in env.get("no", "").split(","))):
         if host == "*":
@@ -348,6 +423,7 @@ class Fetcher:
     respect_robots: bool = True
     allow_loopback: bool = False
     max_redirects: int = 5
+    max_reports: int = 500  # report pages a crawl fetches per agency per run (extract.crawl)
     gates: HostGates | None = None
     ca_certs: str | None = None
     proxy: str | None = field(default=None, repr=False)  # may carry a password
@@ -356,20 +432,17 @@ class Fetcher:
     def __post_init__(self) -> None:
         if self.per_host_concurrency < 1:
             raise ValueError("per_host_concurrency must be at least 1")
-        self.retries = max(0, self.retries)
+        self.retries, self.max_reports = max(0, self.retries), max(1, self.max_reports)
         # Redirects and retries are ours, so that every hop passes check_url; bodies are read raw and decoded
         # by _decoded, within bounds. No cookies are kept: every request stands alone, as a log can replay it.
         # TLS roots: certifi's (Mozilla's), SSL_CERT_FILE's with trust_env, or a PEM file of one's own.
         tls = (ssl.create_default_context(cafile=self.ca_certs) if self.ca_certs
                else httpx.create_ssl_context(trust_env=True) if self.trust_env else _certifi_tls())
-        pool = httpcore.ConnectionPool(
-            ssl_context=tls, max_connections=_LIMITS.max_connections, keepalive_expiry=_LIMITS.keepalive_expiry,
-            max_keepalive_connections=_LIMITS.max_keepalive_connections,
-            network_backend=_PinnedBackend(self.allow_loopback))
         # Through a proxy, the proxy resolves the name: the policy has checked what it resolves to here.
+        backend = _DeadlineBackend() if self.proxy else _PinnedBackend(self.allow_loopback)
         self._client = httpx.Client(
-            transport=_PinnedTransport(pool), proxy=self.proxy and _with_scheme(self.proxy), verify=tls,
-            mounts=_env_proxies(tls) if self.trust_env and not self.proxy else None, limits=_LIMITS,
+            transport=_pool(tls, backend, self.proxy or None),
+            mounts=_env_proxies(tls) if self.trust_env and not self.proxy else None,
             timeout=self.timeout, cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
             headers={"User-Agent": self.user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"})
         self._gates = self.gates if self.gates is not None else HostGates()
@@ -456,23 +529,24 @@ class Fetcher:
         return random.uniform(0.0, min(self.max_backoff, self.backoff * 2 ** (n - 1)))
 
     def _once(self, url: str, headers: Mapping[str, str], max_bytes: int) -> _Attempt:
-        with self._slot(url):
-            deadline = time.monotonic() + _DEADLINE_FACTOR * self.timeout
+        with self._slot(url), _deadline_in(_DEADLINE_FACTOR * self.timeout):
             try:
                 # Closing the response keeps its connection when the body was read to its end, else closes it.
                 with self._client.stream("GET", url, headers=headers) as resp:
-                    return self._read(resp, deadline, max_bytes)
+                    return self._read(resp, max_bytes)
             except Exception as exc:
                 return _failed(exc)
 
-    def _read(self, resp: httpx.Response, deadline: float, max_bytes: int) -> _Attempt:
+    def _read(self, resp: httpx.Response, max_bytes: int) -> _Attempt:
         status, hdrs = resp.status_code, resp.headers
         if status != 200:
             # The body of a redirect, 304, 4xx or 5xx is not needed: read to its end, it keeps the connection
             # for the next request; a long or slow one is abandoned with its connection.
-            for _ in resp.iter_raw():
-                if resp.num_bytes_downloaded > _DRAIN_BYTES or time.monotonic() > deadline:
-                    break
+            with suppress(_BodyError):
+                for _ in resp.iter_raw():
+                    if resp.num_bytes_downloaded > _DRAIN_BYTES:
+                        break
+                    _within_deadline(None)
             retryable = status == 429 or status >= 500
             return _Attempt(status=status, headers=hdrs, error=f"HTTP {status}" if retryable else None,
                             retryable=retryable,
@@ -488,9 +562,11 @@ class Fetcher:
             if total > max_bytes or resp.num_bytes_downloaded > max_bytes:
                 raise _BodyError(f"body larger than {max_bytes} bytes")
             chunks.append(piece)
-            if time.monotonic() > deadline:
-                # Not retried: a server that trickles forever would do it again.
-                raise _BodyError(f"response not complete within {_DEADLINE_FACTOR * self.timeout:g} s")
+            _within_deadline(None)  # pieces that come fast, a decoded body that keeps growing
+        if not total and "content-length" not in hdrs and "chunked" not in hdrs.get("transfer-encoding", "").lower():
+            # A body without framing ends when the connection closes, as HTTP/1.0 allows (old servers send
+            # pages so); none at all is a connection closed after the headers, not an empty page.
+            raise _BodyError("connection closed after the headers, no body", retryable=True)
         return _Attempt(status=status, headers=hdrs, body=b"".join(chunks))
 
     # -- politeness -------------------------------------------------------------------------------

@@ -38,6 +38,8 @@ Loopback = Annotated[bool, typer.Option(
     "--allow-loopback", help="allow fetching from 127.0.0.0/8 (the demo site, tests)")]
 Delay = Annotated[float, typer.Option(help="seconds between requests to one host")]
 Timeout = Annotated[float, typer.Option(help="seconds before a request times out")]
+MaxReports = Annotated[int, typer.Option(
+    min=1, metavar="N", help="report pages fetched per agency per run, newest first")]
 Proxy = Annotated[str | None, typer.Option(metavar="URL", help="send every request through this proxy")]
 TrustEnv = Annotated[bool, typer.Option(
     "--trust-env", help="use the proxies HTTPS_PROXY / HTTP_PROXY / NO_PROXY name (off by default)")]
@@ -78,7 +80,7 @@ def _select(ctx: typer.Context, opts: dict) -> "list[Source]":
     return chosen
 
 
-FETCHER_OPTIONS = ("allow_loopback", "delay", "timeout", "proxy", "trust_env")
+FETCHER_OPTIONS = ("allow_loopback", "delay", "timeout", "proxy", "trust_env", "max_reports")
 
 
 def _flow_kwargs(ctx: typer.Context, **opts: object) -> dict:
@@ -259,6 +261,7 @@ def _bars(quiet: bool) -> Iterator[Callable[[str, str], None]]:
 @app.command(short_help="discover and fetch report pages into the raw zone (no Prefect)")
 def fetch(ctx: typer.Context, sources: Sources = None, site: Site = None, agency: Agencies = None,
           region: Region = None, allow_loopback: Loopback = False, delay: Delay = 0.5, timeout: Timeout = 20.0,
+          max_reports: MaxReports = 500,
           proxy: Proxy = None, trust_env: TrustEnv = False,
           year: Annotated[list[int] | None, typer.Option(metavar="Y", help="only this year (repeatable)")] = None,
           quiet: Quiet = False, warehouse: WarehouseDir = None, db: DbFile = None) -> int:
@@ -335,6 +338,7 @@ def _run_flow(ctx: typer.Context, name: str, kwargs: dict) -> None:
 def run(ctx: typer.Context, flow: Annotated[Literal["nightly"], typer.Argument(help="the flow to run")],
         sources: Sources = None, site: Site = None, agency: Agencies = None, region: Region = None,
         allow_loopback: Loopback = False, delay: Delay = 0.5, timeout: Timeout = 20.0, proxy: Proxy = None,
+        max_reports: MaxReports = 500,
         trust_env: TrustEnv = False, task_runner: TaskRunner = "thread", dask_address: DaskAddress = None,
         quiet: Quiet = False, warehouse: WarehouseDir = None, db: DbFile = None) -> None:
     """Run the nightly flow: discover, fetch what changed, parse, check, load, refresh the views, and print a
@@ -347,6 +351,7 @@ def backfill(ctx: typer.Context,
              years: Annotated[str, typer.Option(metavar="Y1-Y2", help="a year or a span, e.g. 2019-2024")],
              sources: Sources = None, site: Site = None, agency: Agencies = None, region: Region = None,
              allow_loopback: Loopback = False, delay: Delay = 0.5, timeout: Timeout = 20.0, proxy: Proxy = None,
+             max_reports: MaxReports = 500,
              trust_env: TrustEnv = False, task_runner: TaskRunner = "thread", dask_address: DaskAddress = None,
              quiet: Quiet = False, warehouse: WarehouseDir = None, db: DbFile = None) -> None:
     """The nightly pipeline for a slice, e.g. every district of one city for 2019-2024."""
@@ -371,6 +376,7 @@ def serve(ctx: typer.Context, cron: Annotated[str, typer.Option(help="cron sched
           port: Annotated[int, typer.Option(help="port of the Prefect server it starts")] = 4200,
           sources: Sources = None, site: Site = None, agency: Agencies = None, region: Region = None,
           allow_loopback: Loopback = False, delay: Delay = 0.5, timeout: Timeout = 20.0, proxy: Proxy = None,
+          max_reports: MaxReports = 500,
           trust_env: TrustEnv = False, warehouse: WarehouseDir = None, db: DbFile = None) -> None:
     """Start (or connect to, with PREFECT_API_URL) a Prefect server on 127.0.0.1 and serve the nightly flow on
     a cron schedule until stopped."""
@@ -389,6 +395,7 @@ def demo_site(port: Annotated[int, typer.Option(help="port (0 picks a free one)"
 
 @app.command(short_help="the README's main command: the nightly run on the bundled demo site")
 def demo(ctx: typer.Context, port: Annotated[int, typer.Option(help="port of the demo site")] = 18731,
+         max_reports: MaxReports = 500,
          quiet: Quiet = False, warehouse: WarehouseDir = None, db: DbFile = None) -> None:
     """Serve the demo site on 127.0.0.1, run the nightly flow against it, and print the cross-district licensing
     comparison and its chart."""

@@ -286,13 +286,13 @@ _CRAWL_COUNTS = {"discovered": "discovered", "fetched": "fetched", "new_versions
 def nightly(sources_file: str | None = None, warehouse: str = DEFAULT_WAREHOUSE, site: str | None = None,
             agencies: list[str] | None = None, region: str | None = None, allow_loopback: bool = False,
             delay: float = 0.5, timeout: float = 20.0, proxy: str | None = None, trust_env: bool = False,
-            years: list[int] | None = None) -> dict:
+            years: list[int] | None = None, max_reports: int = 500) -> dict:
     """Discover → fetch what changed → parse → check → load → refresh the views, for every agency (as
     `backfill`: for a chosen slice, some years, some agencies or one region)."""
     started = time.perf_counter()
     sources, wh = _sources(sources_file, site, agencies, region), Warehouse(warehouse)
     fetcher = {"allow_loopback": allow_loopback, "delay": delay, "timeout": timeout, "proxy": proxy,
-               "trust_env": trust_env}
+               "trust_env": trust_env, "max_reports": max_reports}
     summary = RunSummary(flow=FlowRunContext.get().flow.name, agencies=len(sources))  # nightly or backfill
     if not sources:
         raise StageFailed("no agency selected: check --agency / --region and the sources file")

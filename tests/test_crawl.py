@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pandas as pd
 import pytest
 
 from govreports.extract.crawl import CrawlEvent, CrawlResult, crawl
@@ -198,6 +200,54 @@ def test_changed_page_becomes_a_new_version(server: LocalServer, tmp_path: Path)
     # A third run sees the new version as current and unchanged.
     third = run([source(server)], tmp_path)
     assert third.changed == 0
+
+
+@pytest.mark.parametrize("empty", [b"", b" \r\n\t \n"])
+def test_an_empty_body_is_a_failed_attempt_never_a_version(server: LocalServer, tmp_path: Path, empty: bytes) -> None:
+    bodies = site(server, etags=False)
+    first = run([source(server)], tmp_path)
+    good = next(p.sha256 for p in first.pages if p.url.endswith("2021.html"))
+    bodies["/r/2021.html"] = empty
+    second = run([source(server)], tmp_path)
+    s = second.agencies["t1"]
+    assert (s.failed, s.new_versions, second.changed) == (1, 0, 0)
+    assert any("2021.html" in e and "empty body" in e for e in s.errors)
+    url = server.url("/r/2021.html")
+    log = FetchLog(tmp_path / "fetch_log")
+    row = log.frame().query("url == @url").sort_values("fetched_at").iloc[-1]
+    assert (row["outcome"], row["error"]) == ("failed", "empty body") and pd.isna(row["sha256"])
+    assert log.last_success(url)["sha256"] == good  # the good version stays the latest success
+    v = log.versions().query("url == @url")
+    assert list(v["sha256"]) == [good] and bool(v["is_current"].iloc[0])
+    bodies["/r/2021.html"] = report_html(2021)  # the page comes back: the same version, unchanged
+    third = run([source(server)], tmp_path)
+    assert [p.status for p in third.pages if p.url == url] == ["unchanged"]
+
+
+def test_report_links_per_agency_are_capped_newest_first(server: LocalServer, tmp_path: Path) -> None:
+    # A listing of 30 report links (2001-2030, in no order) and a PDF; the registry names one report URL.
+    years = [2001 + (7 * i) % 30 for i in range(30)]
+    links = "".join(f'<li><a href="/r/{y}.html">{NAME}{y}年政府信息公开工作年度报告</a></li>' for y in years)
+    server.route("/list/index.html", Reply(body=f'<html><head><meta charset="utf-8"></head><body><ul>{links}'
+                                                f'<li><a href="/r/x.pdf">{NAME}2031年政府信息公开工作年度报告</a></li>'
+                                                '</ul></body></html>'))
+    for y in [*years, "direct"]:
+        server.route(f"/r/{y}.html", Reply(body=report_html(2000), headers={"Content-Type": "text/html"}))
+    src = replace(source(server), report_urls=(server.url("/r/direct.html"),))
+    events: list[CrawlEvent] = []
+    with fetcher(max_reports=4) as f:
+        result = crawl([src], RawZone(tmp_path / "raw"), FetchLog(tmp_path / "fetch_log"), f, on_event=events.append)
+    s = result.agencies["t1"]
+    assert (s.discovered, s.fetched, s.not_readable, s.capped) == (32, 4, 1, 27)
+    fetched = sorted(r.path for r in server.requests if r.path.startswith("/r/"))
+    assert fetched == ["/r/2028.html", "/r/2029.html", "/r/2030.html", "/r/direct.html"]
+    assert "capped at 4 of 31 report links" in "; ".join(s.errors)
+    assert any(e.kind == "error" and "capped at 4 of 31" in (e.detail or "") for e in events)
+    assert not s.failed_entirely
+
+
+def test_the_report_cap_defaults_to_500() -> None:
+    assert Fetcher().max_reports == 500
 
 
 def test_persistent_503_is_recorded_and_others_continue(server: LocalServer, tmp_path: Path) -> None:
@@ -439,3 +489,22 @@ def test_exception_on_one_page_fails_that_page_only(server: LocalServer, tmp_pat
     log = FetchLog(tmp_path / "fetch_log").frame()
     row = log[log["url"] == server.url("/r/2022.html")].iloc[0]
     assert row["outcome"] == "failed" and "No space left" in row["error"]
+
+
+def test_fetch_takes_max_reports(demo_site_url: str, tmp_path: Path) -> None:
+    # `govreports fetch --max-reports 2` (run, backfill, serve and demo take it too, as the flow's parameter):
+    # the agency's 6 report pages capped to its newest 2, and the summary says so.
+    import subprocess
+
+    from govreports.flows.config import DATA_DIR
+    from tests import CLI
+
+    out = subprocess.run([*CLI, "--warehouse", str(tmp_path), "fetch", "--sources",
+                          str(DATA_DIR / "sample_site" / "sources.csv"), "--site", demo_site_url, "--allow-loopback",
+                          "--delay", "0", "--quiet", "--agency", "330212-jtj", "--max-reports", "2"],
+                         capture_output=True, timeout=300)
+    assert out.returncode == 0, out.stderr.decode()
+    text = out.stdout.decode()
+    assert "2 changed" in text and "capped at 2 of 6 report links" in text
+    years = FetchLog(tmp_path / "fetch_log").frame().query("kind == 'report'")["year"]
+    assert sorted(years) == [2023, 2024]  # of 2019-2024

@@ -16,7 +16,6 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
 from email.utils import formatdate
 from urllib.parse import urlsplit
 
@@ -26,6 +25,7 @@ import pytest
 from govreports.extract.fetch import DEFAULT_USER_AGENT, Fetcher, HostGates, UrlRefused, _retry_after, check_url
 from tests.httpserver import LocalServer, Reply, Request, serve
 from tests.proxyserver import ProxyServer
+from tests.rawserver import CLOSE, raw_server
 
 HOSTS = ("127.0.0.1",)
 
@@ -560,36 +560,6 @@ def test_a_url_with_chinese_spaces_and_dot_segments_is_sent_normalised(server: L
     assert server.requests[-1].query == "%E6%A0%8F%E7%9B%AE=%E5%B9%B4%E6%8A%A5&id=%41"
 
 
-@contextmanager
-def raw_server(answers: dict[bytes, bytes]) -> Iterator[int]:
-    """A server on 127.0.0.1 that answers each request for a path with the bytes given, as they are
-    (framing that tests/httpserver.py would not send); yields its port."""
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def serve_forever() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve_connection, args=(conn,), daemon=True).start()
-
-    def serve_connection(conn: socket.socket) -> None:
-        with conn:
-            buf = b""
-            while data := conn.recv(65536):
-                buf += data
-                while b"\r\n\r\n" in buf:
-                    head, buf = buf.split(b"\r\n\r\n", 1)
-                    conn.sendall(answers[head.split(b" ")[1]])
-
-    threading.Thread(target=serve_forever, daemon=True).start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        listener.close()
-
-
 def test_an_interim_answer_is_not_the_page_and_leaves_nothing_behind() -> None:
     # A 103 Early Hints before the 200 on the same connection: the 200 is the page, and the next request
     # on that connection gets its own answer.
@@ -619,6 +589,72 @@ def test_transfer_codings_are_never_read_as_the_body() -> None:
         odd = f.get(f"http://127.0.0.1:{port}/odd", allowed_hosts=HOSTS)
     assert bad.outcome == "failed" and bad.body is None and "Transfer-Encoding" in (bad.error or "")
     assert odd.outcome == "fetched" and odd.body == page
+
+
+# -- responses that are not whole, or that would never end ----------------------------------------------
+
+OK_PAGE = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npage"
+
+
+@pytest.mark.parametrize("cut", [
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Le",  # inside a header
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n",  # after the headers: a body with no framing
+    b"HTTP/1.0 200 OK\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n<html>half a pa",  # fewer bytes than announced
+])
+def test_a_response_cut_short_in_or_after_its_headers_is_a_failed_attempt_retried(cut: bytes) -> None:
+    # Never "200 with an empty body": a closed connection before any body, or before the announced length,
+    # is a failed attempt.
+    with raw_server({b"/cut": lambda: [cut, CLOSE]}) as port, fetcher(retries=2, respect_robots=False) as f:
+        r = f.get(f"http://127.0.0.1:{port}/cut", allowed_hosts=HOSTS)
+    assert (r.outcome, r.status, r.body, r.sha256, r.attempts) == ("failed", None, None, None, 3)
+    assert "gave up after 3 attempts" in (r.error or "")
+
+
+def test_a_body_ended_by_closing_the_connection_is_a_page_as_http_1_0_allows() -> None:
+    # No Content-Length, no chunked: the body ends with the connection (old servers answer so). Whether it
+    # is whole is the parser's call: HTML that never reaches </html> is read as truncated.
+    answer = [b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>a page</html>", CLOSE]
+    with raw_server({b"/old": lambda: answer}) as port, fetcher(respect_robots=False) as f:
+        r = f.get(f"http://127.0.0.1:{port}/old", allowed_hosts=HOSTS)
+    assert (r.outcome, r.status, r.body, r.attempts) == ("fetched", 200, b"<html>a page</html>", 1)
+
+
+def test_a_response_cut_in_its_headers_then_whole_is_fetched() -> None:
+    answers = iter([[b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n", CLOSE], [OK_PAGE]])
+    with raw_server({b"/cut": lambda: next(answers)}) as port, fetcher(respect_robots=False) as f:
+        r = f.get(f"http://127.0.0.1:{port}/cut", allowed_hosts=HOSTS)
+    assert (r.outcome, r.body, r.attempts) == ("fetched", b"page", 2)
+
+
+def trickled_headers(ended: list[bool]) -> Iterator[bytes]:
+    yield b"HTTP/1.1 200 OK\r\n"
+    yield from itertools.repeat(b"X-Pad: a\r\n", 400)  # each line in time for the read timeout
+    ended.append(True)  # the server asks for its last piece: the client waited that long
+    yield b"Content-Length: 4\r\n\r\npage"
+
+
+def continues(ended: list[bool]) -> Iterator[bytes]:
+    yield from itertools.repeat(b"HTTP/1.1 100 Continue\r\n\r\n", 400)
+    ended.append(True)
+    yield OK_PAGE
+
+
+@pytest.mark.parametrize("proxied", [False, True])
+@pytest.mark.parametrize("answer", [trickled_headers, continues])
+def test_headers_trickled_or_endless_interim_answers_end_at_the_deadline(answer, proxied: bool) -> None:
+    # 400 pieces 20 ms apart: each read is in time (timeout 0.3 s), the whole would take 8 s. The
+    # whole-response deadline (3 x timeout) covers the headers too: the client hangs up before the
+    # server gets to the end, and does not try again. Proxied: the proxy is the one that trickles.
+    ended: list[bool] = []
+    path = b"http://127.0.0.1:1/slow" if proxied else b"/slow"
+    with raw_server({path: lambda: answer(ended)}, pause=0.02) as port:
+        origin, proxy = ("http://127.0.0.1:1", f"http://127.0.0.1:{port}") if proxied else (f"http://127.0.0.1:{port}",
+                                                                                           None)
+        with fetcher(timeout=0.3, respect_robots=False, proxy=proxy) as f:
+            r = f.get(f"{origin}/slow", allowed_hosts=HOSTS)
+    assert (r.outcome, r.status, r.body, r.attempts) == ("failed", None, None, 1)
+    assert "whole-response deadline" in (r.error or "") and not ended
 
 
 # -- DNS rebinding and proxies ------------------------------------------------------------------------
