@@ -31,6 +31,7 @@ class Budget:
     """What is left of one page's budget. A reader spends a row's cells before it builds them."""
 
     cells: int = MAX_PAGE_CELLS
+    spans: int = MAX_PAGE_CELLS // 2  # of which copies made by rowspan/colspan: the rest stays for real cells
     deadline: float = field(default_factory=lambda: time.monotonic() + MAX_PAGE_SECONDS)
 
     def spend(self, cells: int) -> None:

@@ -71,8 +71,8 @@ def _rows(table: etree._Element) -> list[etree._Element]:
 def table_grid(table: etree._Element, index: int, budget: Budget | None = None) -> Table:
     """Expand one <table> (not its nested tables) into rows of cells. Spanned positions repeat the
     spanning cell's text with copy=True so that each grid row is complete. The cells are spent from
-    the page's budget (ParseFailure past it); a span wanting more than half of what is left prints
-    once, so that spans alone never use up a page's budget."""
+    the page's budget (ParseFailure past it); a span wanting more copies than the budget's share for
+    spans prints once, so that spans alone never use up a page's budget."""
     budget = Budget() if budget is None else budget
     # Checked once per table: most report tables hold no nested table, script or style at all.
     plain = table.find(".//table") is None and table.find(".//script") is None and table.find(".//style") is None
@@ -96,8 +96,9 @@ def table_grid(table: etree._Element, index: int, budget: Budget | None = None) 
                 continue
             rowspan = min(_span(rowspan_attr, MAX_ROWSPAN), n_rows - r)
             colspan = _span(colspan_attr, MAX_COLSPAN)
-            if rowspan * colspan > budget.cells // 2:
+            if rowspan * colspan - 1 > budget.spans:
                 rowspan = colspan = 1
+            budget.spans -= rowspan * colspan - 1
             budget.spend(rowspan * colspan - 1)
             for dr in range(rowspan):
                 spanned = grid[r + dr]
