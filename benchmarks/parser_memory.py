@@ -4,7 +4,7 @@ and past the fetch cap, built in memory.
 
     .venv/bin/python -m benchmarks.parser_memory [--only SUBSTRING] [--json FILE]
 
-Each page is parsed (transform.report.parse_report, as the pipeline does) in a fresh interpreter, so
+Each page is read and parsed (read_document, then parse_document, as the pipeline does) in a fresh interpreter, so
 that no page inherits another's heap. The child builds its page, then resets its peak resident set
 (/proc/self/clear_refs) and parses: "peak" is the growth of VmHWM during the parse (lxml's C
 allocations included), "maxrss" the child's whole ru_maxrss (interpreter, page and parse). The bound
@@ -53,7 +53,8 @@ def _status_kb(key: str) -> int:
 
 
 def _child(name: str) -> dict:
-    from govreports.transform.report import ParseFailure, parse_report
+    from govreports.extract.document import ParseFailure, read_document
+    from govreports.transform.report import parse_document
 
     data = _hostile_cases()[name]()
     data = data.encode() if isinstance(data, str) else data
@@ -64,8 +65,8 @@ def _child(name: str) -> dict:
     base = _status_kb("VmRSS")
     t0 = time.perf_counter()
     try:
-        report = parse_report(data)
-        outcome = f"report, {len(report.facts)} facts"
+        report = parse_document(read_document(data))  # what parse_report does
+        outcome = f"report, {len(report.fact_rows)} facts"
     except ParseFailure as exc:
         outcome = f"ParseFailure: {exc}"[:160]
     except MemoryError:
