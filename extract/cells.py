@@ -1,8 +1,45 @@
-"""The cell grid every reader produces: what a table looked like, before any meaning is given to it."""
+"""The cell grid every reader produces: what a table looked like, before any meaning is given to it;
+and what one page may cost to read, whatever its markup."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+
+# Past these a page is refused ("page too large"), so that any page is read or refused in bounded
+# memory and seconds (BENCHMARKS.md, "Parser memory"). Real report pages are far below them.
+# Start tags and attributes ("<" less "</", and "=") in the decoded HTML: bounds lxml's tree before it is built.
+MAX_PAGE_TAGS = 400_000
+MAX_PAGE_CELLS = 300_000  # grid positions over all the page's tables, spans included
+MAX_PAGE_SECONDS = 30.0  # wall clock for reading its tables
+
+
+class ParseFailure(Exception):
+    """The input yielded no report. `reason` is one of REASONS: the first three are raised while
+    reading (extract), the others by transform when the document holds no report."""
+
+    REASONS = ("empty input", "cannot decode", "page too large", "not a report", "no report tables found")
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(slots=True)
+class Budget:
+    """What is left of one page's budget. A reader spends a row's cells before it builds them."""
+
+    cells: int = MAX_PAGE_CELLS
+    spans: int = MAX_PAGE_CELLS // 2  # of which copies made by rowspan/colspan: the rest stays for real cells
+    deadline: float = field(default_factory=lambda: time.monotonic() + MAX_PAGE_SECONDS)
+
+    def spend(self, cells: int) -> None:
+        self.cells -= cells
+        if self.cells < 0:
+            raise ParseFailure("page too large", f"more than {MAX_PAGE_CELLS:,} table cells")
+        if time.monotonic() > self.deadline:
+            raise ParseFailure("page too large", f"its tables took more than {MAX_PAGE_SECONDS:.0f} s to read")
 
 
 @dataclass(slots=True)

@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import hashlib
 
+from govreports.extract.cells import ParseFailure
 from govreports.extract.decode import DecodeError, decode
 from govreports.extract.page import Document, read_page
 
 __all__ = ["Document", "ParseFailure", "read_document"]
 
 
-class ParseFailure(Exception):
-    """The input yielded no report tables. `reason` is one of REASONS: the first two are raised while
-    reading (here), the others by transform when the document holds no report."""
-
-    REASONS = ("empty input", "cannot decode", "not a report", "no report tables found")
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
-
-
 def read_document(data: bytes, source: str = "<bytes>", http_charset: str | None = None) -> Document:
-    """Decode and read one page. Raises ParseFailure ("empty input", "cannot decode")."""
+    """Decode and read one page. Raises ParseFailure ("empty input", "cannot decode", "page too large")."""
     if not data or not data.strip():
         raise ParseFailure("empty input")
     try:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from lxml import etree
 
-from govreports.extract.cells import Cell, Table
+from govreports.extract.cells import Budget, Cell, Table
 
 # Hostile or broken markup can ask for absurd spans; real report tables are far below these.
 MAX_ROWSPAN = 500
 MAX_COLSPAN = 64
-MAX_POSITIONS = 100_000  # grid positions one table may expand to; spans beyond print once
 _SKIP_TEXT = {"script", "style", "table"}  # a nested table is a table of its own
 
 
@@ -69,18 +68,21 @@ def _rows(table: etree._Element) -> list[etree._Element]:
     return out
 
 
-def table_grid(table: etree._Element, index: int) -> Table:
+def table_grid(table: etree._Element, index: int, budget: Budget | None = None) -> Table:
     """Expand one <table> (not its nested tables) into rows of cells. Spanned positions repeat the
-    spanning cell's text with copy=True so that each grid row is complete."""
+    spanning cell's text with copy=True so that each grid row is complete. The cells are spent from
+    the page's budget (ParseFailure past it); a span wanting more copies than the budget's share for
+    spans prints once, so that spans alone never use up a page's budget."""
+    budget = Budget() if budget is None else budget
     # Checked once per table: most report tables hold no nested table, script or style at all.
     plain = table.find(".//table") is None and table.find(".//script") is None and table.find(".//style") is None
     trs = _rows(table)
     n_rows = len(trs)
     grid: list[dict[int, Cell]] = [{} for _ in trs]  # row -> column -> cell
-    budget = MAX_POSITIONS
     for r, tr in enumerate(trs):
         row = grid[r]
         c = 0
+        budget.spend(len(tr))  # its children: at least its cells
         for td in tr:
             if td.tag not in ("td", "th"):
                 continue
@@ -91,13 +93,13 @@ def table_grid(table: etree._Element, index: int) -> Table:
             if rowspan_attr is None and colspan_attr is None:  # the common case, kept short
                 row[c] = Cell(text, r, c)
                 c += 1
-                budget -= 1
                 continue
             rowspan = min(_span(rowspan_attr, MAX_ROWSPAN), n_rows - r)
             colspan = _span(colspan_attr, MAX_COLSPAN)
-            if rowspan * colspan > budget:
+            if rowspan * colspan - 1 > budget.spans:
                 rowspan = colspan = 1
-            budget -= rowspan * colspan
+            budget.spans -= rowspan * colspan - 1
+            budget.spend(rowspan * colspan - 1)
             for dr in range(rowspan):
                 spanned = grid[r + dr]
                 for dc in range(colspan):

@@ -14,7 +14,7 @@ from functools import cached_property
 
 from lxml import etree
 
-from govreports.extract.cells import Table
+from govreports.extract.cells import MAX_PAGE_TAGS, Budget, ParseFailure, Table
 from govreports.extract.chinese import CN_YEAR_DIGITS, cn_digits, simplify
 from govreports.extract.grid import table_grid
 from govreports.extract.text_grid import text_table
@@ -76,12 +76,13 @@ class Document:
     source: str = "<bytes>"  # URL or path the bytes came from
     content_sha256: str = ""  # of the raw bytes
     encoding: str | None = None  # the codec the bytes were decoded with
+    budget: Budget = field(default_factory=Budget, repr=False, compare=False)  # what is left to spend on grids
 
     @cached_property
     def text_grid(self) -> Table:
         """The visible text read as a text rendering: the grid of report tables drawn as text inside
         HTML (<pre>, one <p> per cell). Built only when asked for: most pages never need it."""
-        return text_table(self.text)
+        return text_table(self.text, self.budget)
 
     @property
     def publisher(self) -> str | None:
@@ -250,9 +251,12 @@ def read_html(text: str) -> Document:
 
 
 def _read_html(text: str) -> Document:
+    if text.count("<") - text.count("</") + text.count("=") > MAX_PAGE_TAGS:  # before lxml builds a tree
+        raise ParseFailure("page too large", f"more than {MAX_PAGE_TAGS:,} tags and attributes")
     root = _parse_html(text)
     if root is None:
         return read_text(text)
+    budget = Budget()
     etree.strip_elements(root, "template", with_tail=False)  # never rendered
     title_el = root.find(".//title")
     title = _element_text(title_el) if title_el is not None else None
@@ -260,7 +264,7 @@ def _read_html(text: str) -> Document:
     tables: list[Table] = []
     metadata: dict[str, str] = {}
     for index, el in enumerate(root.iter("table")):
-        grid = table_grid(el, index)
+        grid = table_grid(el, index, budget)
         if _is_metadata_box(grid):
             metadata = _metadata_from_table(grid) | metadata  # the first box's value of a key stays
         elif grid.rows:
@@ -268,15 +272,16 @@ def _read_html(text: str) -> Document:
     visible = _visible_text(root)
     metadata = _metadata_from_text(visible) | metadata
     page = Document(kind="html", tables=tables, text=visible, title=title, metadata=metadata,
-                    complete=bool(_CLOSED.search(text[-4096:])))
+                    complete=bool(_CLOSED.search(text[-4096:])), budget=budget)
     identify(page, headings)
     return page
 
 
 def read_text(text: str) -> Document:
     lines = [line.strip() for line in text.replace("\r", "\n").split("\n") if line.strip()]
-    page = Document(kind="text", tables=[text_table(text)], text="\n".join(lines), title=lines[0] if lines else None,
-                    metadata=_metadata_from_text("\n".join(lines)))
+    budget = Budget()
+    page = Document(kind="text", tables=[text_table(text, budget)], text="\n".join(lines),
+                    title=lines[0] if lines else None, metadata=_metadata_from_text("\n".join(lines)), budget=budget)
     identify(page, [])
     return page
 

@@ -414,3 +414,22 @@ def billion_laughs(levels: int = 9) -> str:
 
 def random_bytes(n: int, seed: int) -> bytes:
     return random.Random(seed).randbytes(n)
+
+
+# -- pages past a whole page's budget (tests/test_hostile.py and benchmarks/parser_memory.py) --------
+
+
+def span_bomb(n_tables: int = 500, then: str = "") -> bytes:
+    """n small tables, each of 500 empty rows under one cell spanning 500 rows and 64 columns (the
+    per-table caps), then `then`, before the report: about 2 KB a table, 32,000 grid positions each."""
+    table = '<table><tr><td rowspan="500" colspan="64">x</td></tr>' + "<tr>" * 499 + "</table>"
+    return before_tables(html(), table * n_tables + then).encode()
+
+
+def ordinary_rows(n_bytes: float) -> bytes:
+    """The report after a table of ordinary numeric rows (eight cells each), n_bytes in all."""
+    row = "<tr><td>第{0}行</td>" + "<td>{0}</td>" * 7 + "</tr>"
+    base = html()
+    n_rows = int(max(0, n_bytes - len(base.encode())) // len(row.format(100_000).encode()))
+    rows = "".join(row.format(100_000 + r) for r in range(n_rows))
+    return before_tables(base, "<table>" + rows + "</table>").encode()

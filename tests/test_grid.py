@@ -55,3 +55,22 @@ def test_absurd_spans_are_capped():
     assert len(t.rows) == 1
     assert len(t.rows[0]) == MAX_COLSPAN + 1
     assert t.rows[0][-1].text == "y"
+
+
+def test_the_budget_is_the_pages_spans_stop_expanding_and_cells_past_it_are_refused():
+    """One Budget for all of a page's tables: spans make at most half of its positions (so 500 tables of
+    the largest span cannot add up), and cells past it raise ParseFailure("page too large")."""
+    import pytest
+
+    from govreports.extract.cells import MAX_PAGE_CELLS, Budget, ParseFailure
+
+    bomb = '<table><tr><td rowspan="500" colspan="64">x</td></tr>' + "<tr>" * 499 + "</table>"
+    root = lxml.html.fromstring("<div>" + bomb * 50 + "</div>")
+    budget = Budget()
+    positions = sum(len(row) for i, el in enumerate(root.iter("table")) for row in table_grid(el, i, budget).rows)
+    assert positions == MAX_PAGE_CELLS - budget.cells
+    assert MAX_PAGE_CELLS // 2 - 32_000 <= positions <= MAX_PAGE_CELLS // 2 + 50 and budget.spans < 32_000
+    row = lxml.html.fromstring("<table><tr>" + "<td>1</td>" * (budget.cells + 1) + "</tr></table>")
+    with pytest.raises(ParseFailure) as failure:
+        table_grid(row, 50, budget)
+    assert failure.value.reason == "page too large" and "table cells" in failure.value.detail

@@ -39,3 +39,14 @@ def test_one_cell_per_line_without_marks():
     assert not t.row_delimited
     assert cells(t) == [["信息内容"], ["本年制发件数"], ["规章"], ["0"]]
     assert [r[0].row for r in t.rows] == [0, 2, 4, 6]
+
+
+def test_cells_past_the_page_budget_are_refused():
+    import pytest
+
+    from govreports.extract.cells import MAX_PAGE_CELLS, ParseFailure
+
+    assert len(text_table("a | b\n" * 3 + " | x" * (MAX_PAGE_CELLS - 10)).rows) == 4
+    for text in ("a | b\n" * 3 + " | x" * MAX_PAGE_CELLS, "x\n\n" * (MAX_PAGE_CELLS + 1)):
+        with pytest.raises(ParseFailure, match="page too large: more than"):
+            text_table(text)

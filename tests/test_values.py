@@ -227,3 +227,12 @@ def test_any_integer_round_trips(n: int) -> None:
     assert (parse_value(str(n)).value, parse_value(str(n)).status) == (float(n), "number")
     grouped = f"{n:,}"
     assert (parse_value(grouped).value, parse_value(grouped).status) == (float(n), "number")
+
+
+@pytest.mark.parametrize("suffix", ["", "万", "亿", "元", "件"])
+@pytest.mark.parametrize("unit", ["count", "wan_yuan"])
+def test_a_million_digits_is_unparsed_not_an_exception(suffix: str, unit: str) -> None:
+    """Times 万 or 亿, a million digits passes Decimal's exponent limit (it raised decimal.Overflow)."""
+    raw = "1" * 1_000_000 + suffix
+    value = parse_value(raw, unit)
+    assert (value.status, value.value, value.raw) == ("unparsed", None, raw)

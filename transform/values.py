@@ -11,7 +11,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 from functools import partial
 
 from govreports.extract.textcache import text_cache
@@ -116,6 +116,9 @@ _SCALE: dict[tuple[str, str], Decimal] = {
     ("亿元", "wan_yuan"): Decimal(10_000),
 }
 _SUFFIX_FOLD = {"萬": "万", "萬元": "万元", "億": "亿", "億元": "亿元"}
+# No traps: a product past Decimal's exponent limit (a million digits times 万) is Infinity, then
+# unparsed below, instead of raising decimal.Overflow.
+_ARITHMETIC = Context(traps=[])
 
 
 # Superscripts, subscripts and circled or parenthesised numbers: NFKC would make them digits.
@@ -142,13 +145,13 @@ def _parse(raw: str, unit: str) -> CellValue:
     if scale is None:
         return CellValue(None, UNPARSED, raw)
     # Decimal keeps money conversions exact: 251000元 -> 25.1, not 25.099999999999998.
-    number = Decimal(m["num"].replace(",", "")) * scale
+    number = _ARITHMETIC.multiply(Decimal(m["num"].replace(",", "")), scale)
     if m["sign"] in _NEGATIVE:
         number = -number
     # "+ 0.0" turns a negative zero ("-0") into plain 0.0.
     value = float(number) + 0.0
     if not math.isfinite(value):
-        return CellValue(None, UNPARSED, raw)  # 309 digits and more overflow to inf
+        return CellValue(None, UNPARSED, raw)  # 309 digits and more are inf
     return CellValue(value, NUMBER, raw)
 
 
