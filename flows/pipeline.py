@@ -69,6 +69,7 @@ class RunSummary:  # a flow's result (as a dict), printed by the CLI and kept as
     unchanged: int = 0
     not_readable: int = 0  # attachments and image-only reports
     fetch_failed: int = 0
+    capped: int = 0  # report links not fetched: past --max-reports for their agency
     parsed: int = 0
     values: int = 0
     failed_checks: int = 0
@@ -84,7 +85,8 @@ class RunSummary:  # a flow's result (as a dict), printed by the CLI and kept as
         return [("agencies", self.agencies), ("reports discovered", self.discovered),
                 ("fetched (new)", self.fetched), ("new versions", self.new_versions),
                 ("unchanged", self.unchanged), ("not readable (attachments, images)", self.not_readable),
-                ("fetch failures", self.fetch_failed), ("parsed", self.parsed), ("values", self.values),
+                ("fetch failures", self.fetch_failed), ("capped (--max-reports)", self.capped),
+                ("parsed", self.parsed), ("values", self.values),
                 ("failed checks", self.failed_checks), ("seconds", round(self.seconds, 1))]
 
     def text(self) -> str:
@@ -279,7 +281,8 @@ def _locked(wh: Warehouse) -> RunLock:
 
 # The run summary's counts: sums of the crawl's per-agency counts.
 _CRAWL_COUNTS = {"discovered": "discovered", "fetched": "fetched", "new_versions": "new_versions",
-                 "unchanged": "unchanged", "not_readable": "not_readable", "fetch_failed": "failed"}
+                 "unchanged": "unchanged", "not_readable": "not_readable", "fetch_failed": "failed",
+                 "capped": "capped"}
 
 
 @flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)

@@ -199,6 +199,15 @@ def test_backfill_of_a_subset(pipeline, site, tmp_path):
     assert set(reports["year"]) == {2021, 2022}
 
 
+
+def test_a_capped_agency_is_counted_in_the_run_summary(pipeline, site, tmp_path):
+    summary = run(pipeline, "backfill", years=[2021, 2022], agencies=["330203-jtj"], max_reports=1,
+                  **common(site, tmp_path))
+    assert (summary.capped, summary.discovered) == (1, 2)
+    assert ("capped (--max-reports)", 1) in summary.rows()
+    assert any("capped at 1 of 2 report links" in f for f in summary.failures)
+    assert set(Lake(str(Path(tmp_path) / "parquet")).read("reports")["year"]) == {2022}  # the newest kept
+
 def test_one_failing_agency_does_not_stop_the_others(pipeline, site, tmp_path):
     registry = (SITE / "sources.csv").read_text(encoding="utf-8")
     broken = tmp_path / "sources.csv"
