@@ -48,6 +48,7 @@ class Cell:
     row: int  # HTML: grid row after span expansion; text: line number (0-based)
     col: int  # HTML: grid column after span expansion; text: cell index on its line
     copy: bool = False  # a position covered by a rowspan/colspan of a cell that starts elsewhere
+    page: int | None = None  # 1-based page of a PDF (provenance); None elsewhere
 
 
 @dataclass(slots=True)
