@@ -15,10 +15,11 @@ MAX_PAGE_SECONDS = 30.0  # wall clock for reading its tables
 
 
 class ParseFailure(Exception):
-    """The input yielded no report. `reason` is one of REASONS: the first three are raised while
-    reading (extract), the others by transform when the document holds no report."""
+    """The input yielded no report. `reason` is one of REASONS: the last two are raised by transform when
+    the document holds no report, the others while reading (extract)."""
 
-    REASONS = ("empty input", "cannot decode", "page too large", "not a report", "no report tables found")
+    REASONS = ("empty input", "cannot decode", "page too large", "unreadable file", "no text layer (scanned)",
+               "needs converter", "not a report", "no report tables found")
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)

@@ -11,10 +11,25 @@ from govreports.extract.page import Document, read_page
 __all__ = ["Document", "ParseFailure", "read_document"]
 
 
+# A file is known by its first bytes, not by its name or Content-Type (servers label .doc as text/html).
+_PDF, _ZIP, _OLE = b"%PDF-", b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
 def read_document(data: bytes, source: str = "<bytes>", http_charset: str | None = None) -> Document:
-    """Decode and read one page. Raises ParseFailure ("empty input", "cannot decode", "page too large")."""
+    """Decode and read one page, or read a PDF or DOCX file. Raises ParseFailure (see its REASONS)."""
     if not data or not data.strip():
         raise ParseFailure("empty input")
+    head = data[:1024].lstrip()
+    if head.startswith(_PDF):
+        from govreports.extract.pdf import read_pdf  # pdfplumber only when a PDF comes
+
+        return read_pdf(data, source)
+    if head.startswith(_ZIP):
+        from govreports.extract.docx import read_docx
+
+        return read_docx(data, source)
+    if head.startswith(_OLE):
+        raise ParseFailure("needs converter", "a Word 97-2003 or WPS file (.doc, .wps): convert it to DOCX")
     try:
         decoded = decode(data, http_charset)
     except DecodeError as exc:

@@ -10,9 +10,8 @@ import hashlib
 import io
 import zipfile
 
-from govreports.extract.cells import Cell, Table
-from govreports.extract.document import Document, ParseFailure
-from govreports.extract.page import _metadata_from_text, identify
+from govreports.extract.cells import Cell, ParseFailure, Table
+from govreports.extract.page import Document, identify, metadata_from_text
 
 __all__ = ["read_docx"]
 
@@ -76,7 +75,7 @@ def read_docx(data: bytes, source: str = "<bytes>") -> Document:
         tables.append(loose)
     visible = "\n".join(text)
     doc = Document(kind="docx", tables=tables, text=visible, title=headings[0] if headings else (text or [None])[0],
-                   metadata=_metadata_from_text(visible), source=source,
+                   metadata=metadata_from_text(visible), source=source,
                    content_sha256=hashlib.sha256(data).hexdigest())
     identify(doc, headings)
     return doc

@@ -62,7 +62,7 @@ _CN_YEAR = re.compile(rf"({CN_YEAR_DIGITS})(?=年)")
 class Document:
     """One page as read: what transform needs to make rows of it, and nothing it has to read again."""
 
-    kind: str  # "html" | "text"
+    kind: str  # "html" | "text" | "pdf" | "docx"
     tables: list[Table]  # report-table candidates in document order (metadata boxes removed)
     text: str  # visible text, one block per line
     title: str | None = None
@@ -137,7 +137,7 @@ def _is_metadata_box(table: Table) -> bool:
     return found >= 2
 
 
-def _metadata_from_text(text: str) -> dict[str, str]:
+def metadata_from_text(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for line in text.split("\n", 80)[:80]:  # metadata sits above the report
         for key, value in _META_TEXT.findall(line):
@@ -270,7 +270,7 @@ def _read_html(text: str) -> Document:
         elif grid.rows:
             tables.append(grid)
     visible = _visible_text(root)
-    metadata = _metadata_from_text(visible) | metadata
+    metadata = metadata_from_text(visible) | metadata
     page = Document(kind="html", tables=tables, text=visible, title=title, metadata=metadata,
                     complete=bool(_CLOSED.search(text[-4096:])), budget=budget)
     identify(page, headings)
@@ -281,7 +281,7 @@ def read_text(text: str) -> Document:
     lines = [line.strip() for line in text.replace("\r", "\n").split("\n") if line.strip()]
     budget = Budget()
     page = Document(kind="text", tables=[text_table(text, budget)], text="\n".join(lines),
-                    title=lines[0] if lines else None, metadata=_metadata_from_text("\n".join(lines)), budget=budget)
+                    title=lines[0] if lines else None, metadata=metadata_from_text("\n".join(lines)), budget=budget)
     identify(page, [])
     return page
 

@@ -16,9 +16,8 @@ import io
 import re
 from dataclasses import dataclass, field
 
-from govreports.extract.cells import Cell, Table
-from govreports.extract.document import Document, ParseFailure
-from govreports.extract.page import _metadata_from_text, identify
+from govreports.extract.cells import Cell, ParseFailure, Table
+from govreports.extract.page import Document, identify, metadata_from_text
 
 __all__ = ["read_pdf"]
 
@@ -210,7 +209,7 @@ def assemble(pages: list[PdfPage], source: str = "<bytes>") -> Document:
     close_loose()
     title = max(sizes, key=lambda s: s[0])[1] if sizes else None
     visible = "\n".join(line for line in text if line)
-    doc = Document(kind="pdf", tables=tables, text=visible, title=title, metadata=_metadata_from_text(visible),
+    doc = Document(kind="pdf", tables=tables, text=visible, title=title, metadata=metadata_from_text(visible),
                    source=source)
     identify(doc, [title] if title else [])
     return doc

@@ -98,3 +98,30 @@ def test_unreadable_pdf_is_refused(data: bytes) -> None:
 def test_empty_pdf_input() -> None:
     with pytest.raises(ParseFailure, match="empty input"):
         read_pdf(b"  ")
+
+
+def test_files_are_told_by_their_first_bytes_and_parsed_from_the_cli(tmp_path) -> None:
+    """`govreports parse` reads a PDF and a DOCX as it reads a page (read_document dispatches on the bytes,
+    whatever the name says); a scan and a Word 97-2003 file are refused with their reasons, exit 2."""
+    import subprocess
+
+    from govreports.extract.document import read_document
+    from tests import CLI
+    from tests.filerender import render_docx
+
+    spec = _spec("cli", "2021")
+    (tmp_path / "report.bin").write_bytes(render_pdf(spec))
+    (tmp_path / "report.docx").write_bytes(render_docx(spec))
+    (tmp_path / "scan.pdf").write_bytes(render_image_pdf(pages=3))
+    (tmp_path / "old.doc").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600))
+    assert read_document((tmp_path / "report.docx").read_bytes()).kind == "docx"
+    ok = subprocess.run([*CLI, "parse", "--format", "csv", str(tmp_path / "report.bin"), str(tmp_path / "report.docx")],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    rows = ok.stdout.splitlines()[1:]
+    assert len(rows) == 2 * len(expected(spec)) and rows  # every printed cell, once from each file
+    bad = subprocess.run([*CLI, "parse", str(tmp_path / "scan.pdf"), str(tmp_path / "old.doc")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and not bad.stdout
+    assert f"{tmp_path / 'scan.pdf'}: no text layer (scanned): 3 pages" in bad.stderr
+    assert f"{tmp_path / 'old.doc'}: needs converter" in bad.stderr
