@@ -4,8 +4,8 @@ Each partition (one agency's reports of one year, every version of them) is one 
 `<dataset>/year=<y>/agency_id=<agency_id>/part.parquet`. Loading a report rewrites its partition's file:
 the rows of that report_id are replaced, never duplicated, and the new file is written beside the
 old one and moved over it, so a reader sees the old partition or the new one, never half of one.
-Beside each file, `part.parquet.sha256` holds the sha256 of its bytes, written before the file is moved
-into place: a file whose bytes no longer match was changed outside the pipeline (`verified`). Which
+Beside each file, `part.parquet.sha256` holds the sha256 of its bytes (and of the file it replaced: it is
+written first), so a file whose bytes match neither was changed outside the pipeline (`verified`). Which
 version of a report is current is no property of the version: the warehouse decides it at each build,
 from the fetch log (load/views/10_current.sql).
 The root may be a local path or a URL that pyarrow's filesystems understand (file://, s3://).
@@ -126,27 +126,28 @@ class Lake:
         else:
             self.fs, self.root = pafs.LocalFileSystem(), os.path.abspath(root)
 
-    def _checksums(self, path: str) -> tuple[str | None, str]:
-        """(the sha256 recorded when the file was written, or None for a file written before checksums
-        were; the sha256 of its bytes now)."""
+    def _checksums(self, path: str) -> tuple[list[str] | None, str]:
+        """(the sha256s its checksum file accepts, newest first, or None for a file written before
+        checksums were; the sha256 of its bytes now)."""
         with self.fs.open_input_stream(path) as f:
             actual = hashlib.sha256(f.readall()).hexdigest()
         try:
             with self.fs.open_input_stream(path + CHECKSUM_SUFFIX) as f:
-                return f.readall().decode("ascii", "replace").strip(), actual
+                return f.readall().decode("ascii", "replace").split(), actual
         except FileNotFoundError:
             return None, actual
 
-    def _read_part(self, directory: str, dataset: str) -> pa.Table | None:
+    def _read_part(self, directory: str, dataset: str) -> tuple[pa.Table | None, str | None]:
+        """The partition's rows and the sha256 of its file (None, None: no file)."""
         path = f"{directory}/{PART_FILE}"
         if self.fs.get_file_info(path).type != pafs.FileType.File:
-            return None
+            return None, None
         recorded, actual = self._checksums(path)
-        if recorded not in (None, actual):  # never merged into the new file, which would launder it
+        if recorded is not None and actual not in recorded:  # never merged into the new file: that would launder it
             log.warning("lake file %s was changed outside the pipeline (sha256 %s, recorded %s): its rows are "
-                        "dropped; `govreports reparse` rebuilds them from the raw zone", path, actual, recorded)
-            return None
-        return pq.read_table(path, filesystem=self.fs, schema=SCHEMAS[dataset])
+                        "dropped; `govreports reparse` rebuilds them from the raw zone", path, actual, recorded[:1])
+            return None, None
+        return pq.read_table(path, filesystem=self.fs, schema=SCHEMAS[dataset]), actual
 
     def _put(self, path: str, data: bytes | pa.Buffer) -> None:
         """Write `path` whole: beside it, then moved over it (a rename: atomic on a local filesystem)."""
@@ -155,7 +156,7 @@ class Lake:
             out.write(data)
         self.fs.move(tmp, path)
 
-    def _write_part(self, directory: str, table: pa.Table) -> None:
+    def _write_part(self, directory: str, table: pa.Table, previous: str | None) -> None:
         self.fs.create_dir(directory, recursive=True)
         sink = pa.BufferOutputStream()
         # No dictionary pages: a partition holds one agency-year (~200 rows), too few to repeat values
@@ -163,9 +164,10 @@ class Lake:
         pq.write_table(table, sink, compression=COMPRESSION, use_dictionary=False)
         data = sink.getvalue()
         path = f"{directory}/{PART_FILE}"
-        # The checksum first: a kill in between leaves the old file under the new checksum, which the
-        # next run rewrites (the report being written was not loaded yet: reports are written last).
-        self._put(path + CHECKSUM_SUFFIX, hashlib.sha256(data).hexdigest().encode())
+        # The checksum first, accepting the file it replaces too: a kill between the two moves leaves
+        # the old file, still accepted (and the report being written not loaded: reports go last).
+        accepted = [hashlib.sha256(data).hexdigest(), *([previous] if previous else [])]
+        self._put(path + CHECKSUM_SUFFIX, "\n".join(accepted).encode())
         self._put(path, data)
 
     def write(self, bundles: Iterable[ReportBundle],
@@ -192,11 +194,11 @@ class Lake:
             for dataset in ("facts", "checks", "reports"):  # reports last: it says what is loaded
                 directory = partition_dir(self.root, dataset, year, agency_id)
                 table = batch[dataset].filter(pc.is_in(batch[dataset]["report_id"], value_set=ids))
-                old = self._read_part(directory, dataset)
+                old, previous = self._read_part(directory, dataset)
                 if old is not None:
                     keep = pc.invert(pc.is_in(old["report_id"], value_set=ids))
                     table = pa.concat_tables([old.filter(keep), table])
-                self._write_part(directory, table)
+                self._write_part(directory, table, previous)
                 if on_file is not None:
                     on_file(directory)
         return WriteSummary(len(ordered), batch["facts"].num_rows, batch["checks"].num_rows, set(by_partition))
@@ -234,9 +236,10 @@ class Lake:
         if unrecorded := sum(recorded is None for recorded, _ in sums):
             log.warning("%d lake files carry no checksum (written by an older version): loaded unverified; "
                         "`govreports reparse` records them", unrecorded)
-        tampered = [Tampered(dataset, *_partition(path), self._for_duckdb(path), recorded, actual)
+        tampered = [Tampered(dataset, *_partition(path), self._for_duckdb(path), recorded[0] if recorded else "",
+                             actual)
                     for (dataset, path), (recorded, actual) in zip(every, sums, strict=True)
-                    if recorded not in (None, actual)]
+                    if recorded is not None and actual not in recorded]
         for t in tampered:
             log.warning("lake file %s was changed outside the pipeline (sha256 %s, recorded %s): partition "
                         "year=%d agency_id=%s not loaded", t.path, t.actual_sha256, t.recorded_sha256, t.year,

@@ -93,6 +93,19 @@ def test_a_file_changed_outside_the_pipeline_is_found_and_its_partition_left_out
     assert lake.verified()[1] == []
 
 
+def test_a_kill_between_the_checksum_and_the_file_leaves_the_old_file_accepted(tmp_path):
+    lake = Lake(str(tmp_path))
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
+    before = _part(tmp_path).read_bytes()
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 11, 2)])
+    # The state a kill after the checksum's move and before the file's leaves: the old file in place.
+    _part(tmp_path).write_bytes(before)
+    assert lake.verified()[1] == []
+    # A file that was never the pipeline's is still found.
+    _part(tmp_path).write_bytes(_part(tmp_path, "checks").read_bytes())
+    assert [t.dataset for t in lake.verified()[1]] == ["facts"]
+
+
 def test_a_file_from_before_checksums_is_loaded(tmp_path, caplog):
     lake = Lake(str(tmp_path))
     lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
