@@ -104,7 +104,8 @@ REPORTS: tuple[Column, ...] = (
     C("n_checks_not_assessable", "int", "checks that could not be assessed"),
     C("sections", "str", "the sections whose tables were read, e.g. 二三四"),
     C("problems", "str", "the parser's notes, one per line"),
-    C("is_current", "bool", "the latest version of this agency's report for this year"),
+    C("is_current", "bool", "the version of this agency's report for this year that the fetch log saw last "
+                            "among those that parsed; decided at each build, not stored in the lake"),
 )
 
 # Every fetch attempt (extract/fetchlog.py's log).

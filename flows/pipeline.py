@@ -47,9 +47,7 @@ from govreports.load.lake import Lake  # noqa: E402
 PARSE_BATCH = 100  # pages per parse-and-load task (whole agencies)
 PARSE_AHEAD = 8  # batches in flight
 MIN_PAGES = 200  # a smaller parse stage stays on the flow's threads: starting processes costs more than it saves
-# Present from the first load until the database is rebuilt: a run killed in between leaves it, and the
-# next run then rebuilds the database even when it loads nothing itself.
-STALE_MARKER = ".refresh-needed"
+STALE_MARKER = steps.STALE_MARKER  # the database must be rebuilt (a load, or a page back at a known version)
 GC_THRESHOLD = 20_000  # allocations between young collections in a parse process (Python's default is 700)
 
 log = logging.getLogger(__name__)
@@ -172,6 +170,7 @@ class _ParseStage:
                  lock: RunLock, loaded: set[str] | None = None) -> None:
         self.summary, self.wh, self.lake_root, self.sources, self.lock = summary, wh, lake_root, sources, lock
         self.seen = loaded
+        self.stale = (wh.lock_dir / STALE_MARKER).exists()  # at the start: this run's fetch may touch it too
         self.pages = 0
         self.window: deque = deque()
         self.pool: ProcessPoolTaskRunner | None = None
@@ -190,7 +189,7 @@ class _ParseStage:
     def add(self, refs: list[steps.PageRef]) -> None:
         if self.seen is None:
             try:  # a run killed after loading leaves the marker: then the database may lag the lake
-                db = None if (self.wh.lock_dir / STALE_MARKER).exists() else self.wh.db
+                db = None if self.stale else self.wh.db
                 self.seen = steps.loaded_ids(Lake(self.wh.lake), db)
             except OSError as exc:
                 raise StageFailed(f"cannot read the lake at {self.wh.lake}: {exc}") from exc

@@ -68,7 +68,8 @@ class RunLock:
 
 def sweep(root: str | os.PathLike, *, deep: bool = True) -> int:
     """Remove what a killed run left (holding the lock); returns how many. Half-built lake directories
-    (at the top) always; with `deep`, hidden `*.tmp` files anywhere in the tree."""
+    (at the top) always; with `deep`, hidden `*.tmp` files anywhere in the tree, and the write-ahead log
+    (`*.tmp.wal`) of a database killed while it was being built."""
     root = Path(root)
     removed = 0
     if not root.exists():
@@ -77,7 +78,7 @@ def sweep(root: str | os.PathLike, *, deep: bool = True) -> int:
         shutil.rmtree(leftover, ignore_errors=True)
         removed += 1
     if deep:
-        for tmp in root.rglob(".*.tmp"):
+        for tmp in [*root.rglob(".*.tmp"), *root.rglob(".*.tmp.wal")]:
             tmp.unlink(missing_ok=True)
             removed += 1
     return removed

@@ -26,6 +26,10 @@ from govreports.load.warehouse import build, loaded_report_ids
 from govreports.transform.report import ParseFailure, report_id_for
 
 log = logging.getLogger(__name__)
+# In the warehouse's lock directory from the first load, or the first new version of a known page, until
+# the database is rebuilt: a run killed in between leaves it, and the next run then rebuilds the database
+# even when it loads nothing itself.
+STALE_MARKER = ".refresh-needed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,8 @@ def fetch(sources: Sequence[Source], wh: Warehouse, fetcher: Fetcher, years: Ite
 
     def event(e: CrawlEvent) -> None:
         if e.kind == "page" and e.outcome in ("new", "new_version"):
+            if e.outcome == "new_version":  # perhaps a version seen before, now current again: no parse says so
+                (wh.lock_dir / STALE_MARKER).touch()
             checkpoint("fetch")
         if on_event is not None:
             on_event(e)
@@ -196,11 +202,13 @@ def load(lake_root: str, bundles: Sequence[ReportBundle]) -> WriteSummary:
 
 
 def refresh(wh: Warehouse) -> Path:
-    """Rebuild the analysts' database from the lake (atomically replacing the old file)."""
+    """Rebuild the analysts' database from the lake (atomically replacing the old file), with the current
+    version of each report decided from when the fetch log last saw each version."""
     local = wh.local_root
     has_log = local is not None and any((local / "fetch_log").glob("*.parquet"))
     log_glob = str((local / "fetch_log").resolve() / "*.parquet") if has_log else None
-    return build(Lake(wh.lake), wh.db, fetch_log_glob=log_glob, on_step=lambda _name: checkpoint("refresh"))
+    return build(Lake(wh.lake), wh.db, fetch_log_glob=log_glob, on_step=lambda _name: checkpoint("refresh"),
+                 versions=FetchLog(wh.fetch_log).versions())
 
 
 @dataclass(slots=True)

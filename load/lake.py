@@ -4,11 +4,17 @@ Each partition (one agency's reports of one year, every version of them) is one 
 `<dataset>/year=<y>/agency_id=<agency_id>/part.parquet`. Loading a report rewrites its partition's file:
 the rows of that report_id are replaced, never duplicated, and the new file is written beside the
 old one and moved over it, so a reader sees the old partition or the new one, never half of one.
+Beside each file, `part.parquet.sha256` holds the sha256 of its bytes (and of the file it replaced: it is
+written first), so a file whose bytes match neither was changed outside the pipeline (`verified`). Which
+version of a report is current is no property of the version: the warehouse decides it at each build,
+from the fetch log (load/views/10_current.sql).
 The root may be a local path or a URL that pyarrow's filesystems understand (file://, s3://).
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import re
 import uuid
@@ -28,16 +34,22 @@ from govreports.data.schema import CHECKS, FACTS, REPORTS, Column, pandas_types
 from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
 
 PART_FILE = "part.parquet"
+CHECKSUM_SUFFIX = ".sha256"  # part.parquet.sha256: the hex sha256 of part.parquet's bytes
 COMPRESSION = "zstd"
 PARTITION_KEYS = ("year", "agency_id")  # year (int; 0 = not known), the ASCII agency id
 UNKNOWN_YEAR = 0
 AGENCY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+DECIDED_AT_BUILD = ("is_current",)  # reports' columns that the warehouse computes, never stored
 REPORT_COLUMNS: dict[str, str] = pandas_types(REPORTS)  # one row per report version (data/schema.py)
+
+log = logging.getLogger(__name__)
 
 
 def _stored(*columns: Column) -> pa.Schema:
-    """A dataset's file schema: the partition keys live in the path, every other column in the file."""
-    return pa.schema([pa.field(c.name, c.arrow) for c in columns if c.name not in PARTITION_KEYS])
+    """A dataset's file schema: the partition keys live in the path, the build's columns in the
+    warehouse, every other column in the file."""
+    return pa.schema([pa.field(c.name, c.arrow) for c in columns
+                      if c.name not in PARTITION_KEYS + DECIDED_AT_BUILD])
 
 
 SCHEMAS: dict[str, pa.Schema] = {  # the lake's three datasets, declared once
@@ -62,6 +74,17 @@ class ReportBundle:
     check_rows: list[tuple]
 
 
+class Tampered(NamedTuple):
+    """A partition file whose bytes are not those written by the pipeline."""
+
+    dataset: str
+    year: int
+    agency_id: str
+    path: str
+    recorded_sha256: str
+    actual_sha256: str
+
+
 class WriteSummary(NamedTuple):
     reports: int
     facts: int
@@ -79,6 +102,12 @@ def partition_dir(root: str, dataset: str, year: int, agency_id: str) -> str:
     return f"{root}/{dataset}/year={year}/agency_id={agency_id}"
 
 
+def _partition(path: str) -> tuple[int, str]:
+    """(year, agency_id) of a partition file's path."""
+    parts = dict(p.split("=", 1) for p in path.split("/")[-3:-1])
+    return int(parts["year"]), parts["agency_id"]
+
+
 def _rows_table(dataset: str, rows: list[tuple], columns: dict[str, str]) -> pa.Table:
     """Row tuples in `columns` order -> the dataset's stored schema (the partition keys are left to
     the path)."""
@@ -86,15 +115,6 @@ def _rows_table(dataset: str, rows: list[tuple], columns: dict[str, str]) -> pa.
     by_name = dict(zip(columns, zip(*rows, strict=True), strict=True)) if rows else {}
     arrays = [pa.array(by_name.get(f.name, ()), f.type, from_pandas=True) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def _current(reports: pa.Table) -> pa.Table:
-    """Mark the latest version (by fetched_at, then loaded_at) of the partition's report."""
-    order = pc.sort_indices(reports, sort_keys=[("fetched_at", "ascending", "at_start"),
-                                                ("loaded_at", "ascending", "at_start")])
-    latest = order[-1].as_py()
-    flags = pa.array([i == latest for i in range(reports.num_rows)], pa.bool_())
-    return reports.set_column(reports.schema.get_field_index("is_current"), "is_current", flags)
 
 
 class Lake:
@@ -106,19 +126,49 @@ class Lake:
         else:
             self.fs, self.root = pafs.LocalFileSystem(), os.path.abspath(root)
 
-    def _read_part(self, directory: str, dataset: str) -> pa.Table | None:
+    def _checksums(self, path: str) -> tuple[list[str] | None, str]:
+        """(the sha256s its checksum file accepts, newest first, or None for a file written before
+        checksums were; the sha256 of its bytes now)."""
+        with self.fs.open_input_stream(path) as f:
+            actual = hashlib.sha256(f.readall()).hexdigest()
+        try:
+            with self.fs.open_input_stream(path + CHECKSUM_SUFFIX) as f:
+                return f.readall().decode("ascii", "replace").split(), actual
+        except FileNotFoundError:
+            return None, actual
+
+    def _read_part(self, directory: str, dataset: str) -> tuple[pa.Table | None, str | None]:
+        """The partition's rows and the sha256 of its file (None, None: no file)."""
         path = f"{directory}/{PART_FILE}"
         if self.fs.get_file_info(path).type != pafs.FileType.File:
-            return None
-        return pq.read_table(path, filesystem=self.fs, schema=SCHEMAS[dataset])
+            return None, None
+        recorded, actual = self._checksums(path)
+        if recorded is not None and actual not in recorded:  # never merged into the new file: that would launder it
+            log.warning("lake file %s was changed outside the pipeline (sha256 %s, recorded %s): its rows are "
+                        "dropped; `govreports reparse` rebuilds them from the raw zone", path, actual, recorded[:1])
+            return None, None
+        return pq.read_table(path, filesystem=self.fs, schema=SCHEMAS[dataset]), actual
 
-    def _write_part(self, directory: str, table: pa.Table) -> None:
+    def _put(self, path: str, data: bytes | pa.Buffer) -> None:
+        """Write `path` whole: beside it, then moved over it (a rename: atomic on a local filesystem)."""
+        tmp = f"{path.rsplit('/', 1)[0]}/.{uuid.uuid4().hex}.tmp"
+        with self.fs.open_output_stream(tmp) as out:
+            out.write(data)
+        self.fs.move(tmp, path)
+
+    def _write_part(self, directory: str, table: pa.Table, previous: str | None) -> None:
         self.fs.create_dir(directory, recursive=True)
-        tmp = f"{directory}/.{uuid.uuid4().hex}.tmp"
+        sink = pa.BufferOutputStream()
         # No dictionary pages: a partition holds one agency-year (~200 rows), too few to repeat values
         # much; without them the file is smaller and written faster (BENCHMARKS.md, Scale, Round 3).
-        pq.write_table(table, tmp, filesystem=self.fs, compression=COMPRESSION, use_dictionary=False)
-        self.fs.move(tmp, f"{directory}/{PART_FILE}")  # rename: atomic on a local filesystem
+        pq.write_table(table, sink, compression=COMPRESSION, use_dictionary=False)
+        data = sink.getvalue()
+        path = f"{directory}/{PART_FILE}"
+        # The checksum first, accepting the file it replaces too: a kill between the two moves leaves
+        # the old file, still accepted (and the report being written not loaded: reports go last).
+        accepted = [hashlib.sha256(data).hexdigest(), *([previous] if previous else [])]
+        self._put(path + CHECKSUM_SUFFIX, "\n".join(accepted).encode())
+        self._put(path, data)
 
     def write(self, bundles: Iterable[ReportBundle],
               on_file: Callable[[str], None] | None = None) -> WriteSummary:
@@ -144,13 +194,11 @@ class Lake:
             for dataset in ("facts", "checks", "reports"):  # reports last: it says what is loaded
                 directory = partition_dir(self.root, dataset, year, agency_id)
                 table = batch[dataset].filter(pc.is_in(batch[dataset]["report_id"], value_set=ids))
-                old = self._read_part(directory, dataset)
+                old, previous = self._read_part(directory, dataset)
                 if old is not None:
                     keep = pc.invert(pc.is_in(old["report_id"], value_set=ids))
                     table = pa.concat_tables([old.filter(keep), table])
-                if dataset == "reports":
-                    table = _current(table)
-                self._write_part(directory, table)
+                self._write_part(directory, table, previous)
                 if on_file is not None:
                     on_file(directory)
         return WriteSummary(len(ordered), batch["facts"].num_rows, batch["checks"].num_rows, set(by_partition))
@@ -178,6 +226,31 @@ class Lake:
         """Every partition file of a dataset, sorted, as DuckDB reads them."""
         return [self._for_duckdb(path) for path in self._paths(dataset)]
 
+    def verified(self) -> tuple[dict[str, list[str]], list[Tampered]]:
+        """Every dataset's partition files as DuckDB reads them, less the partitions (year, agency) that
+        hold a file whose bytes differ from the checksum recorded when it was written; and those files.
+        A whole partition goes, in every dataset, so that no report is loaded without its facts."""
+        every = [(dataset, path) for dataset in SCHEMAS for path in self._paths(dataset)]
+        with ThreadPoolExecutor(max_workers=4) as pool:  # threads hide an object store's latency
+            sums = list(pool.map(self._checksums, [path for _, path in every]))
+        if unrecorded := sum(recorded is None for recorded, _ in sums):
+            log.warning("%d lake files carry no checksum (written by an older version): loaded unverified; "
+                        "`govreports reparse` records them", unrecorded)
+        tampered = [Tampered(dataset, *_partition(path), self._for_duckdb(path), recorded[0] if recorded else "",
+                             actual)
+                    for (dataset, path), (recorded, actual) in zip(every, sums, strict=True)
+                    if recorded is not None and actual not in recorded]
+        for t in tampered:
+            log.warning("lake file %s was changed outside the pipeline (sha256 %s, recorded %s): partition "
+                        "year=%d agency_id=%s not loaded", t.path, t.actual_sha256, t.recorded_sha256, t.year,
+                        t.agency_id)
+        skip = {(t.year, t.agency_id) for t in tampered}
+        files: dict[str, list[str]] = {dataset: [] for dataset in SCHEMAS}
+        for dataset, path in every:
+            if _partition(path) not in skip:
+                files[dataset].append(self._for_duckdb(path))
+        return files, tampered
+
     def report_ids(self) -> set[str]:
         """Every report version the lake holds (what the parse stage may skip). File by file: a pyarrow
         dataset over the whole lake grows with the lake's files (BENCHMARKS.md, Scale, Round 3)."""
@@ -196,10 +269,10 @@ class Lake:
         """A whole dataset with its partition columns (year, agency_id), for tests and small lakes."""
         frames = []
         for path in self._paths(dataset):
-            parts = dict(p.split("=", 1) for p in path.split("/")[-3:-1])
+            year, agency_id = _partition(path)
             df = pq.read_table(path, filesystem=self.fs, schema=SCHEMAS[dataset]).to_pandas()
-            df.insert(0, "agency_id", parts["agency_id"])
-            df.insert(0, "year", int(parts["year"]))
+            df.insert(0, "agency_id", agency_id)
+            df.insert(0, "year", year)
             frames.append(df)
         if not frames:
             return pd.DataFrame(columns=["year", "agency_id", *SCHEMAS[dataset].names])

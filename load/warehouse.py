@@ -5,7 +5,8 @@ The database is rebuilt from the Parquet lake into a new file that then replaces
 the new one: a query sees the old state or the new, never a mix, and since the loader never writes
 to the file analysts have open, they never meet a lock. Analysts open it read-only (`connect`).
 `lake_*` views read the Parquet files directly (absolute paths, explicit hive types) for whoever
-wants the lake's live state.
+wants the lake's live state. A lake file whose checksum no longer matches is not loaded (its whole
+partition is left out) and is listed in `lake_tampered`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
+import pandas as pd
+import pyarrow as pa
 
 from govreports.data.schema import TYPES
-from govreports.load.lake import REPORT_COLUMNS, Lake
+from govreports.load.lake import DECIDED_AT_BUILD, REPORT_COLUMNS, Lake, Tampered
 from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
 
 VIEWS_DIR = Path(str(resources.files("govreports.load") / "views"))
@@ -45,8 +48,14 @@ _COLUMNS = {
     "facts": {"agency_id": "string", **FACT_COLUMNS},
     "checks": {"agency_id": "string", "agency": "string", "year": "Int64", **CHECK_COLUMNS,
                **dict.fromkeys(_COUNTS, "Int64")},
-    "reports": REPORT_COLUMNS,
+    "reports": {n: t for n, t in REPORT_COLUMNS.items() if n not in DECIDED_AT_BUILD},
 }
+# The table each dataset's files are loaded into: reports_all_versions is made from reports_stored and
+# the fetch log's sightings by load/views/10_current.sql.
+_LOADED = {"facts": "facts_all_versions", "checks": "checks_all_versions", "reports": "reports_stored"}
+# When each version was last seen (FetchLog.versions()), the table 10_current.sql reads.
+_TAMPERED = pa.schema([(name, pa.int64() if name == "year" else pa.string()) for name in Tampered._fields])
+_SEEN = pa.schema([("url", pa.string()), ("sha256", pa.string()), ("last_seen", pa.timestamp("us", tz="UTC"))])
 
 
 def _empty(dataset: str) -> str:
@@ -68,27 +77,36 @@ def _select_from(dataset: str, files: list[str] | str | None) -> str:
     return f"SELECT {columns} FROM read_parquet({files_sql}, {_HIVE})"
 
 
+def _seen(versions: pd.DataFrame | None) -> pa.Table:
+    if versions is None or versions.empty:
+        return _SEEN.empty_table()
+    return pa.Table.from_pandas(versions[_SEEN.names], preserve_index=False).cast(_SEEN)
+
+
 def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = None,
-          on_step: Callable[[str], None] | None = None) -> Path:
-    """(Re)build the warehouse file from the lake, atomically. Returns its path. `on_step(name)` is
-    called after each table and view file is created (the crash tests' checkpoint)."""
+          on_step: Callable[[str], None] | None = None, versions: pd.DataFrame | None = None) -> Path:
+    """(Re)build the warehouse file from the lake, atomically. Returns its path. `versions`: the fetch
+    log's versions (FetchLog.versions(): url, sha256, last_seen), from which the current version of each
+    report is decided. `on_step(name)` is called after each table and view file is created (the crash
+    tests' checkpoint)."""
     step = on_step or (lambda _name: None)
     db_path = Path(db_path).resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = db_path.with_name(f".{db_path.name}.{uuid.uuid4().hex}.tmp")
     with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
         con.execute(_AS_COUNT)
-    files = {dataset: lake.files(dataset) for dataset in ("reports", "facts", "checks")}  # one listing each
+    files, tampered = lake.verified()  # one listing each
     for dataset, paths in files.items():
         for i in range(0, max(len(paths), 1), BUILD_CHUNK_FILES):  # no files: one empty table
             with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
                 chunk = _select_from(dataset, paths[i:i + BUILD_CHUNK_FILES])
-                con.execute(f"INSERT INTO {dataset}_all_versions {chunk}" if i else
-                            f"CREATE TABLE {dataset}_all_versions AS {chunk}")
-        step(f"{dataset}_all_versions")
+                con.execute(f"INSERT INTO {_LOADED[dataset]} {chunk}" if i else
+                            f"CREATE TABLE {_LOADED[dataset]} AS {chunk}")
+        step(_LOADED[dataset])
     with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
-        for dataset in (d for d, paths in files.items() if paths):
-            con.execute(f"CREATE VIEW lake_{dataset} AS {_select_from(dataset, lake.glob(dataset))}")
+        con.register("report_versions_seen", _seen(versions))
+        con.register("tampered", pa.Table.from_pylist([t._asdict() for t in tampered], schema=_TAMPERED))
+        con.execute("CREATE TABLE lake_tampered AS SELECT * FROM tampered")
         if fetch_log_glob:
             # union_by_name: files written before a column was added read as null there
             con.execute("CREATE VIEW fetch_log AS SELECT * FROM "
@@ -96,6 +114,12 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
         for sql in sorted(VIEWS_DIR.glob("*.sql")):
             con.execute(sql.read_text(encoding="utf-8"))
             step(sql.name)
+        for dataset in (d for d, paths in files.items() if paths):
+            live = _select_from(dataset, lake.glob(dataset))
+            if dataset == "reports":  # the live rows, current as decided at this build
+                live = (f"SELECT l.*, coalesce(a.is_current, false) AS is_current FROM ({live}) l "
+                        "LEFT JOIN (SELECT report_id, is_current FROM reports_all_versions) a USING (report_id)")
+            con.execute(f"CREATE VIEW lake_{dataset} AS {live}")
         con.execute("CREATE TABLE build_info (lake VARCHAR, built_at TIMESTAMPTZ)")
         con.execute("INSERT INTO build_info VALUES (?, now())", [lake.glob("reports")])
         con.execute("CHECKPOINT")

@@ -1,9 +1,12 @@
 """The Parquet lake on real files: partitions, schemas, idempotent reloads, versions, safe paths."""
 
+import hashlib
+from pathlib import Path
+
 import pyarrow.parquet as pq
 import pytest
 
-from govreports.load.lake import SCHEMAS, Lake, LakeError
+from govreports.load.lake import CHECKSUM_SUFFIX, SCHEMAS, Lake, LakeError
 from tests.loadhelp import bundle
 
 
@@ -44,16 +47,73 @@ def test_reload_replaces_rows_and_never_duplicates(tmp_path):
     assert not list(tmp_path.rglob("*.tmp"))
 
 
-def test_a_changed_page_is_a_second_version_and_the_latest_is_current(tmp_path):
+def test_a_changed_page_is_a_second_version_and_current_is_left_to_the_build(tmp_path):
     lake = Lake(str(tmp_path))
     old = bundle("a1", "甲区民政局", 2022, "2021", 10, 2, fetched_at="2023-01-20")
     new = bundle("a1", "甲区民政局", 2022, "2021", 11, 2, fetched_at="2023-03-01")
     lake.write([new])
-    lake.write([old])  # loaded later, fetched earlier: still not current
+    lake.write([old])
     reports = lake.read("reports").set_index("report_id")
-    assert len(reports) == 2
-    assert bool(reports.loc[new.report["report_id"], "is_current"])
-    assert not bool(reports.loc[old.report["report_id"], "is_current"])
+    assert set(reports.index) == {old.report["report_id"], new.report["report_id"]}
+    # Which version is current depends on the fetch log's history, not on the version: the warehouse
+    # decides it at each build (tests/test_versions.py), the lake stores no flag that could go stale.
+    assert "is_current" not in reports.columns and "is_current" not in SCHEMAS["reports"].names
+
+
+def _part(root, dataset="facts", year=2022, agency_id="a1"):
+    return root / dataset / f"year={year}" / f"agency_id={agency_id}" / "part.parquet"
+
+
+def test_each_partition_file_has_the_checksum_of_its_bytes(tmp_path):
+    lake = Lake(f"file://{tmp_path}")  # through a pyarrow filesystem URL, as on an object store
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
+    for dataset in SCHEMAS:
+        part = _part(tmp_path, dataset)
+        recorded = part.with_name(part.name + CHECKSUM_SUFFIX).read_text()
+        assert recorded == hashlib.sha256(part.read_bytes()).hexdigest()
+    files, tampered = lake.verified()
+    assert tampered == [] and {d: len(f) for d, f in files.items()} == {d: 1 for d in SCHEMAS}
+
+
+def test_a_file_changed_outside_the_pipeline_is_found_and_its_partition_left_out(tmp_path):
+    lake = Lake(str(tmp_path))
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2), bundle("a2", "乙区民政局", 2022, "2021", 20, 2)])
+    forged = Lake(str(tmp_path / "forged"))
+    forged.write([bundle("a1", "甲区民政局", 2022, "2021", 99999, 2)])
+    part = _part(tmp_path)
+    part.write_bytes(_part(tmp_path / "forged").read_bytes())  # valid Parquet of the right schema
+    files, tampered = lake.verified()
+    assert [(t.dataset, t.year, t.agency_id) for t in tampered] == [("facts", 2022, "a1")]
+    assert tampered[0].path == str(part) and tampered[0].actual_sha256 == hashlib.sha256(part.read_bytes()).hexdigest()
+    # The whole partition is left out, in every dataset: no report without its facts.
+    assert {d: [Path(f).parts[-2] for f in fs] for d, fs in files.items()} == {d: ["agency_id=a2"] for d in SCHEMAS}
+    # A new load into that partition does not take the forged rows along (nor record their checksum).
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 11, 2)])
+    assert 99999 not in set(lake.read("facts")["value"])
+    assert lake.verified()[1] == []
+
+
+def test_a_kill_between_the_checksum_and_the_file_leaves_the_old_file_accepted(tmp_path):
+    lake = Lake(str(tmp_path))
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
+    before = _part(tmp_path).read_bytes()
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 11, 2)])
+    # The state a kill after the checksum's move and before the file's leaves: the old file in place.
+    _part(tmp_path).write_bytes(before)
+    assert lake.verified()[1] == []
+    # A file that was never the pipeline's is still found.
+    _part(tmp_path).write_bytes(_part(tmp_path, "checks").read_bytes())
+    assert [t.dataset for t in lake.verified()[1]] == ["facts"]
+
+
+def test_a_file_from_before_checksums_is_loaded(tmp_path, caplog):
+    lake = Lake(str(tmp_path))
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
+    for sidecar in tmp_path.rglob("*" + CHECKSUM_SUFFIX):
+        sidecar.unlink()
+    files, tampered = lake.verified()
+    assert tampered == [] and all(len(f) == 1 for f in files.values())
+    assert "3 lake files carry no checksum" in caplog.text
 
 
 @pytest.mark.parametrize("agency_id", ["../escape", "a/b", "a\x00b", "a\nb", "鄞州", "x" * 300, "", ".."])

@@ -125,3 +125,21 @@ def test_two_processes_taking_over_a_dead_runs_lock_at_once_one_wins_and_none_cr
         results = [(p.communicate(timeout=60), p.returncode) for p in racers]
         assert sorted(out.decode().strip() for (out, _err), _rc in results) == ["held", "refused"]
         assert all(rc == 0 and not err for (_out, err), rc in results)
+
+
+KILLED_IN_A_BUILD = ("import os, signal, sys, duckdb; con = duckdb.connect(sys.argv[1]); "
+                     "con.execute('CREATE TABLE t AS SELECT range AS i FROM range(1000)'); "
+                     "os.kill(os.getpid(), signal.SIGKILL)")
+
+
+def test_sweep_removes_the_write_ahead_log_of_a_database_killed_while_built(tmp_path):
+    # The database is built under a hidden temporary name (load/warehouse.py); DuckDB keeps its
+    # write-ahead log beside it, `<name>.wal`, which a kill leaves behind.
+    tmp = tmp_path / ".govreports.duckdb.0123456789abcdef0123456789abcdef.tmp"
+    proc = subprocess.run([sys.executable, "-c", KILLED_IN_A_BUILD, str(tmp)], cwd=ROOT, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    wal = tmp.with_name(tmp.name + ".wal")
+    assert wal.exists()
+    (tmp_path / "govreports.duckdb.wal").write_bytes(b"")  # a live database's log is no leftover
+    assert sweep(tmp_path) == 2
+    assert not tmp.exists() and not wal.exists() and (tmp_path / "govreports.duckdb.wal").exists()

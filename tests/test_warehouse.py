@@ -6,8 +6,10 @@ import re
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
+from govreports.flows import steps
 from govreports.load.lake import Lake
 from govreports.load.warehouse import build, connect
 from tests.loadhelp import bundle
@@ -321,3 +323,46 @@ def test_a_count_is_an_integer_a_double_holds_exactly_else_null(warehouse, tmp_p
     db = build(lake, tmp_path / "govreports.duckdb")
     assert q(db, "SELECT value FROM facts WHERE metric = 'licensing_decisions'") == [(2.5,)]
     assert q(db, "SELECT decisions FROM licensing_trend") == [(None,)]
+
+
+def test_a_lake_file_changed_outside_the_pipeline_is_reported_and_not_loaded(tmp_path, caplog):
+    lake = Lake(str(tmp_path / "parquet"))
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2), bundle("a2", "乙区民政局", 2022, "2021", 20, 2)])
+    forged = Lake(str(tmp_path / "forged"))
+    forged.write([bundle("a1", "甲区民政局", 2022, "2021", 99999, 2)])
+    part = Path("facts", "year=2022", "agency_id=a1", "part.parquet")
+    (tmp_path / "parquet" / part).write_bytes((tmp_path / "forged" / part).read_bytes())  # other valid Parquet
+    db = build(lake, tmp_path / "govreports.duckdb")
+    assert "changed outside the pipeline" in caplog.text and str(tmp_path / "parquet" / part) in caplog.text
+    assert q(db, "SELECT dataset, year, agency_id, path FROM lake_tampered") == [
+        ("facts", 2022, "a1", str(tmp_path / "parquet" / part))]
+    # Neither the forged rows nor the rest of that partition: no report without its facts.
+    assert q(db, "SELECT count(*) FROM facts_all_versions WHERE value = 99999") == [(0,)]
+    assert q(db, "SELECT DISTINCT agency_id FROM reports_all_versions UNION SELECT DISTINCT agency_id FROM facts "
+                 "UNION SELECT DISTINCT agency_id FROM checks_all_versions") == [("a2",)]
+
+
+def test_the_current_version_is_the_last_seen_of_those_that_parsed(tmp_path):
+    lake = Lake(str(tmp_path / "parquet"))
+    a = bundle("a1", "甲区民政局", 2022, "2021", 10, 2, fetched_at="2024-01-01")
+    b = bundle("a1", "甲区民政局", 2022, "2021", 11, 2, fetched_at="2024-01-02")
+    bad = steps.parse_page(b"<html><body>gone</body></html>", steps.PageRef(
+        "a1", a.report["url"], "f" * 64, 2022, pd.Timestamp("2024-01-03", tz="UTC")), None, pd.Timestamp.now(tz="UTC"))
+    assert bad.report["status"] == "failed"
+    lake.write([a, b, bad])
+    rid = {v.report["report_id"]: name for name, v in {"a": a, "b": b, "bad": bad}.items()}
+
+    def current(seen: dict[str, str] | None) -> list[tuple]:
+        versions = None if seen is None else pd.DataFrame(
+            [{"url": v.report["url"], "sha256": v.report["content_sha256"], "last_seen": pd.Timestamp(seen[name])}
+             for name, v in {"a": a, "b": b, "bad": bad}.items()])
+        db = build(lake, tmp_path / "govreports.duckdb", versions=versions)
+        flags = {rid[r]: c for r, c in q(db, "SELECT report_id, is_current FROM reports_all_versions")}
+        assert q(db, "SELECT report_id, is_current FROM lake_reports ORDER BY 1") == q(
+            db, "SELECT report_id, is_current FROM reports_all_versions ORDER BY 1")
+        return sorted(name for name, flag in flags.items() if flag)
+
+    assert current(None) == ["b"]  # no fetch log: when first fetched; the failed version never displaces
+    # A -> B -> A: A was seen last; the failed version, seen after it, does not count.
+    assert current({"a": "2024-01-05T00:00Z", "b": "2024-01-04T00:00Z", "bad": "2024-01-06T00:00Z"}) == ["a"]
+    assert current({"a": "2024-01-01T00:00Z", "b": "2024-01-04T00:00Z", "bad": "2024-01-09T00:00Z"}) == ["b"]
