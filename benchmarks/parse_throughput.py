@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gc
 import io
 import json
 import math
@@ -102,8 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.corpus import make_corpus
     from govreports.extract.decode import decode
-    from govreports.flows.parse import parse_report
-    from govreports.flows.pipeline import GC_THRESHOLD
+    from govreports.flows.parse import parse_report, tune_gc
     from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS, frame_from_rows
     from govreports.transform.report import ParseFailure
     from tests.render import expected
@@ -148,8 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         full(blobs[i])
         read_html(texts[i])
         bare_lxml(blobs[i])
-    gc.freeze()  # the collector settings of the pipeline's parse processes, for all three
-    gc.set_threshold(GC_THRESHOLD, 10, 10)
+    tune_gc()  # the collector settings of the pipeline's parse processes, for all three
 
     results = []
     s_lxml, _ = _time(bare_lxml, blobs)

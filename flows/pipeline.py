@@ -13,7 +13,6 @@ from govreports.flows.prefect_env import configure
 configure()
 
 import contextlib  # noqa: E402 - prefect must see its settings before it is imported
-import gc  # noqa: E402
 import logging  # noqa: E402
 import multiprocessing  # noqa: E402
 import os  # noqa: E402
@@ -41,6 +40,7 @@ from govreports.extract.fetchlog import FetchLog  # noqa: E402
 from govreports.extract.sources import Source, load_sources, select  # noqa: E402
 from govreports.flows import progress, steps  # noqa: E402
 from govreports.flows.config import DATA_DIR, DEFAULT_WAREHOUSE, Warehouse  # noqa: E402
+from govreports.flows.parse import tune_gc  # noqa: E402
 from govreports.flows.runlock import LockHeld, RunLock, sweep  # noqa: E402
 from govreports.load.lake import Lake  # noqa: E402
 
@@ -48,7 +48,6 @@ PARSE_BATCH = 100  # pages per parse-and-load task (whole agencies)
 PARSE_AHEAD = 8  # batches in flight
 MIN_PAGES = 200  # a smaller parse stage stays on the flow's threads: starting processes costs more than it saves
 STALE_MARKER = steps.STALE_MARKER  # the database must be rebuilt (a load, or a page back at a known version)
-GC_THRESHOLD = 20_000  # allocations between young collections in a parse process (Python's default is 700)
 
 log = logging.getLogger(__name__)
 
@@ -149,12 +148,10 @@ def parse_processes(pages: int) -> int:
 
 def _parse_process_start() -> None:
     """Start of a parse process: it exits when the run's process ends, even killed (a pool's worker would
-    wait for work for good). Parsing allocates many small objects, almost none in cycles, and a full
-    collection walks everything alive: what is alive at start is frozen, young collections run less often."""
+    wait for work for good)."""
     parent = multiprocessing.parent_process()
     threading.Thread(target=lambda: parent.join() or os._exit(1), daemon=True, name="exit-with-run").start()
-    gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, 10, 10)
+    tune_gc()
 
 
 def _on_threads() -> bool:  # the flow's tasks run on threads of its own process, not on a Dask cluster
