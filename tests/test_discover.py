@@ -155,12 +155,13 @@ def test_link_year(text: str, year: int | None) -> None:
         ("http://a.gov.cn/nb/202201/t20220120_1.html", "report"),
         ("http://a.gov.cn/art/2023/1/11/art_1_2.shtml", "report"),
         ("http://a.gov.cn/nb/", "report"),
-        ("http://a.gov.cn/up/2021.PDF", "attachment"),
-        ("http://a.gov.cn/up/2021.docx", "attachment"),
-        ("http://a.gov.cn/up/2021.wps", "attachment"),
+        ("http://a.gov.cn/up/2021.PDF", "file"),
+        ("http://a.gov.cn/up/2021.docx", "file"),
+        ("http://a.gov.cn/up/2021.wps", "file"),
         ("http://a.gov.cn/up/2021.ofd", "attachment"),
         ("http://a.gov.cn/up/2021.rar", "attachment"),
-        ("http://a.gov.cn/module/download/downfile.jsp?classid=0&filename=2101.pdf", "attachment"),
+        ("http://a.gov.cn/module/download/downfile.jsp?classid=0&filename=2101.pdf", "file"),
+        ("http://a.gov.cn/up/2021.xlsx", "attachment"),
         ("http://a.gov.cn/up/2021.jpeg", "image"),
         ("http://a.gov.cn/up/2021.png", "image"),
     ],
@@ -261,7 +262,7 @@ def test_discover_follows_pages_once_and_stays_on_hosts() -> None:
         Link(COLUMN + "202101/t20210125_402.html", "和平区发展改革委2020年度政府信息公开工作年度报告",
              "120101-fgw", 2020, "report", INDEX, agency),
         Link(f"{HOST}/uploads/2020/nb2019.pdf", "附件：2019年政府信息公开工作年度报告.pdf",
-             "120101-fgw", 2019, "attachment", INDEX, None),
+             "120101-fgw", 2019, "file", INDEX, None),
         Link(f"{HOST}/images/nb2018.JPG", "2018年政府信息公开年报", "120101-fgw", 2018, "image", INDEX, None),
         Link(COLUMN + "201901/t20190128_7.html", "和平区发展改革委2018年政府信息公開工作年度報告",
              "120101-fgw", 2018, "report", INDEX, agency),
@@ -294,7 +295,7 @@ def test_discover_report_urls() -> None:
     assert len(by_url) == len(links) == 7
     assert by_url[found].listing_url == INDEX and by_url[found].year == 2021  # found on the listing first
     assert by_url[f"{HOST}/direct/2023.pdf"] == Link(f"{HOST}/direct/2023.pdf", "", "120101-fgw", None,
-                                                     "attachment", "")
+                                                     "file", "")
     assert "http://www.other.gov.cn/2023.html" not in by_url  # not among the source's hosts
 
 
