@@ -12,6 +12,7 @@ from govreports.extract.discover import (
     link_kind,
     link_year,
     parse_listing,
+    report_files,
 )
 from govreports.extract.sources import Source
 
@@ -324,3 +325,42 @@ def test_discover_several_listings_breadth_first() -> None:
     assert fetch.calls == [INDEX, second_column, COLUMN + "index_1.html", COLUMN + "index_2.html",
                            second_column + "index_1.html"]
     assert {link.url for link in links} >= {second_column + "t1.html", second_column + "t0.html"}
+
+
+# --- report_files: a report page's links to its report as a file ------------------------------------
+
+PAGE = "http://a.gov.cn/nb/202301/t20230120_1.html"
+TITLE = "和平区发展改革委2022年政府信息公开工作年度报告"
+
+
+def _page(body: str, title: str = TITLE) -> str:
+    return f'<html><head><meta charset="utf-8"><title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>'
+
+
+def test_report_files_named_as_the_report() -> None:
+    body = (f'<p>附件：<a href="/up/P020230120.pdf">{TITLE}.pdf</a></p>'  # names 报告
+            '<p><a href="/up/2022%E5%B9%B4%E6%8A%A5.docx">下载</a></p>'  # its file name (2022年报) names it
+            '<p><a href="/up/x.wps" title="和平区发展改革委2022年政府信息公开工作年度报告">正文</a></p>'
+            '<p><a href="/up/notice.pdf">关于报送2022年度政府信息公开工作年度报告的通知.pdf</a></p>'  # a notice
+            f'<p><a href="/up/data.xls">{TITLE}附表.xls</a></p>'  # a spreadsheet: not a report file
+            f'<p><a href="/up/P020230120.pdf#page=2">{TITLE}.pdf</a></p>')  # the same file again
+    assert report_files(_page(body), PAGE) == [
+        ("http://a.gov.cn/up/P020230120.pdf", f"{TITLE}.pdf"),
+        ("http://a.gov.cn/up/2022%E5%B9%B4%E6%8A%A5.docx", "下载"),
+        ("http://a.gov.cn/up/x.wps", f"正文 {TITLE}"),
+    ]
+
+
+def test_the_only_file_of_a_page_without_a_report_table_is_its_report() -> None:
+    body = '<p>附件：<a href="/up/P020230120.pdf">点击下载</a></p>'
+    assert report_files(_page(body), PAGE) == [("http://a.gov.cn/up/P020230120.pdf", "点击下载")]
+    layout = "<table><tr><td>首页</td><td>政务公开</td></tr></table>"  # a layout table is no report table
+    assert report_files(_page(layout + body), PAGE) == [("http://a.gov.cn/up/P020230120.pdf", "点击下载")]
+    # With a report table, or beside another unnamed file, an unnamed file may be anything.
+    table = "<table>" + "<tr><td>1</td><td>2</td><td>3</td><td>4</td></tr>" * 10 + "</table>"
+    assert report_files(_page(table + body), PAGE) == []
+    assert report_files(_page(body + '<a href="/up/P2.doc">下载</a>'), PAGE) == []
+    # The listing's link text stands for the page's title: a file that repeats it is the report.
+    assert report_files(_page('<a href="/up/a.pdf">沭阳县2022年度</a>', title="x"), PAGE, "沭阳县2022年度") == [
+        ("http://a.gov.cn/up/a.pdf", "沭阳县2022年度")]
+    assert report_files("", PAGE) == [] and report_files(_page(""), PAGE) == []
