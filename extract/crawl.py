@@ -23,7 +23,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from govreports.extract.decode import DecodeError, decode
-from govreports.extract.discover import FETCHED_KINDS, Link, discover, report_files
+from govreports.extract.discover import FETCHED_KINDS, Link, discover, may_link_files, report_files
 from govreports.extract.fetch import Fetcher, FetchResult
 from govreports.extract.fetchlog import FetchLog
 from govreports.extract.rawzone import RawZone
@@ -251,7 +251,10 @@ class _AgencyCrawl:
         """Queue the page's links to its report as a file, each counted as discovered and against the cap.
         An unchanged page is read from the raw zone: its files may have changed all the same."""
         try:
-            text = decode(body if body is not None else self.raw.get(sha), http_charset=charset).text
+            data = body if body is not None else self.raw.get(sha)
+            if not may_link_files(data):
+                return
+            text = decode(data, http_charset=charset).text
         except (DecodeError, OSError, ValueError):
             return  # not a page that can be read: its parse records why
         for url, text_ in report_files(text, page.url, page.text or None):

@@ -263,7 +263,15 @@ def discover(
 # notice word, or names the page's title; or, on a page with no report table, when it is the page's only
 # report file. Fewer cells than this is a layout table, not a report table (the smallest, 二, has about 40).
 _FILE_NAMES_REPORT = re.compile(r"报告|年报")
+# A page's bytes that name no file extension of a report file link none: most pages, skipped unparsed.
+_FILE_EXTENSION = re.compile(
+    rb"\.(?:" + b"|".join(e[1:].encode() for e, k in _KIND_OF_EXTENSION.items() if k == "file") + rb")\b", re.I)
 _REPORT_TABLE_CELLS = 30
+
+
+def may_link_files(data: bytes) -> bool:
+    """Whether a page's bytes (any ASCII-compatible encoding) name a report file's extension at all."""
+    return _FILE_EXTENSION.search(data) is not None
 
 
 def report_files(text: str, page_url: str, title: str | None = None) -> list[tuple[str, str]]:

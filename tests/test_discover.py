@@ -11,6 +11,7 @@ from govreports.extract.discover import (
     is_report_link,
     link_kind,
     link_year,
+    may_link_files,
     parse_listing,
     report_files,
 )
@@ -364,3 +365,12 @@ def test_the_only_file_of_a_page_without_a_report_table_is_its_report() -> None:
     assert report_files(_page('<a href="/up/a.pdf">沭阳县2022年度</a>', title="x"), PAGE, "沭阳县2022年度") == [
         ("http://a.gov.cn/up/a.pdf", "沭阳县2022年度")]
     assert report_files("", PAGE) == [] and report_files(_page(""), PAGE) == []
+
+
+@pytest.mark.parametrize(("data", "may"), [
+    (b'<a href="/up/a.PDF">', True), (b"downfile.jsp?filename=a.docx&x=1", True), (b'<a href="a.doc">', True),
+    (b'"a.wps"', True), (b'<a href="a.pdfa">', False), (b'<a href="a.xls">', False), (b"<p>pdf</p>", False),
+])
+def test_may_link_files_skips_pages_that_name_no_report_file(data: bytes, may: bool) -> None:
+    # An unchanged page is read again for its files only when its bytes name a report file's extension.
+    assert may_link_files(data) is may
