@@ -120,6 +120,10 @@ def test_one_report_a_page_before_its_file(built):
     assert q(db, "SELECT agency_id, form, source_page FROM reports WHERE agency_id IN ('a', 'b') ORDER BY 1") == [
         ("a", "text", None), ("b", "pdf", f"{HOST}/b/2021.html")]
     assert q(db, "SELECT count(*) FROM reports WHERE year = 2021 AND agency_id IN ('a', 'b')") == [(2,)]
+    # A version never read (no form) is a file by the page that linked it, else by its URL's suffix.
+    assert q(db, "SELECT is_file(NULL, NULL, 'http://x/r.PDF?id=1'), is_file(NULL, NULL, 'http://x/r.docx'), "
+                 "is_file(NULL, NULL, 'http://x/pdf.html'), is_file(NULL, 'http://x/', 'http://x/get?id=1'), "
+                 "is_file('html', NULL, 'http://x/r.pdf')") == [(True, True, False, True, False)]
 
 
 def test_coverage_has_a_row_per_registry_agency_and_year_with_its_status(built):
