@@ -101,7 +101,7 @@ REPORTS: tuple[Column, ...] = (
     C("year", "int", "the year reported on"),
     C("template", "str", "2019 | 2021"),
     C("url", "str", "where the page or file was fetched"),
-    C("form", "str", "html | text | pdf | docx | doc | wps: what the bytes are (null when not read)"),
+    C("form", "str", "html | text | pdf | docx | doc (a WPS file too) | rtf: what the bytes are (null when not read)"),
     C("source_page", "str", "a file's: the URL of the page that linked it; null for pages"),
     C("content_sha256", "str", "sha256 of the raw bytes"),
     C("title", "str", "the page's title"),

@@ -1,8 +1,8 @@
 -- A file (PDF, Word) rather than a page: by the form it was read as; a version that was never read (a
 -- failure before reading) by what else says so: the page that linked it, or its URL's suffix.
 CREATE MACRO is_file(form, source_page, url) AS coalesce(
-    form IN ('pdf', 'docx', 'doc', 'wps'),
-    source_page IS NOT NULL OR regexp_matches(lower(url), '\.(pdf|docx?|wps)([?#].*)?$'));
+    form IN ('pdf', 'docx', 'doc', 'rtf'),
+    source_page IS NOT NULL OR regexp_matches(lower(url), '\.(pdf|docx?|wps|rtf)([?#].*)?$'));
 
 -- The current version of each report: of the versions of an agency's report for a year, those that
 -- parsed (parsed or truncated) first; among them a page before a file (one report: the page's tables are
