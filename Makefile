@@ -5,9 +5,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo lint bench clean wheel-check
+.PHONY: install test demo lint bench clean wheel-check converter
+
+# LibreOffice converts .doc/.wps/.rtf reports (extract/convert.py). A system package, not a pip one:
+# `install` only says how to get it; `test` installs it where it can (root with apt-get, as on CI).
+HAS_CONVERTER := command -v soffice >/dev/null || command -v libreoffice >/dev/null
+CONVERTER_PKG := libreoffice-writer-nogui
+CONVERTER_HINT := .doc/.wps reports need LibreOffice: apt-get install --no-install-recommends $(CONVERTER_PKG)
 
 install: $(STAMP)
+	@$(HAS_CONVERTER) || echo "note: $(CONVERTER_HINT)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +25,17 @@ $(STAMP): pyproject.toml
 lint: install
 	$(BIN)/ruff check .
 
+converter:
+	@if $(HAS_CONVERTER); then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing LibreOffice ($(CONVERTER_PKG)) to convert .doc/.wps reports"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends $(CONVERTER_PKG); } >/dev/null \
+			|| echo "note: could not install $(CONVERTER_PKG); the tests that need it are skipped"; \
+	else echo "note: $(CONVERTER_HINT); the tests that need it are skipped"; fi
+
 test: install
+	@$(MAKE) --no-print-directory converter
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 	$(MAKE) --no-print-directory wheel-check

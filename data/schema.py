@@ -63,7 +63,8 @@ FACTS: tuple[Column, ...] = (
     C("table_index", "int", "HTML: index among the page's <table> elements; text: 0"),
     C("row_index", "int", "HTML: grid row after span expansion; text: line number (0-based)"),
     C("col_index", "int", "HTML: grid column after span expansion; text: cell index on its line"),
-    C("source", "str", "URL or path the bytes came from"),
+    C("page", "int", "PDF: the 1-based page the cell is printed on; null for other forms"),
+    C("source", "str", "URL or path the bytes came from (a file's own URL, not its page's)"),
     C("content_sha256", "str", "sha256 of the raw bytes"),
 )
 
@@ -79,7 +80,16 @@ CHECKS: tuple[Column, ...] = (
     C("detail", "str", "the rule's description, or why it could not be assessed"),
 )
 
-# One row per report version (a page's bytes), parsed or not.
+# The registry's agencies, as the warehouse's `sources` table holds them (what `coverage` counts).
+SOURCES: tuple[Column, ...] = (
+    C("agency_id", "str", "the agency's ASCII id", required=True),
+    C("agency", "str", "the agency's name"),
+    C("region", "str", "浙江省/宁波市/鄞州区: the agency's jurisdiction"),
+    C("level", "str", "province | city | county | township"),
+    C("kind", "str", "government | department"),
+)
+
+# One row per report version (a page's or a file's bytes), parsed or not.
 REPORTS: tuple[Column, ...] = (
     C("report_id", "str", "the report version"),
     C("agency_id", "str", "the agency's ASCII id from the registry"),
@@ -90,7 +100,9 @@ REPORTS: tuple[Column, ...] = (
     C("kind", "str", "government | department"),
     C("year", "int", "the year reported on"),
     C("template", "str", "2019 | 2021"),
-    C("url", "str", "where the page was fetched"),
+    C("url", "str", "where the page or file was fetched"),
+    C("form", "str", "html | text | pdf | docx | doc (a WPS file too) | rtf: what the bytes are (null when not read)"),
+    C("source_page", "str", "a file's: the URL of the page that linked it; null for pages"),
     C("content_sha256", "str", "sha256 of the raw bytes"),
     C("title", "str", "the page's title"),
     C("published", "str", "ISO date from the page's metadata box"),
@@ -104,8 +116,9 @@ REPORTS: tuple[Column, ...] = (
     C("n_checks_not_assessable", "int", "checks that could not be assessed"),
     C("sections", "str", "the sections whose tables were read, e.g. 二三四"),
     C("problems", "str", "the parser's notes, one per line"),
-    C("is_current", "bool", "the version of this agency's report for this year that the fetch log saw last "
-                            "among those that parsed; decided at each build, not stored in the lake"),
+    C("is_current", "bool", "the version of this agency's report for this year that is used: of those that "
+                            "parsed, a page before a file, then the one the fetch log saw last; decided at each "
+                            "build, not stored in the lake"),
 )
 
 # Every fetch attempt (extract/fetchlog.py's log).

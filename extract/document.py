@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from govreports.extract.cells import ParseFailure
+from govreports.extract.convert import KINDS, read_converted
 from govreports.extract.decode import DecodeError, decode
 from govreports.extract.page import Document, read_page
 
@@ -12,11 +13,11 @@ __all__ = ["Document", "ParseFailure", "read_document"]
 
 
 # A file is known by its first bytes, not by its name or Content-Type (servers label .doc as text/html).
-_PDF, _ZIP, _OLE = b"%PDF-", b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_PDF, _ZIP = b"%PDF-", b"PK\x03\x04"
 
 
 def read_document(data: bytes, source: str = "<bytes>", http_charset: str | None = None) -> Document:
-    """Decode and read one page, or read a PDF or DOCX file. Raises ParseFailure (see its REASONS)."""
+    """Decode and read one page, or read a PDF, DOCX, DOC, WPS or RTF file. Raises ParseFailure (its REASONS)."""
     if not data or not data.strip():
         raise ParseFailure("empty input")
     head = data[:1024].lstrip()
@@ -28,8 +29,8 @@ def read_document(data: bytes, source: str = "<bytes>", http_charset: str | None
         from govreports.extract.docx import read_docx
 
         return read_docx(data, source)
-    if head.startswith(_OLE):
-        raise ParseFailure("needs converter", "a Word 97-2003 or WPS file (.doc, .wps): convert it to DOCX")
+    if head.startswith(tuple(KINDS)):  # .doc, .wps, .rtf: through LibreOffice to DOCX
+        return read_converted(data, source)
     try:
         decoded = decode(data, http_charset)
     except DecodeError as exc:

@@ -62,7 +62,7 @@ _CN_YEAR = re.compile(rf"({CN_YEAR_DIGITS})(?=年)")
 class Document:
     """One page as read: what transform needs to make rows of it, and nothing it has to read again."""
 
-    kind: str  # "html" | "text" | "pdf" | "docx"
+    kind: str  # "html" | "text" | "pdf" | "docx" | "doc" | "rtf"
     tables: list[Table]  # report-table candidates in document order (metadata boxes removed)
     text: str  # visible text, one block per line
     title: str | None = None

@@ -220,9 +220,11 @@ def compare(ctx: typer.Context,
     span = _years(ctx, years)
     with _connect(ctx) as con:
         wide, long = comparison.compare(con, measure, region=region, years=span, top=top)
+        gaps = comparison.missing(con, region, span)
     title = comparison.MEASURES[measure][0].label + (f" in {region}" if region else "")
     print(f"{title}, largest declines first:\n")
     _print(wide.drop(columns=["agency_id"]), "table", "(no data)", na_rep="")
+    print("\n" + comparison.missing_line(gaps))
     if chart:
         print(f"\nchart: {comparison.chart(long, chart, title)}")
 

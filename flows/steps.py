@@ -205,14 +205,18 @@ def load(lake_root: str, bundles: Sequence[ReportBundle]) -> WriteSummary:
     return Lake(lake_root).write(bundles, on_file=lambda _path: checkpoint("write"))
 
 
-def refresh(wh: Warehouse) -> Path:
+def refresh(wh: Warehouse, sources: Iterable[Source] | None = None) -> Path:
     """Rebuild the analysts' database from the lake (atomically replacing the old file), with the current
-    version of each report decided from when the fetch log last saw each version."""
+    version of each report decided from when the fetch log last saw each version. `sources`: the run's
+    registry, the agencies `coverage` lists (without it, the agencies the lake holds)."""
     local = wh.local_root
     has_log = local is not None and any((local / "fetch_log").glob("*.parquet"))
     log_glob = str((local / "fetch_log").resolve() / "*.parquet") if has_log else None
+    registry = None if sources is None else [
+        {"agency_id": s.agency_id, "agency": s.name, "region": s.region, "level": s.level, "kind": s.kind}
+        for s in sources]
     return build(Lake(wh.lake), wh.db, fetch_log_glob=log_glob, on_step=lambda _name: checkpoint("refresh"),
-                 versions=FetchLog(wh.fetch_log).versions())
+                 versions=FetchLog(wh.fetch_log).versions(), sources=registry)
 
 
 @dataclass(slots=True)

@@ -1,4 +1,5 @@
-"""`govreports compare`: a measure's yearly values per agency, largest declines first, and a chart.
+"""`govreports compare`: a measure's yearly values per agency, largest declines first, how many agencies of
+the region have no readable report each year (`missing`), and a chart.
 
 The measures are fixed SQL; every option reaches the database as a bound parameter, never as text.
 """
@@ -38,6 +39,37 @@ MEASURES: dict[str, tuple[Measure, tuple]] = {
 }
 
 
+def _where(region: str | None, years: tuple[int, int] | None) -> tuple[str, list]:
+    """The region and year filter of compare() and missing(), as SQL with bound parameters."""
+    sql, args = "", []
+    if region:
+        sql += " AND (region = ? OR parent_region = ? OR starts_with(region, ?))"
+        args += [region, region, region.rstrip("/") + "/"]
+    if years:
+        sql += " AND year BETWEEN ? AND ?"
+        args += [years[0], years[1]]
+    return sql, args
+
+
+def missing(con: duckdb.DuckDBPyConnection, region: str | None = None,
+            years: tuple[int, int] | None = None) -> pd.DataFrame:
+    """Per year of `coverage`: how many agencies of the region it lists, how many of them have a report that
+    was read, and how many are missing (no report found, or none readable)."""
+    where, args = _where(region, years)
+    return con.execute(
+        "SELECT year, count(*) AS agencies, count(*) FILTER (WHERE status IN ('parsed', 'parsed_from_file')) "
+        f"AS reporting, agencies - reporting AS missing FROM coverage WHERE true {where} GROUP BY year "
+        "ORDER BY year", args).df()
+
+
+def missing_line(counts: pd.DataFrame) -> str:
+    """The line under compare's table: e.g. "missing reports: 2019 1 of 3, 2020 none of 3"."""
+    if counts.empty:
+        return "missing reports: no agency of the registry in this region"
+    years = ", ".join(f"{r.year} {r.missing or 'none'} of {r.agencies}" for r in counts.itertuples())
+    return f"missing reports (no report found, or none readable; not a decline): {years}"
+
+
 def compare(con: duckdb.DuckDBPyConnection, measure: str, region: str | None = None,
             years: tuple[int, int] | None = None, top: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(wide table: one row per agency with a column per year, first, last, change, pct_change, sorted by
@@ -45,15 +77,9 @@ def compare(con: duckdb.DuckDBPyConnection, measure: str, region: str | None = N
     if measure not in MEASURES:
         raise ValueError(f"unknown measure {measure!r}: choose one of {', '.join(MEASURES)}")
     spec, params = MEASURES[measure]
-    sql = f"SELECT * FROM ({spec.sql}) m WHERE value IS NOT NULL"
-    args: list = list(params)
-    if region:
-        sql += " AND (region = ? OR parent_region = ? OR starts_with(region, ?))"
-        args += [region, region, region.rstrip("/") + "/"]
-    if years:
-        sql += " AND year BETWEEN ? AND ?"
-        args += [years[0], years[1]]
-    long = con.execute(sql + " ORDER BY agency_id, year", args).df()
+    where, args = _where(region, years)
+    long = con.execute(f"SELECT * FROM ({spec.sql}) m WHERE value IS NOT NULL {where} ORDER BY agency_id, year",
+                       [*params, *args]).df()
     if long.empty:
         return pd.DataFrame(columns=["agency_id", "agency", "region", "first", "last", "change", "pct_change"]), long
     wide = long.pivot_table(index=["agency_id", "agency", "region"], columns="year", values="value",

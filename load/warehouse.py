@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 
@@ -21,8 +21,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from govreports.data.schema import TYPES
-from govreports.load.lake import DECIDED_AT_BUILD, REPORT_COLUMNS, Lake, Tampered
+from govreports.data.schema import SOURCES, TYPES, arrow_schema
+from govreports.load.lake import DECIDED_AT_BUILD, REPORT_COLUMNS, Lake, LakeError, Tampered
 from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
 
 VIEWS_DIR = Path(str(resources.files("govreports.load") / "views"))
@@ -40,7 +40,8 @@ _BUILD_CONFIG = {"memory_limit": BUILD_MEMORY_LIMIT, "preserve_insertion_order":
 # overflow nor round): the views and the checks table read counts through this, so they are BIGINT.
 _AS_COUNT = ("CREATE MACRO as_count(v) AS "
              "CASE WHEN v = trunc(v) AND abs(v) <= 9007199254740992 THEN CAST(v AS BIGINT) END")
-_HIVE = "hive_partitioning = true, hive_types = {'year': BIGINT, 'agency_id': VARCHAR}"
+# union_by_name: a partition written before a column was added (facts.page, reports.form) reads as null there.
+_HIVE = "hive_partitioning = true, hive_types = {'year': BIGINT, 'agency_id': VARCHAR}, union_by_name = true"
 _DUCK_TYPES = {t.pandas: t.duckdb for t in TYPES.values()}  # pandas dtype -> DuckDB type
 _COUNTS = ("expected", "actual")  # checks' sides: every identity (data/identities.csv) is on counts
 # Each dataset's table: its columns in order, from the files and the hive partitions (year, agency_id).
@@ -53,9 +54,11 @@ _COLUMNS = {
 # The table each dataset's files are loaded into: reports_all_versions is made from reports_stored and
 # the fetch log's sightings by load/views/10_current.sql.
 _LOADED = {"facts": "facts_all_versions", "checks": "checks_all_versions", "reports": "reports_stored"}
-# When each version was last seen (FetchLog.versions()), the table 10_current.sql reads.
 _TAMPERED = pa.schema([(name, pa.int64() if name == "year" else pa.string()) for name in Tampered._fields])
-_SEEN = pa.schema([("url", pa.string()), ("sha256", pa.string()), ("last_seen", pa.timestamp("us", tz="UTC"))])
+# When each version was last seen and the year its link names (FetchLog.versions()): 10_current.sql decides
+# the current version by the first, 15_coverage.sql takes the years the runs covered from the second.
+_SEEN = pa.schema([("url", pa.string()), ("sha256", pa.string()), ("last_seen", pa.timestamp("us", tz="UTC")),
+                   ("year", pa.int64())])
 
 
 def _empty(dataset: str) -> str:
@@ -80,15 +83,17 @@ def _select_from(dataset: str, files: list[str] | str | None) -> str:
 def _seen(versions: pd.DataFrame | None) -> pa.Table:
     if versions is None or versions.empty:
         return _SEEN.empty_table()
-    return pa.Table.from_pandas(versions[_SEEN.names], preserve_index=False).cast(_SEEN)
+    return pa.Table.from_pandas(versions.reindex(columns=_SEEN.names), preserve_index=False).cast(_SEEN)
 
 
 def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = None,
-          on_step: Callable[[str], None] | None = None, versions: pd.DataFrame | None = None) -> Path:
+          on_step: Callable[[str], None] | None = None, versions: pd.DataFrame | None = None,
+          sources: Iterable[Mapping[str, str]] | None = None) -> Path:
     """(Re)build the warehouse file from the lake, atomically. Returns its path. `versions`: the fetch
-    log's versions (FetchLog.versions(): url, sha256, last_seen), from which the current version of each
-    report is decided. `on_step(name)` is called after each table and view file is created (the crash
-    tests' checkpoint)."""
+    log's versions (FetchLog.versions(): url, sha256, last_seen, year), from which the current version of
+    each report is decided. `sources`: the registry's agencies (data/schema.py SOURCES), the rows of
+    `coverage`; without them it covers the agencies the lake holds. `on_step(name)` is called after each
+    table and view file is created (the crash tests' checkpoint)."""
     step = on_step or (lambda _name: None)
     db_path = Path(db_path).resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,11 +105,17 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
         for i in range(0, max(len(paths), 1), BUILD_CHUNK_FILES):  # no files: one empty table
             with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
                 chunk = _select_from(dataset, paths[i:i + BUILD_CHUNK_FILES])
-                con.execute(f"INSERT INTO {_LOADED[dataset]} {chunk}" if i else
-                            f"CREATE TABLE {_LOADED[dataset]} AS {chunk}")
+                try:
+                    con.execute(f"INSERT INTO {_LOADED[dataset]} {chunk}" if i else
+                                f"CREATE TABLE {_LOADED[dataset]} AS {chunk}")
+                except duckdb.BinderException as exc:  # every file lacks a column: older than this version
+                    raise LakeError(f"the lake at {lake.root} was written by an older version ({exc}): run "
+                                    "`govreports reparse` once to rebuild it from the raw zone") from None
         step(_LOADED[dataset])
     with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
         con.register("report_versions_seen", _seen(versions))
+        con.register("registry", pa.Table.from_pylist(list(sources or ()), schema=arrow_schema(SOURCES)))
+        con.execute("CREATE TABLE sources AS SELECT * FROM registry")
         con.register("tampered", pa.Table.from_pylist([t._asdict() for t in tampered], schema=_TAMPERED))
         con.execute("CREATE TABLE lake_tampered AS SELECT * FROM tampered")
         if fetch_log_glob:

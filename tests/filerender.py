@@ -253,3 +253,15 @@ def render_docx(spec: ReportSpec, *, captions_as_paragraphs: bool = False) -> by
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
+
+
+# -- DOC, WPS, RTF --------------------------------------------------------------------------------
+
+
+def render_doc(spec: ReportSpec, to: str = "doc", **docx_options) -> bytes:
+    """The report as a Word 97-2003 file (or `to="rtf"`), converted from render_docx's by LibreOffice
+    itself, as such files come about. A WPS Writer file is the same bytes (LibreOffice reads .wps as
+    Word 97). Needs LibreOffice on PATH."""
+    from govreports.extract.convert import convert
+
+    return convert(render_docx(spec, **docx_options), "report.docx", to=to)

@@ -46,6 +46,8 @@ def test_demo_runs_the_nightly_then_finds_nothing_changed(tmp_path: Path) -> Non
     table = first.stdout.split("largest declines first:", 1)[1]
     rows = [line for line in table.splitlines() if "交通运输局" in line]
     assert len(rows) == 5 and rows[0].startswith("鄞州区交通运输局") and "-58.7" in rows[0]
+    # Under it, coverage: every district reported every year, so no gap hides in the table.
+    assert "missing reports (no report found, or none readable; not a decline): 2019 none of 5," in first.stdout
     # Progress bars on standard error (printed once at the end, as it is not a terminal here).
     bars = {line.split()[0]: line.split()[2] for line in first.stderr.splitlines() if "━" in line}
     assert bars == {"fetch": "7/7", "parse": "41/41", "refresh": "1/1"}

@@ -124,4 +124,7 @@ def test_files_are_told_by_their_first_bytes_and_parsed_from_the_cli(tmp_path) -
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and not bad.stdout
     assert f"{tmp_path / 'scan.pdf'}: no text layer (scanned): 3 pages" in bad.stderr
-    assert f"{tmp_path / 'old.doc'}: needs converter" in bad.stderr
+    from govreports.extract.convert import converter
+
+    reason = "needs converter" if converter() is None else "unreadable file"  # zeros after the OLE mark
+    assert f"{tmp_path / 'old.doc'}: {reason}" in bad.stderr

@@ -68,7 +68,7 @@ class ReportMeta:
     agency_source: str | None = None
     year_source: str | None = None
     encoding: str | None = None
-    kind: str | None = None  # html | text
+    kind: str | None = None  # html | text | pdf | docx: the reports' `form`
     truncated: bool = False
     problems: list[str] = field(default_factory=list)
 
@@ -125,7 +125,8 @@ def parse_document(doc: Document, agency: str | None = None, year: int | None = 
     )
     facts = [
         Fact(rid, agency_id, who.agency, who.year, v.template, v.section, v.metric, v.row_label, v.column_label,
-             v.applicant, v.parsed.value, v.unit, v.parsed.status, v.parsed.raw, v.table, v.row, v.col, source, sha)
+             v.applicant, v.parsed.value, v.unit, v.parsed.status, v.parsed.raw, v.table, v.row, v.col, v.page,
+             source, sha)
         for v in rec.values
     ]
     rows = ((v.metric, v.applicant, v.parsed.value, v.parsed.status, v.template) for v in rec.values)

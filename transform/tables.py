@@ -55,6 +55,7 @@ class Found:
     table: int
     row: int
     col: int
+    page: int | None  # the cell's page in a PDF
 
 
 @dataclass(slots=True)
@@ -462,7 +463,7 @@ def recognise(tables: list[Table], year: int | None = None, complete: bool = Fal
         if short and parsed.status != "blank":
             parsed = CellValue(None, "unparsed", parsed.raw)  # its column is not certain
         values.append(Found(section, metric, row_label, column_label, applicant, template, unit, parsed,
-                            table, cell.row, cell.col))
+                            table, cell.row, cell.col, cell.page))
 
     for row in rows:
         if row.short:
