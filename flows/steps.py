@@ -173,7 +173,7 @@ def parse_page(data: bytes, ref: PageRef, source: Source | None, loaded_at: pd.T
     sections = {f.section for f in facts}
     statuses = [c.status for c in checks]
     report.update(
-        agency=meta.agency, year=meta.year, template=meta.template, title=meta.title, format=meta.kind,
+        agency=meta.agency, year=meta.year, template=meta.template, title=meta.title, form=meta.kind,
         published=meta.published, status="truncated" if meta.truncated else "parsed", failure=None,
         n_values=len(facts), n_unparsed=sum(f.value_status == "unparsed" for f in facts),
         n_checks_failed=statuses.count("fail"), n_checks_not_assessable=statuses.count("not_assessable"),

@@ -127,13 +127,13 @@ def test_each_file_parses_as_its_report_and_names_its_page(server: LocalServer, 
     assert reports["/r/2022.html"].report["status"] == "failed"
     assert "no report tables" in reports["/r/2022.html"].report["failure"]
     docx = reports["/f/2022.docx"].report
-    assert (docx["status"], docx["year"], docx["format"]) == ("parsed", 2022, "docx")
+    assert (docx["status"], docx["year"], docx["form"]) == ("parsed", 2022, "docx")
     assert docx["source_page"] == server.url("/r/2022.html")
     assert docx["content_sha256"] != reports["/r/2022.html"].report["content_sha256"]
     # A page with tables and its PDF: both read, to the same values; the PDF names its page.
     page, pdf = reports["/r/2023.html"].report, reports["/f/2023.pdf"].report
-    assert (page["status"], page["format"], page["source_page"]) == ("parsed", "html", None)
-    assert (pdf["status"], pdf["format"], pdf["source_page"]) == ("parsed", "pdf", server.url("/r/2023.html"))
+    assert (page["status"], page["form"], page["source_page"]) == ("parsed", "html", None)
+    assert (pdf["status"], pdf["form"], pdf["source_page"]) == ("parsed", "pdf", server.url("/r/2023.html"))
     assert _values(reports["/r/2023.html"]) == _values(reports["/f/2023.pdf"]) == _expected(SPECS[2023])
     assert _values(reports["/f/2022.docx"]) == _expected(SPECS[2022])
     assert reports["/r/2021.pdf"].report["source_page"] is None
@@ -211,30 +211,20 @@ def test_nightly_loads_the_files_as_reports(pipeline, server: LocalServer, tmp_p
     with connect(wh / "govreports.duckdb") as con:
         versions = con.execute("SELECT url, year, status FROM reports_all_versions ORDER BY url").fetchall()
         current = dict(con.execute("SELECT year, url FROM reports").fetchall())
+        pages = dict(con.execute("SELECT url, source_page FROM reports_all_versions").fetchall())
+        coverage = dict(con.execute("SELECT year, status FROM coverage WHERE agency_id = 't1'").fetchall())
         licensing = dict(con.execute("SELECT year, value FROM facts WHERE metric = 'licensing_decisions'").fetchall())
         linked = dict(con.execute("SELECT url, linked_from FROM fetch_log WHERE kind = 'file'").fetchall())
     base = server.url("")
     assert [(u.replace(base, ""), y, s) for u, y, s in versions] == [
         ("/f/2022.docx", 2022, "parsed"), ("/f/2023.pdf", 2023, "parsed"), ("/r/2021.pdf", 2021, "parsed"),
         ("/r/2022.html", 2022, "failed"), ("/r/2023.html", 2023, "parsed")]
-    # One report per year: 2021 its PDF, 2022 the DOCX its page links (the page has no tables).
-    assert current[2021] == base + "/r/2021.pdf" and current[2022] == base + "/f/2022.docx"
+    # One report per year: 2021 its PDF, 2022 the DOCX its page links (the page has no tables), 2023 the page
+    # with tables, its PDF kept beside it as a version that names the page.
+    assert current == {2021: base + "/r/2021.pdf", 2022: base + "/f/2022.docx", 2023: base + "/r/2023.html"}
+    assert {u.replace(base, ""): p and p.replace(base, "") for u, p in pages.items() if p} == {
+        "/f/2022.docx": "/r/2022.html", "/f/2023.pdf": "/r/2023.html"}
+    assert coverage == {2021: "parsed_from_file", 2022: "parsed_from_file", 2023: "parsed"}
     assert licensing == {y: expected(SPECS[y])[("licensing_decisions", "")][1] for y in SPECS}
     assert linked == {base + "/f/2022.docx": base + "/r/2022.html", base + "/f/2023.pdf": base + "/r/2023.html",
                       base + "/r/2021.pdf": None}
-
-
-@pytest.mark.xfail(strict=True, reason="load/views/10_current.sql (coverage's) must rank a page before a file "
-                                        "among parsed versions; remove this mark when it does")
-def test_nightly_a_page_with_tables_is_the_report_not_its_file(pipeline, server: LocalServer, tmp_path: Path) -> None:
-    from govreports.load.warehouse import connect
-
-    build_site(server)
-    sources = tmp_path / "sources.csv"
-    sources.write_text("agency_id,name,province,city,county,township,level,kind,listing_urls,report_urls,hosts\n"
-                       f"t1,{NAME},浙江省,宁波市,鄞州区,,county,department,{{site}}/list/index.html,,{server.host}\n",
-                       encoding="utf-8")
-    pipeline.nightly(sources_file=str(sources), warehouse=str(tmp_path / "wh"), site=server.url("").rstrip("/"),
-                     allow_loopback=True, delay=0.0, timeout=5.0)
-    with connect(tmp_path / "wh" / "govreports.duckdb") as con:
-        assert con.execute("SELECT url FROM reports WHERE year = 2023").fetchall() == [(server.url("/r/2023.html"),)]
