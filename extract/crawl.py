@@ -257,7 +257,7 @@ class _AgencyCrawl:
             text = decode(data, http_charset=charset).text
         except (DecodeError, OSError, ValueError):
             return  # not a page that can be read: its parse records why
-        for url, text_ in report_files(text, page.url, page.text or None):
+        for url, label in report_files(text, page.url, page.text or None):
             if url in self.seen or not self.source.allows(url):
                 continue
             self.seen.add(url)
@@ -266,7 +266,7 @@ class _AgencyCrawl:
                 self.summary.capped += 1
                 continue
             self.left -= 1
-            self.queue.append(Link(url, text_, self.source.agency_id, page.year, "file", page.listing_url,
+            self.queue.append(Link(url, label, self.source.agency_id, page.year, "file", page.listing_url,
                                    page.agency, page.url))
 
     def capped(self, links: list[Link]) -> list[Link]:
