@@ -127,7 +127,8 @@ FETCH_LOG: tuple[Column, ...] = (
     C("final_url", "str", "where the redirects ended"),
     C("agency_id", "str", "the agency whose crawl asked"),
     C("year", "int32", "the year the listing link names"),
-    C("kind", "str", "listing | report | attachment | image | agency (a crawl error)"),
+    C("kind", "str", "listing | report | file (a report as PDF, Word, WPS) | attachment | image | agency (a crawl "
+                     "error)"),
     C("status", "int32", "HTTP status"),
     C("etag", "str", "the response's ETag"),
     C("last_modified", "str", "the response's Last-Modified"),
@@ -139,6 +140,7 @@ FETCH_LOG: tuple[Column, ...] = (
     C("error", "str", "why the attempt failed or was refused"),
     C("declared_charset", "str", "the charset the Content-Type header declared"),
     C("link_agency", "str", "the agency the listing link's text names"),
+    C("linked_from", "str", "file: the report page that linked it; null for a listing's links"),
 )
 
 

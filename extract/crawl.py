@@ -3,13 +3,16 @@
 Each agency runs in its own worker; politeness (per-host limits, delays, robots.txt) is the
 `Fetcher`'s job, so agencies on one host still take turns. Report pages are fetched conditionally
 against the fetch log's last success and compared by sha256, so a run over unchanged sites
-downloads and stores nothing new. A failure inside one agency is recorded and never stops the others.
+downloads and stores nothing new. A report page's links to its report as a file (PDF, Word, WPS) are
+fetched after it, on the same terms, counted against the same cap, and logged with the page that linked
+them. A failure inside one agency is recorded and never stops the others.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext, suppress
@@ -20,7 +23,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from govreports.extract.decode import DecodeError, decode
-from govreports.extract.discover import Link, discover
+from govreports.extract.discover import FETCHED_KINDS, Link, discover, may_link_files, report_files
 from govreports.extract.fetch import Fetcher, FetchResult
 from govreports.extract.fetchlog import FetchLog
 from govreports.extract.rawzone import RawZone
@@ -58,7 +61,7 @@ OnEvent = Callable[[CrawlEvent], None]
 
 @dataclass(slots=True)
 class CrawledPage:
-    """A report page whose bytes are in the raw zone."""
+    """A report page or file whose bytes are in the raw zone."""
 
     agency_id: str
     url: str
@@ -68,6 +71,8 @@ class CrawledPage:
     declared_charset: str | None  # the HTTP header's charset, for extract.decode
     link_text: str
     link_agency: str | None = None  # the agency the link's text names
+    kind: str = "report"  # report (a page) | file (PDF, Word, WPS)
+    linked_from: str | None = None  # a file's report page; None for a listing's links
 
 
 @dataclass(slots=True)
@@ -75,13 +80,13 @@ class AgencySummary:
     """Counts per agency; fetched + new_versions + unchanged + failed + not_readable + capped == discovered."""
 
     agency_id: str
-    discovered: int = 0  # links found (reports, attachments, images)
-    fetched: int = 0  # report pages stored for the first time (new)
-    new_versions: int = 0  # report pages whose body changed since the last run
+    discovered: int = 0  # links found (reports, files, attachments, images), the files report pages link too
+    fetched: int = 0  # report pages and files stored for the first time (new)
+    new_versions: int = 0  # report pages and files whose body changed since the last run
     unchanged: int = 0  # 304, or 200 with the same sha256 as before
-    failed: int = 0  # report pages that failed or were refused
+    failed: int = 0  # report pages and files that failed or were refused
     not_readable: int = 0  # attachments and images: recorded, not fetched
-    capped: int = 0  # report links beyond the fetcher's max_reports: not fetched, not recorded
+    capped: int = 0  # report and file links beyond the fetcher's max_reports: not fetched, not recorded
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -150,6 +155,9 @@ class _AgencyCrawl:
         self.summary = AgencySummary(source.agency_id)
         self.pages: list[CrawledPage] = []
         self.records: list[dict[str, Any]] = []
+        self.queue: deque[Link] = deque()  # links to visit: the listing's, then the files their pages link
+        self.seen: set[str] = set()
+        self.left = fetcher.max_reports  # report pages and files still to fetch under the cap
 
     def event(self, kind: Literal["start", "page", "error", "done"], outcome: str | None = None,
               url: str | None = None, detail: str | None = None) -> None:
@@ -202,44 +210,72 @@ class _AgencyCrawl:
 
     def visit(self, link: Link) -> str:
         """Record or fetch one link; return its outcome (one of _COUNTED)."""
-        about = {"year": link.year, "link_agency": link.agency}
-        if link.kind in _NOT_READABLE:
-            self.record(link.url, link.kind, _NOT_READABLE[link.kind], **about)
-            return _NOT_READABLE[link.kind]
+        about = {"year": link.year, "link_agency": link.agency, "linked_from": link.linked_from}
+        if link.kind not in FETCHED_KINDS:
+            outcome = _NOT_READABLE[link.kind]
+            self.record(link.url, link.kind, outcome, **about)
+            return outcome
         prev = self.log.last_success(link.url) or {}
         prev_sha = prev.get("sha256")
         # Conditional only when the body it would stand for is really in the raw zone.
         conditional = bool(prev_sha and self.raw.has(prev_sha))
         etag, last_modified = (prev.get("etag"), prev.get("last_modified")) if conditional else (None, None)
-        r = self.fetcher.get(link.url, allowed_hosts=self.source.hosts, etag=etag, last_modified=last_modified)
+        get = {"allowed_hosts": self.source.hosts, "file": link.kind == "file"}
+        r = self.fetcher.get(link.url, etag=etag, last_modified=last_modified, **get)
         if r.outcome == "fetched" and not (r.body or b"").strip():
             # Never a version of the report: the last one fetched stays the latest success in the log.
             r.outcome, r.error, r.body, r.sha256 = "failed", "empty body", None, None
         if r.outcome == "not_modified" and not conditional:
-            r = self.fetcher.get(link.url, allowed_hosts=self.source.hosts)  # a 304 we did not ask for: once more
+            r = self.fetcher.get(link.url, **get)  # a 304 we did not ask for: once more
             if r.outcome == "not_modified":
                 r.outcome, r.error = "failed", "HTTP 304 to an unconditional request"
         if r.outcome == "not_modified":
             status, sha, charset = "unchanged", prev_sha, prev.get("declared_charset")
-            self.record(link.url, "report", "not_modified", r, **about, sha256=sha, etag=r.etag or etag,
+            self.record(link.url, link.kind, "not_modified", r, **about, sha256=sha, etag=r.etag or etag,
                         last_modified=r.last_modified or last_modified, declared_charset=charset)
         elif r.outcome != "fetched" or r.body is None:
             status = "refused" if r.outcome == "refused" else "failed"
-            self.record(link.url, "report", status, r, **about)
+            self.record(link.url, link.kind, status, r, **about)
             self.summary.errors.append(f"{link.url}: {r.error or r.outcome}")
             return status
         else:
-            status, sha, charset = self.store(link.url, r, "report", **about), r.sha256, r.declared_charset
+            status, sha, charset = self.store(link.url, r, link.kind, **about), r.sha256, r.declared_charset
         assert sha is not None
         self.pages.append(CrawledPage(self.source.agency_id, link.url, link.year, sha, status, charset,
-                                      link.text, link.agency))
+                                      link.text, link.agency, link.kind, link.linked_from))
+        if link.kind == "report":
+            self.follow_files(link, r.body, sha, charset)
         return status
 
+    def follow_files(self, page: Link, body: bytes | None, sha: str, charset: str | None) -> None:
+        """Queue the page's links to its report as a file, each counted as discovered and against the cap.
+        An unchanged page is read from the raw zone: its files may have changed all the same."""
+        try:
+            data = body if body is not None else self.raw.get(sha)
+            if not may_link_files(data):
+                return
+            text = decode(data, http_charset=charset).text
+        except (DecodeError, OSError, ValueError):
+            return  # not a page that can be read: its parse records why
+        for url, label in report_files(text, page.url, page.text or None):
+            if url in self.seen or not self.source.allows(url):
+                continue
+            self.seen.add(url)
+            self.summary.discovered += 1
+            if self.left <= 0:
+                self.summary.capped += 1
+                continue
+            self.left -= 1
+            self.queue.append(Link(url, label, self.source.agency_id, page.year, "file", page.listing_url,
+                                   page.agency, page.url))
+
     def capped(self, links: list[Link]) -> list[Link]:
-        """At most `max_reports` report links, the likeliest reports first: the registry's own report URLs,
-        then the newest years, then links of no known year, each in listing order."""
-        reports = [link for link in links if link.kind == "report"]
+        """At most `max_reports` report and file links, the likeliest reports first: the registry's own report
+        URLs, then the newest years, then links of no known year, each in listing order. What the cap leaves
+        is for the files that report pages link."""
+        reports = [link for link in links if link.kind in FETCHED_KINDS]
         cap = self.fetcher.max_reports
+        self.left = max(0, cap - len(reports))
         if len(reports) <= cap:
             return links
         kept = set(sorted(reports, key=lambda link: (link.listing_url != "", -(link.year or 0)))[:cap])
@@ -247,7 +283,7 @@ class _AgencyCrawl:
         message = f"capped at {cap} of {len(reports)} report links (--max-reports), newest kept"
         self.summary.errors.append(message)
         self.event("error", "capped", detail=message)
-        return [link for link in links if link.kind != "report" or link in kept]
+        return [link for link in links if link.kind not in FETCHED_KINDS or link in kept]
 
     # -- the agency -------------------------------------------------------------------------------
 
@@ -263,13 +299,16 @@ class _AgencyCrawl:
                 self.event("start")
                 links = discover(self.source, self.get_text, years=years)
                 self.summary.discovered = len(links)
-                links = self.capped(links)
-                for link in links:
+                self.seen = {link.url for link in links}
+                self.queue.extend(self.capped(links))
+                while self.queue:
+                    link = self.queue.popleft()
                     try:
                         outcome = self.visit(link)
                     except Exception as exc:  # e.g. the raw zone's disk: this page fails, the next may not
                         outcome, message = "failed", f"{type(exc).__name__}: {exc}"
-                        self.record(link.url, "report", "failed", year=link.year, error=message)
+                        self.record(link.url, link.kind, "failed", year=link.year, error=message,
+                                    linked_from=link.linked_from)
                         self.summary.errors.append(f"{link.url}: {message}")
                     counter = _COUNTED[outcome]
                     setattr(self.summary, counter, getattr(self.summary, counter) + 1)

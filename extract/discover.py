@@ -3,8 +3,10 @@
 Listing pages are read with lxml; a link counts as a report when its text (or title, or image alt text) names
 an annual report on open government information. Pagination is followed through 下一页-style and numbered
 links, the TRS pattern index.html -> index_1.html … (page count declared in JavaScript), and the records
-Hanweb sites embed as CDATA. Links to attachments and images are kept, with their kind, so that reports
-published only as a PDF or a scan are visible as not yet readable rather than silently missing.
+Hanweb sites embed as CDATA. Links to report files (PDF, Word, WPS) are fetched like pages; other attachments
+and images are kept, with their kind, so that a report published only as a scan is visible as not yet
+readable rather than silently missing. From a fetched report page, `report_files` picks its links to the
+report as a file (附件：…报告.pdf).
 
 Nothing here fetches: discover() is given a get_text(url) callable.
 """
@@ -17,7 +19,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from posixpath import splitext
-from urllib.parse import parse_qsl, urldefrag, urljoin, urlsplit
+from urllib.parse import parse_qsl, unquote, urldefrag, urljoin, urlsplit
 
 import lxml.html
 from lxml import etree
@@ -27,10 +29,13 @@ from govreports.extract.page import title_agency
 from govreports.extract.sources import Source
 from govreports.extract.textcache import text_cache
 
-REPORT_KINDS = ("report", "attachment", "image")
-# A file extension -> the kind of link it makes (anything else is a report page).
-_KIND_OF_EXTENSION = dict.fromkeys((".pdf", ".doc", ".docx", ".wps", ".xls", ".xlsx", ".zip", ".rar", ".ofd"),
-                                   "attachment") | dict.fromkeys((".jpg", ".jpeg", ".png", ".gif", ".bmp"), "image")
+REPORT_KINDS = ("report", "file", "attachment", "image")
+FETCHED_KINDS = ("report", "file")  # the kinds of link the crawl fetches; the others are recorded only
+# A file extension -> the kind of link it makes (anything else is a report page). A report file is read
+# (extract.document); spreadsheets, archives and OFD are not.
+_KIND_OF_EXTENSION = (dict.fromkeys((".pdf", ".doc", ".docx", ".wps"), "file")
+                      | dict.fromkeys((".xls", ".xlsx", ".zip", ".rar", ".ofd"), "attachment")
+                      | dict.fromkeys((".jpg", ".jpeg", ".png", ".gif", ".bmp"), "image"))
 
 # The report's name: 政府信息公开(工作)(年度)报告 / 年报, also 政务信息公开…, after simplification.
 _REPORT_WORDS = re.compile(r"(?:政府|政务)?信息公开.{0,12}?(?:年度报告|年报|报告)")
@@ -74,6 +79,7 @@ class Link:
     kind: str  # one of REPORT_KINDS
     listing_url: str  # the listing page it was found on; "" for a direct report URL
     agency: str | None = None  # the agency the text names (a portal's listing links many agencies' reports)
+    linked_from: str | None = None  # the report page that links this file; None for a listing's links
 
 
 def _collapse(text: str | None) -> str:
@@ -109,8 +115,8 @@ def is_report_link(text: str) -> bool:
 
 
 def link_kind(url: str) -> str:
-    """report (an HTML page), attachment (PDF, Word, WPS, Excel, archives, OFD) or image, from the URL's path,
-    or from a file name in its query (download scripts such as downfile.jsp?filename=x.pdf)."""
+    """report (an HTML page), file (PDF, Word, WPS), attachment (Excel, archives, OFD) or image, from the URL's
+    path, or from a file name in its query (download scripts such as downfile.jsp?filename=x.pdf)."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -251,3 +257,46 @@ def discover(
             links[report_url] = Link(report_url, "", source.agency_id, None, link_kind(report_url), "")
     wanted = None if years is None else set(years)
     return [link for link in links.values() if wanted is None or link.year is None or link.year in wanted]
+
+
+# A file a report page links is its report when the link's text or file name names one (报告, 年报) and no
+# notice word, or names the page's title; or, on a page with no report table, when it is the page's only
+# report file. Fewer cells than this is a layout table, not a report table (the smallest, 二, has about 40).
+_FILE_NAMES_REPORT = re.compile(r"报告|年报")
+# A page's bytes that name no file extension of a report file link none: most pages, skipped unparsed.
+_FILE_EXTENSION = re.compile(
+    rb"\.(?:" + b"|".join(e[1:].encode() for e, k in _KIND_OF_EXTENSION.items() if k == "file") + rb")\b", re.I)
+_REPORT_TABLE_CELLS = 30
+
+
+def may_link_files(data: bytes) -> bool:
+    """Whether a page's bytes (any ASCII-compatible encoding) name a report file's extension at all."""
+    return _FILE_EXTENSION.search(data) is not None
+
+
+def report_files(text: str, page_url: str, title: str | None = None) -> list[tuple[str, str]]:
+    """The links of a report page to its report as a file (PDF, Word, WPS), as (absolute URL, link text),
+    in document order without repeats; not its other files (a notice, a form, a spreadsheet). `title`: the
+    report's name (the listing link's text), else the page's <title>."""
+    root = _parse(text)
+    if root is None:
+        return []
+    page_url = urldefrag(page_url).url
+    files: dict[str, str] = {}
+    for a in root.iter("a"):
+        url = _absolute(a.get("href"), page_url)
+        if url is not None and url != page_url and link_kind(url) == "file":
+            files.setdefault(url, " ".join(_anchor_texts(a)))
+    wanted = _PUNCTUATION.sub("", simplify(title or root.findtext(".//title") or ""))
+    named, candidates = [], []
+    for url, link_text in files.items():
+        words = _PUNCTUATION.sub("", simplify(f"{link_text} {unquote(urlsplit(url).path.rsplit('/', 1)[-1])}"))
+        if any(w in words for w in NOT_REPORT_WORDS):
+            continue
+        candidates.append((url, link_text))
+        if _FILE_NAMES_REPORT.search(words) or (wanted and wanted in words):
+            named.append((url, link_text))
+    if named or len(candidates) != 1:
+        return named
+    tables = (sum(1 for _ in t.iter("td", "th")) for t in root.iter("table"))
+    return candidates if all(n < _REPORT_TABLE_CELLS for n in tables) else []

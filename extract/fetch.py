@@ -415,6 +415,7 @@ class Fetcher:
     user_agent: str = DEFAULT_USER_AGENT
     timeout: float = 20.0
     max_bytes: int = 20 * 2**20
+    max_file_bytes: int = 50 * 2**20  # a report file (PDF, Word): signed scans and embedded fonts make them large
     retries: int = 4
     backoff: float = 0.5
     max_backoff: float = 30.0
@@ -450,14 +451,16 @@ class Fetcher:
         self._robots_locks: dict[str, threading.Lock] = {}
 
     def get(
-        self, url: str, *, allowed_hosts: Collection[str], etag: str | None = None, last_modified: str | None = None
+        self, url: str, *, allowed_hosts: Collection[str], etag: str | None = None, last_modified: str | None = None,
+        file: bool = False
     ) -> FetchResult:
         """GET `url` (conditionally when `etag` / `last_modified` are given), following redirects
-        only to URLs that pass `check_url` against `allowed_hosts`."""
+        only to URLs that pass `check_url` against `allowed_hosts`. A `file` may be `max_file_bytes` long."""
         # A validator that is not ASCII cannot be sent as it was received: the request goes without it.
         validators = (("If-None-Match", etag), ("If-Modified-Since", last_modified))
         headers = {name: value for name, value in validators if value and value.isascii()}
-        return self._get(url, allowed_hosts, headers, robots=self.respect_robots, max_bytes=self.max_bytes)
+        return self._get(url, allowed_hosts, headers, robots=self.respect_robots,
+                         max_bytes=self.max_file_bytes if file else self.max_bytes)
 
     def close(self) -> None:
         self._client.close()

@@ -62,6 +62,7 @@ WITH v AS (
     SELECT url, sha256,
            arg_max(agency_id, {_ORDER}) AS agency_id, arg_max("year", {_ORDER}) AS "year",
            arg_max(kind, {_ORDER}) AS kind, arg_max(link_agency, {_ORDER}) AS link_agency,
+           arg_max(linked_from, {_ORDER}) AS linked_from,
            min(fetched_at) AS first_seen, max(fetched_at) AS last_seen, max({_ORDER}) AS _last
     FROM a WHERE {_SUCCESS} AND sha256 IS NOT NULL GROUP BY url, sha256
 )
@@ -192,9 +193,10 @@ class FetchLog:
 
     def versions(self) -> pd.DataFrame:
         """One row per (url, sha256) ever stored, with when it was first and last seen, the agency_id,
-        year, kind and link_agency of its latest attempt that gave one, and whether it is the body of
+        year, kind, link_agency and linked_from of its latest attempt that gave one, and whether it is the body of
         the URL's latest successful fetch."""
-        cols = ["url", "sha256", "agency_id", "year", "kind", "link_agency", "first_seen", "last_seen", "is_current"]
+        cols = ["url", "sha256", "agency_id", "year", "kind", "link_agency", "linked_from", "first_seen", "last_seen",
+                "is_current"]
         files = self._files()
         if not files:
             return pd.DataFrame({c: pd.Series(dtype=bool if c == "is_current" else object) for c in cols})

@@ -61,7 +61,7 @@ class RunSummary:  # a flow's result (as a dict), printed by the CLI and kept as
     flow: str
     agencies: int = 0
     discovered: int = 0
-    fetched: int = 0  # new pages
+    fetched: int = 0  # new pages and files
     new_versions: int = 0
     unchanged: int = 0
     not_readable: int = 0  # attachments and image-only reports
@@ -285,13 +285,14 @@ _CRAWL_COUNTS = {"discovered": "discovered", "fetched": "fetched", "new_versions
 def nightly(sources_file: str | None = None, warehouse: str = DEFAULT_WAREHOUSE, site: str | None = None,
             agencies: list[str] | None = None, region: str | None = None, allow_loopback: bool = False,
             delay: float = 0.5, timeout: float = 20.0, proxy: str | None = None, trust_env: bool = False,
-            years: list[int] | None = None, max_reports: int = 500) -> dict:
+            years: list[int] | None = None, max_reports: int = 500, max_file_bytes: int = 50 * 2**20) -> dict:
     """Discover → fetch what changed → parse → check → load → refresh the views, for every agency (as
-    `backfill`: for a chosen slice, some years, some agencies or one region)."""
+    `backfill`: for a chosen slice, some years, some agencies or one region). A report file (PDF, Word) may be
+    `max_file_bytes` long, a page the fetcher's 20 MB."""
     started = time.perf_counter()
     sources, wh = _sources(sources_file, site, agencies, region), Warehouse(warehouse)
     fetcher = {"allow_loopback": allow_loopback, "delay": delay, "timeout": timeout, "proxy": proxy,
-               "trust_env": trust_env, "max_reports": max_reports}
+               "trust_env": trust_env, "max_reports": max_reports, "max_file_bytes": max_file_bytes}
     summary = RunSummary(flow=FlowRunContext.get().flow.name, agencies=len(sources))  # nightly or backfill
     if not sources:
         raise StageFailed("no agency selected: check --agency / --region and the sources file")

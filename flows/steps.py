@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from govreports.extract.crawl import CrawlEvent, CrawlResult, crawl
+from govreports.extract.discover import FETCHED_KINDS
 from govreports.extract.fetch import Fetcher
 from govreports.extract.fetchlog import FetchLog
 from govreports.extract.rawzone import RawZone
@@ -34,7 +35,7 @@ STALE_MARKER = ".refresh-needed"
 
 @dataclass(frozen=True, slots=True)
 class PageRef:
-    """One stored version of a report page, to be parsed."""
+    """One stored version of a report page or file, to be parsed."""
 
     agency_id: str
     url: str
@@ -43,6 +44,7 @@ class PageRef:
     fetched_at: pd.Timestamp | None  # when this version was first fetched
     declared_charset: str | None = None
     link_agency: str | None = None  # the agency the listing's link text names, when it names one
+    linked_from: str | None = None  # a file's report page (the report row's source_page)
 
 
 @dataclass(slots=True)
@@ -52,7 +54,7 @@ class ParseOutcome:
 
 
 class _HandingOnLog(FetchLog):
-    """The fetch log, handing on the report pages of each write: the crawl writes an agency's records
+    """The fetch log, handing on the report pages and files of each write: the crawl writes an agency's records
     once it is done with the agency, so its pages can be parsed while the crawl goes on."""
 
     def __init__(self, root: str, on_pages: Callable[[list[PageRef]], None]) -> None:
@@ -64,8 +66,8 @@ class _HandingOnLog(FetchLog):
         # A new page or version was first fetched now; an unchanged one's first time is in the log.
         refs = [PageRef(r["agency_id"], r["url"], r["sha256"], r.get("year"),
                         pd.Timestamp(r["fetched_at"]) if r["outcome"] in ("new", "new_version") else None,
-                        r.get("declared_charset"), r.get("link_agency"))
-                for r in records if r.get("kind") == "report" and r.get("sha256") and r.get("outcome") in _STORED]
+                        r.get("declared_charset"), r.get("link_agency"), r.get("linked_from"))
+                for r in records if r.get("kind") in FETCHED_KINDS and r.get("sha256") and r.get("outcome") in _STORED]
         if refs:
             self.on_pages(refs)
 
@@ -92,8 +94,8 @@ def fetch(sources: Sequence[Source], wh: Warehouse, fetcher: Fetcher, years: Ite
 
 
 def refs_from_crawl(results: Iterable[CrawlResult]) -> list[PageRef]:
-    """Every report page the crawls saw, as parse candidates (their first fetch: `with_first_seen`)."""
-    return [PageRef(p.agency_id, p.url, p.sha256, p.year, None, p.declared_charset, p.link_agency)
+    """Every report page and file the crawls saw, as parse candidates (their first fetch: `with_first_seen`)."""
+    return [PageRef(p.agency_id, p.url, p.sha256, p.year, None, p.declared_charset, p.link_agency, p.linked_from)
             for result in results for p in result.pages]
 
 
@@ -108,11 +110,12 @@ def with_first_seen(refs: list[PageRef], log: FetchLog) -> list[PageRef]:
 
 
 def refs_from_log(log: FetchLog) -> list[PageRef]:
-    """Every stored version of every report page, from the fetch log alone (no network)."""
+    """Every stored version of every report page and file, from the fetch log alone (no network)."""
     versions = log.versions()
-    versions = versions[versions["kind"].fillna("report") == "report"]
+    versions = versions[versions["kind"].fillna("report").isin(FETCHED_KINDS)]
     return [PageRef(row.agency_id, row.url, row.sha256, None if pd.isna(row.year) else int(row.year),
-                    pd.Timestamp(row.first_seen), link_agency=None if pd.isna(row.link_agency) else row.link_agency)
+                    pd.Timestamp(row.first_seen), link_agency=None if pd.isna(row.link_agency) else row.link_agency,
+                    linked_from=None if pd.isna(row.linked_from) else row.linked_from)
             for row in versions.itertuples(index=False)]
 
 
@@ -144,6 +147,7 @@ def _report_row(ref: PageRef, source: Source | None, loaded_at: pd.Timestamp) ->
         "region": region, "parent_region": region.rsplit("/", 1)[0] if region and "/" in region else region,
         "level": source.level if source else None, "kind": source.kind if source else None, "year": ref.year,
         "url": ref.url, "content_sha256": ref.sha256, "fetched_at": ref.fetched_at, "loaded_at": loaded_at,
+        "source_page": ref.linked_from,
     }
 
 
@@ -169,7 +173,7 @@ def parse_page(data: bytes, ref: PageRef, source: Source | None, loaded_at: pd.T
     sections = {f.section for f in facts}
     statuses = [c.status for c in checks]
     report.update(
-        agency=meta.agency, year=meta.year, template=meta.template, title=meta.title,
+        agency=meta.agency, year=meta.year, template=meta.template, title=meta.title, form=meta.kind,
         published=meta.published, status="truncated" if meta.truncated else "parsed", failure=None,
         n_values=len(facts), n_unparsed=sum(f.value_status == "unparsed" for f in facts),
         n_checks_failed=statuses.count("fail"), n_checks_not_assessable=statuses.count("not_assessable"),

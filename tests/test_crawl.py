@@ -43,7 +43,7 @@ def listing_html(prefix: str = "/r") -> str:
     return f"""<html><head><meta charset="utf-8"><title>政府信息公开年报</title></head><body><ul>
 <li><a href="{prefix}/2021.html">{NAME}2021年政府信息公开工作年度报告</a></li>
 <li><a href="{prefix}/2022.html">{NAME}2022年政府信息公开工作年度报告</a></li>
-<li><a href="{prefix}/2023.pdf">{NAME}2023年政府信息公开工作年度报告</a></li>
+<li><a href="{prefix}/2023.xls">{NAME}2023年政府信息公开工作年度报告</a></li>
 <li><a href="/n/notice.html">关于报送2023年政府信息公开工作年度报告的通知</a></li>
 </ul></body></html>"""
 
@@ -53,7 +53,7 @@ def report_html(year: int, extra: str = "") -> bytes:
 
 
 def site(srv: LocalServer, *, etags: bool = True, prefix: str = "/r", listing: str = "/list/index.html") -> dict:
-    """A listing linking two report pages, a PDF and a notice. Report bodies live in the returned dict, so a
+    """A listing linking two report pages, a spreadsheet and a notice. Report bodies live in the returned dict, so a
     test can change them between crawls; with `etags` the pages answer conditional requests with 304."""
     bodies = {f"{prefix}/2021.html": report_html(2021), f"{prefix}/2022.html": report_html(2022)}
 
@@ -69,7 +69,7 @@ def site(srv: LocalServer, *, etags: bool = True, prefix: str = "/r", listing: s
     srv.route(listing, Reply(body=listing_html(prefix), headers={"Content-Type": "text/html; charset=utf-8"}))
     for path in bodies:
         srv.route(path, page)
-    srv.route(f"{prefix}/2023.pdf", Reply(body=b"%PDF-1.4", headers={"Content-Type": "application/pdf"}))
+    srv.route(f"{prefix}/2023.xls", Reply(body=b"PK\x03\x04", headers={"Content-Type": "application/vnd.ms-excel"}))
     srv.route("/n/notice.html", Reply(body="<html>通知</html>"))
     return bodies
 
@@ -103,14 +103,14 @@ def test_first_crawl_stores_reports_and_records_everything(server: LocalServer, 
         ("attachment", "attachment"), ("listing", "new"), ("report", "new"), ("report", "new")
     ]
     assert set(log[log["kind"] == "report"]["link_agency"]) == {NAME}
-    pdf = log[log["kind"] == "attachment"].iloc[0]
-    assert pdf["url"].endswith("/r/2023.pdf") and pdf["year"] == 2023
-    assert server.count("/r/2023.pdf") == 0 and server.count("/n/notice.html") == 0  # recorded, not fetched
+    xls = log[log["kind"] == "attachment"].iloc[0]
+    assert xls["url"].endswith("/r/2023.xls") and xls["year"] == 2023
+    assert server.count("/r/2023.xls") == 0 and server.count("/n/notice.html") == 0  # recorded, not fetched
     assert len(list((tmp_path / "fetch_log").glob("*.parquet"))) == 1  # the crawl's records in one file
     assert events and all(e.agency_id == "t1" for e in events)
     assert (events[0].kind, events[-1].kind) == ("start", "done")
     pages = sorted((e.outcome, e.url.rsplit("/", 1)[-1]) for e in events if e.kind == "page")
-    assert pages == [("attachment", "2023.pdf"), ("new", "2021.html"), ("new", "2022.html")]
+    assert pages == [("attachment", "2023.xls"), ("new", "2021.html"), ("new", "2022.html")]
 
 
 def test_an_image_only_report_is_recorded_not_fetched(server: LocalServer, tmp_path: Path) -> None:
@@ -225,11 +225,11 @@ def test_an_empty_body_is_a_failed_attempt_never_a_version(server: LocalServer, 
 
 
 def test_report_links_per_agency_are_capped_newest_first(server: LocalServer, tmp_path: Path) -> None:
-    # A listing of 30 report links (2001-2030, in no order) and a PDF; the registry names one report URL.
+    # A listing of 30 report links (2001-2030, in no order) and a spreadsheet; the registry names one report URL.
     years = [2001 + (7 * i) % 30 for i in range(30)]
     links = "".join(f'<li><a href="/r/{y}.html">{NAME}{y}年政府信息公开工作年度报告</a></li>' for y in years)
     server.route("/list/index.html", Reply(body=f'<html><head><meta charset="utf-8"></head><body><ul>{links}'
-                                                f'<li><a href="/r/x.pdf">{NAME}2031年政府信息公开工作年度报告</a></li>'
+                                                f'<li><a href="/r/x.xls">{NAME}2031年政府信息公开工作年度报告</a></li>'
                                                 '</ul></body></html>'))
     for y in [*years, "direct"]:
         server.route(f"/r/{y}.html", Reply(body=report_html(2000), headers={"Content-Type": "text/html"}))

@@ -11,7 +11,9 @@ from govreports.extract.discover import (
     is_report_link,
     link_kind,
     link_year,
+    may_link_files,
     parse_listing,
+    report_files,
 )
 from govreports.extract.sources import Source
 
@@ -155,12 +157,13 @@ def test_link_year(text: str, year: int | None) -> None:
         ("http://a.gov.cn/nb/202201/t20220120_1.html", "report"),
         ("http://a.gov.cn/art/2023/1/11/art_1_2.shtml", "report"),
         ("http://a.gov.cn/nb/", "report"),
-        ("http://a.gov.cn/up/2021.PDF", "attachment"),
-        ("http://a.gov.cn/up/2021.docx", "attachment"),
-        ("http://a.gov.cn/up/2021.wps", "attachment"),
+        ("http://a.gov.cn/up/2021.PDF", "file"),
+        ("http://a.gov.cn/up/2021.docx", "file"),
+        ("http://a.gov.cn/up/2021.wps", "file"),
         ("http://a.gov.cn/up/2021.ofd", "attachment"),
         ("http://a.gov.cn/up/2021.rar", "attachment"),
-        ("http://a.gov.cn/module/download/downfile.jsp?classid=0&filename=2101.pdf", "attachment"),
+        ("http://a.gov.cn/module/download/downfile.jsp?classid=0&filename=2101.pdf", "file"),
+        ("http://a.gov.cn/up/2021.xlsx", "attachment"),
         ("http://a.gov.cn/up/2021.jpeg", "image"),
         ("http://a.gov.cn/up/2021.png", "image"),
     ],
@@ -261,7 +264,7 @@ def test_discover_follows_pages_once_and_stays_on_hosts() -> None:
         Link(COLUMN + "202101/t20210125_402.html", "和平区发展改革委2020年度政府信息公开工作年度报告",
              "120101-fgw", 2020, "report", INDEX, agency),
         Link(f"{HOST}/uploads/2020/nb2019.pdf", "附件：2019年政府信息公开工作年度报告.pdf",
-             "120101-fgw", 2019, "attachment", INDEX, None),
+             "120101-fgw", 2019, "file", INDEX, None),
         Link(f"{HOST}/images/nb2018.JPG", "2018年政府信息公开年报", "120101-fgw", 2018, "image", INDEX, None),
         Link(COLUMN + "201901/t20190128_7.html", "和平区发展改革委2018年政府信息公開工作年度報告",
              "120101-fgw", 2018, "report", INDEX, agency),
@@ -294,7 +297,7 @@ def test_discover_report_urls() -> None:
     assert len(by_url) == len(links) == 7
     assert by_url[found].listing_url == INDEX and by_url[found].year == 2021  # found on the listing first
     assert by_url[f"{HOST}/direct/2023.pdf"] == Link(f"{HOST}/direct/2023.pdf", "", "120101-fgw", None,
-                                                     "attachment", "")
+                                                     "file", "")
     assert "http://www.other.gov.cn/2023.html" not in by_url  # not among the source's hosts
 
 
@@ -323,3 +326,51 @@ def test_discover_several_listings_breadth_first() -> None:
     assert fetch.calls == [INDEX, second_column, COLUMN + "index_1.html", COLUMN + "index_2.html",
                            second_column + "index_1.html"]
     assert {link.url for link in links} >= {second_column + "t1.html", second_column + "t0.html"}
+
+
+# --- report_files: a report page's links to its report as a file ------------------------------------
+
+PAGE = "http://a.gov.cn/nb/202301/t20230120_1.html"
+TITLE = "和平区发展改革委2022年政府信息公开工作年度报告"
+
+
+def _page(body: str, title: str = TITLE) -> str:
+    return f'<html><head><meta charset="utf-8"><title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>'
+
+
+def test_report_files_named_as_the_report() -> None:
+    body = (f'<p>附件：<a href="/up/P020230120.pdf">{TITLE}.pdf</a></p>'  # names 报告
+            '<p><a href="/up/2022%E5%B9%B4%E6%8A%A5.docx">下载</a></p>'  # its file name (2022年报) names it
+            '<p><a href="/up/x.wps" title="和平区发展改革委2022年政府信息公开工作年度报告">正文</a></p>'
+            '<p><a href="/up/notice.pdf">关于报送2022年度政府信息公开工作年度报告的通知.pdf</a></p>'  # a notice
+            f'<p><a href="/up/data.xls">{TITLE}附表.xls</a></p>'  # a spreadsheet: not a report file
+            f'<p><a href="/up/P020230120.pdf#page=2">{TITLE}.pdf</a></p>')  # the same file again
+    assert report_files(_page(body), PAGE) == [
+        ("http://a.gov.cn/up/P020230120.pdf", f"{TITLE}.pdf"),
+        ("http://a.gov.cn/up/2022%E5%B9%B4%E6%8A%A5.docx", "下载"),
+        ("http://a.gov.cn/up/x.wps", f"正文 {TITLE}"),
+    ]
+
+
+def test_the_only_file_of_a_page_without_a_report_table_is_its_report() -> None:
+    body = '<p>附件：<a href="/up/P020230120.pdf">点击下载</a></p>'
+    assert report_files(_page(body), PAGE) == [("http://a.gov.cn/up/P020230120.pdf", "点击下载")]
+    layout = "<table><tr><td>首页</td><td>政务公开</td></tr></table>"  # a layout table is no report table
+    assert report_files(_page(layout + body), PAGE) == [("http://a.gov.cn/up/P020230120.pdf", "点击下载")]
+    # With a report table, or beside another unnamed file, an unnamed file may be anything.
+    table = "<table>" + "<tr><td>1</td><td>2</td><td>3</td><td>4</td></tr>" * 10 + "</table>"
+    assert report_files(_page(table + body), PAGE) == []
+    assert report_files(_page(body + '<a href="/up/P2.doc">下载</a>'), PAGE) == []
+    # The listing's link text stands for the page's title: a file that repeats it is the report.
+    assert report_files(_page('<a href="/up/a.pdf">沭阳县2022年度</a>', title="x"), PAGE, "沭阳县2022年度") == [
+        ("http://a.gov.cn/up/a.pdf", "沭阳县2022年度")]
+    assert report_files("", PAGE) == [] and report_files(_page(""), PAGE) == []
+
+
+@pytest.mark.parametrize(("data", "may"), [
+    (b'<a href="/up/a.PDF">', True), (b"downfile.jsp?filename=a.docx&x=1", True), (b'<a href="a.doc">', True),
+    (b'"a.wps"', True), (b'<a href="a.pdfa">', False), (b'<a href="a.xls">', False), (b"<p>pdf</p>", False),
+])
+def test_may_link_files_skips_pages_that_name_no_report_file(data: bytes, may: bool) -> None:
+    # An unchanged page is read again for its files only when its bytes name a report file's extension.
+    assert may_link_files(data) is may

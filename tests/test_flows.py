@@ -20,6 +20,10 @@ from govreports.load.warehouse import connect
 
 SITE = DATA_DIR / "sample_site"
 MANIFEST = json.loads((SITE / "manifest.json").read_text(encoding="utf-8"))
+# The demo's report pages, and its reports published only as a file (a PDF that prints no table): fetched
+# and read like the pages, each a report row of its own.
+PAGES = [r for r in MANIFEST["reports"] if r["kind"] == "report"]
+FILES = [r for r in MANIFEST["reports"] if r["kind"] == "attachment"]
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +45,12 @@ def run(pipeline, flow, **kwargs):
 def common(url, warehouse, sources=None):
     return {"sources_file": str(sources or SITE / "sources.csv"), "warehouse": str(warehouse), "site": url,
             "allow_loopback": True, "delay": 0.0, "timeout": 5.0}
+
+
+def only_the_files_failed(failures: list[str]) -> bool:
+    """The run's failures are the demo's files that print no table, one each."""
+    return sorted(failures) == sorted(f for f in failures for r in FILES if f"{r['path']}: no report tables" in f) \
+        and len(failures) == len(FILES)
 
 
 def frame_values(facts: pd.DataFrame) -> dict[tuple[str, int], dict[str, list]]:
@@ -68,19 +78,24 @@ def nightly_run(pipeline, site, tmp_path_factory):
     return wh, first, snapshot(wh)
 
 
-def test_nightly_loads_exactly_what_the_site_holds(nightly_run):
+def test_nightly_loads_exactly_what_the_site_holds(site, nightly_run):
     wh, summary, _ = nightly_run
-    reports = [r for r in MANIFEST["reports"] if r["kind"] == "report"]
-    assert summary.parsed == len(reports)
+    reports = PAGES
+    assert summary.parsed == len(PAGES) + len(FILES)
     with connect(wh.db) as con:
         facts = con.execute("SELECT agency_id, year, metric, applicant, value, value_status FROM facts").df()
     loaded = frame_values(facts)
     for r in reports:
         assert loaded[(r["agency_id"], r["year"])] == r["values"], r["path"]
-    assert summary.not_readable >= 1  # the attachment-only report is recorded, not silently missing
+    # The report published only as a PDF is fetched and read: it prints no table, so it is a failed report
+    # row (visible in data_quality), not silently missing.
+    assert summary.not_readable == 0
     with connect(wh.db) as con:
-        outcomes = dict(con.execute("SELECT outcome, count(*) FROM fetch_log GROUP BY ALL").fetchall())
-    assert outcomes.get("attachment", 0) >= 1
+        files = con.execute("SELECT url, outcome, linked_from FROM fetch_log WHERE kind = 'file'").fetchall()
+        failed = con.execute("SELECT url, failure FROM reports WHERE status = 'failed'").fetchall()
+    assert sorted(files) == sorted((site + r["path"], "new", None) for r in FILES)
+    assert sorted(u for u, _ in failed) == sorted(site + r["path"] for r in FILES)
+    assert all(f.startswith("no report tables found") for _, f in failed)
 
 
 def test_the_run_summary_is_a_markdown_artifact(pipeline, nightly_run):
@@ -121,7 +136,7 @@ def test_a_second_nightly_run_changes_nothing(pipeline, site, nightly_run):
     wh, _, before = nightly_run
     again = run(pipeline, "nightly", **common(site, wh.root))
     assert again.changed == 0 and again.parsed == 0
-    assert again.unchanged >= len([r for r in MANIFEST["reports"] if r["kind"] == "report"])
+    assert again.unchanged >= len(PAGES) + len(FILES)
     after = snapshot(wh)
     for name in before:
         pd.testing.assert_frame_equal(before[name], after[name])
@@ -158,7 +173,7 @@ def test_reparse_in_worker_processes_equals_a_fresh_run_exactly(pipeline, site, 
 
     monkeypatch.setattr(steps, "parse_and_load", not_here)  # the processes' copy of steps is unpatched
     summary = run(pipeline, "reparse", warehouse=wh.root, sources_file=str(SITE / "sources.csv"), site=site)
-    assert summary.parsed == len(before["reports"]) and not summary.failures
+    assert summary.parsed == len(before["reports"]) and only_the_files_failed(summary.failures)
     after = snapshot(wh)
     for name in before:
         pd.testing.assert_frame_equal(before[name], after[name])
@@ -180,7 +195,7 @@ def test_a_parse_process_that_dies_leaves_its_batches_to_the_flow(pipeline, site
     monkeypatch.setenv("GOVREPORTS_PARSE_PROCESSES", "2")
     monkeypatch.setattr(pipeline, "PARSE_BATCH", 5)
     summary = run(pipeline, "reparse", warehouse=wh.root, sources_file=str(SITE / "sources.csv"), site=site)
-    assert summary.parsed == len(before["reports"]) and not summary.failures
+    assert summary.parsed == len(before["reports"]) and only_the_files_failed(summary.failures)
     after = snapshot(wh)
     for name in before:
         pd.testing.assert_frame_equal(before[name], after[name])
@@ -228,14 +243,14 @@ def test_nightly_on_a_dask_cluster(pipeline, site, tmp_path):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         flow = pipeline.nightly.with_options(task_runner=DaskTaskRunner(address=cluster.scheduler_address))
         summary = pipeline.RunSummary(**flow(**common(site, tmp_path)))
-    assert summary.parsed == len([r for r in MANIFEST["reports"] if r["kind"] == "report"])
+    assert summary.parsed == len(PAGES) + len(FILES)
     assert summary.failures == [] or all("attachment" not in f for f in summary.failures)
 
 
 def test_nightly_on_a_file_url_warehouse(pipeline, site, tmp_path):
     root = f"file://{tmp_path}/wh"
     summary = run(pipeline, "nightly", **common(site, root))
-    assert summary.parsed == len([r for r in MANIFEST["reports"] if r["kind"] == "report"])
+    assert summary.parsed == len(PAGES) + len(FILES)
     assert (tmp_path / "wh" / "raw").is_dir() and list((tmp_path / "wh" / "fetch_log").glob("*.parquet"))
     with connect(tmp_path / "wh" / "govreports.duckdb") as con:
         assert con.execute("SELECT count(*) FROM reports").fetchone()[0] == summary.parsed

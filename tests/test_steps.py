@@ -140,3 +140,22 @@ def test_the_crawl_hands_on_its_report_pages_once_the_fetch_log_holds_them(demo_
     assert {r.fetched_at for r in again} == {None}
     assert sorted(steps.with_first_seen(again, FetchLog(wh.fetch_log)), key=lambda r: r.url) == \
         sorted(first, key=lambda r: r.url)
+
+
+def test_files_in_the_log_are_parse_candidates_that_name_their_page(tmp_path):
+    from govreports.extract.fetchlog import FetchLog
+
+    page_url, file_url = "http://127.0.0.1/a/2022.html", "http://127.0.0.1/a/2022.pdf"
+    records = [{"url": page_url, "agency_id": "a", "kind": "report", "outcome": "new", "sha256": "1" * 64},
+               {"url": file_url, "agency_id": "a", "kind": "file", "outcome": "new", "sha256": "2" * 64,
+                "linked_from": page_url, "year": 2022},
+               {"url": "http://127.0.0.1/a/2022.xls", "agency_id": "a", "kind": "attachment", "outcome": "attachment"}]
+    records = [r | {"fetched_at": pd.Timestamp("2025-01-06 08:00", tz="UTC")} for r in records]
+    handed: list[steps.PageRef] = []
+    steps._HandingOnLog(str(tmp_path / "log"), handed.extend).append(records)
+    from_log = steps.refs_from_log(FetchLog(tmp_path / "log"))
+    for refs in (handed, from_log):  # as the crawl writes them, and from the log alone (reparse)
+        assert sorted((r.url, r.linked_from) for r in refs) == [(page_url, None), (file_url, page_url)]
+    ref = next(r for r in from_log if r.url == file_url)
+    report = steps.parse_page(b"%PDF-1.4 not a real file", ref, None, pd.Timestamp.now(tz="UTC")).report
+    assert (report["status"], report["source_page"], report["url"]) == ("failed", page_url, file_url)
