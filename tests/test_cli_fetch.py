@@ -30,7 +30,7 @@ def test_fetch_twice(site, tmp_path):
     assert first.returncode == 0, first.stderr.decode()
     out = first.stdout.decode()
     assert "330212-jtj" in out and "321323-fgj" in out and "330203-jtj" not in out
-    assert "11 changed" in out  # 6 + 5 pages; 泗阳县's 2019 report is only a PDF (not readable)
+    assert "12 changed" in out  # 6 + 5 pages; 泗阳县's 2019 report is only a PDF (not readable)
     # The bar (printed once at the end: not a terminal) counts agencies done and every page seen, the PDF too.
     bar = [line for line in first.stderr.decode().splitlines() if "━" in line]
     assert len(bar) == 1 and "2/2 agencies, 12 pages" in bar[0], bar

@@ -44,9 +44,8 @@ def _version(agency_id: str, data: bytes, url: str, year: int = 2021, source_pag
              form: str | None = None, seen: str = "2024-01-01") -> ReportBundle:
     """One version through the pipeline's own parse stage, with the fields the crawl adds for a file."""
     ref = steps.PageRef(agency_id, f"{HOST}/{agency_id}/{url}", hashlib.sha256(data).hexdigest(), year,
-                        pd.Timestamp(seen, tz="UTC"))
+                        pd.Timestamp(seen, tz="UTC"), linked_from=source_page and f"{HOST}/{agency_id}/{source_page}")
     b = steps.parse_page(data, ref, BY_ID[agency_id], pd.Timestamp.now(tz="UTC"))
-    b.report.setdefault("source_page", source_page and f"{HOST}/{agency_id}/{source_page}")
     b.report.setdefault("form", form)
     return b
 

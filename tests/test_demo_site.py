@@ -286,7 +286,7 @@ def test_discovery_finds_every_report_and_nothing_else(site: str, client: httpx.
 
     for source in _sources(site, tmp_path):
         links = discover_module.discover(source, get_text)
-        want = {(site + r["path"], r["year"], "attachment" if r["kind"] == "attachment" else "report")
+        want = {(site + r["path"], r["year"], "file" if r["kind"] == "attachment" else "report")
                 for r in REPORTS if r["agency_id"] == source.agency_id}
         assert {(link.url, link.year, link.kind) for link in links} == want, source.agency_id
         # Truncated link texts: the title attribute names the report.

@@ -243,8 +243,8 @@ def test_versions_say_which_is_current(tmp_path: Path) -> None:
     log.append([rec("http://h/a", "new_version", 3, sha256="2" * 64, year=2020)])
     log.append([rec("http://h/a", "failed", 4, error="HTTP 500"), rec("http://h/b", "new", 4, sha256="3" * 64)])
     v = log.versions()
-    assert list(v.columns) == ["url", "sha256", "agency_id", "year", "kind", "link_agency", "first_seen", "last_seen",
-                               "is_current"]
+    assert list(v.columns) == ["url", "sha256", "agency_id", "year", "kind", "link_agency", "linked_from",
+                               "first_seen", "last_seen", "is_current"]
     rows = {(r.url, r.sha256): r for r in v.itertuples()}
     assert set(rows) == {("http://h/a", "1" * 64), ("http://h/a", "2" * 64), ("http://h/b", "3" * 64)}
     old, cur = rows[("http://h/a", "1" * 64)], rows[("http://h/a", "2" * 64)]
