@@ -39,6 +39,10 @@ COMPRESSION = "zstd"
 PARTITION_KEYS = ("year", "agency_id")  # year (int; 0 = not known), the ASCII agency id
 UNKNOWN_YEAR = 0
 AGENCY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# The lake's format, in a file at its root: "2" = every partition file has facts.page, reports.form and
+# reports.source_page. Written before the first partition of a new lake (or by reparse); a lake without it
+# may hold older files, which the build then reads by column name (slower, more memory).
+FORMAT_FILE, FORMAT = "FORMAT", "2"
 DECIDED_AT_BUILD = ("is_current",)  # reports' columns that the warehouse computes, never stored
 REPORT_COLUMNS: dict[str, str] = pandas_types(REPORTS)  # one row per report version (data/schema.py)
 
@@ -126,6 +130,20 @@ class Lake:
         else:
             self.fs, self.root = pafs.LocalFileSystem(), os.path.abspath(root)
 
+    def is_current_format(self) -> bool:
+        """Every partition file has the current columns (the marker says so)."""
+        try:
+            with self.fs.open_input_stream(f"{self.root}/{FORMAT_FILE}") as f:
+                return f.read(16).decode().strip() == FORMAT
+        except (FileNotFoundError, OSError):
+            return False
+
+    def mark_format(self) -> None:
+        """Say that every partition file has the current columns (a new lake; a reparse that rewrote all)."""
+        self.fs.create_dir(self.root, recursive=True)
+        with self.fs.open_output_stream(f"{self.root}/{FORMAT_FILE}") as f:
+            f.write(FORMAT.encode() + b"\n")
+
     def _checksums(self, path: str) -> tuple[list[str] | None, str]:
         """(the sha256s its checksum file accepts, newest first, or None for a file written before
         checksums were; the sha256 of its bytes now)."""
@@ -175,6 +193,10 @@ class Lake:
         """Load report versions, replacing any earlier load of the same report_id. `on_file(path)` is
         called after each partition file is in place (progress, and the crash tests' checkpoint)."""
         by_partition: dict[tuple[int, str], list[ReportBundle]] = defaultdict(list)
+        # A new lake is marked before its first partition exists, so whoever sees a partition sees the mark.
+        new = self.fs.get_file_info(f"{self.root}/reports").type == pafs.FileType.NotFound
+        if new and not self.is_current_format():
+            self.mark_format()
         for b in bundles:
             year = UNKNOWN_YEAR if pd.isna(b.report.get("year")) else int(b.report["year"])
             partition_dir(self.root, "facts", year, b.report.get("agency_id"))  # validate before anything is written

@@ -11,6 +11,7 @@ partition is left out) and is listed in `lake_tampered`.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +26,7 @@ from govreports.data.schema import SOURCES, TYPES, arrow_schema
 from govreports.load.lake import DECIDED_AT_BUILD, REPORT_COLUMNS, Lake, LakeError, Tampered
 from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
 
+log = logging.getLogger(__name__)
 VIEWS_DIR = Path(str(resources.files("govreports.load") / "views"))
 BUILD_MEMORY_LIMIT = os.environ.get("GOVREPORTS_DUCKDB_MEMORY", "160MB")
 # Files read per statement and per connection. DuckDB keeps state for every Parquet file a database
@@ -40,8 +42,11 @@ _BUILD_CONFIG = {"memory_limit": BUILD_MEMORY_LIMIT, "preserve_insertion_order":
 # overflow nor round): the views and the checks table read counts through this, so they are BIGINT.
 _AS_COUNT = ("CREATE MACRO as_count(v) AS "
              "CASE WHEN v = trunc(v) AND abs(v) <= 9007199254740992 THEN CAST(v AS BIGINT) END")
-# union_by_name: a partition written before a column was added (facts.page, reports.form) reads as null there.
-_HIVE = "hive_partitioning = true, hive_types = {'year': BIGINT, 'agency_id': VARCHAR}, union_by_name = true"
+_HIVE = "hive_partitioning = true, hive_types = {'year': BIGINT, 'agency_id': VARCHAR}"
+# A lake not marked with the current format may hold partitions written before a column was added
+# (facts.page, reports.form): read by name, such a column is null there. It costs time and memory
+# (BENCHMARKS.md, Scale), so a marked lake is read without it.
+_BY_NAME = ", union_by_name = true"
 _DUCK_TYPES = {t.pandas: t.duckdb for t in TYPES.values()}  # pandas dtype -> DuckDB type
 _COUNTS = ("expected", "actual")  # checks' sides: every identity (data/identities.csv) is on counts
 # Each dataset's table: its columns in order, from the files and the hive partitions (year, agency_id).
@@ -70,14 +75,14 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _select_from(dataset: str, files: list[str] | str | None) -> str:
+def _select_from(dataset: str, files: list[str] | str | None, by_name: bool = True) -> str:
     """The SELECT that reads these files (a list, a glob or none) as the dataset's table."""
     if not files:
         return _empty(dataset)
     files_sql = _quote(files) if isinstance(files, str) else "[" + ", ".join(map(_quote, files)) + "]"
     columns = ", ".join(f'as_count("{n}") AS "{n}"' if dataset == "checks" and n in _COUNTS else f'"{n}"'
                         for n in _COLUMNS[dataset])
-    return f"SELECT {columns} FROM read_parquet({files_sql}, {_HIVE})"
+    return f"SELECT {columns} FROM read_parquet({files_sql}, {_HIVE}{_BY_NAME if by_name else ''})"
 
 
 def _seen(versions: pd.DataFrame | None) -> pa.Table:
@@ -101,10 +106,14 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
     with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
         con.execute(_AS_COUNT)
     files, tampered = lake.verified()  # one listing each
+    by_name = not lake.is_current_format()
+    if by_name and any(files.values()):
+        log.warning("the lake at %s may hold files of an older version: read by column name (slower); "
+                    "`govreports reparse` once rewrites it", lake.root)
     for dataset, paths in files.items():
         for i in range(0, max(len(paths), 1), BUILD_CHUNK_FILES):  # no files: one empty table
             with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
-                chunk = _select_from(dataset, paths[i:i + BUILD_CHUNK_FILES])
+                chunk = _select_from(dataset, paths[i:i + BUILD_CHUNK_FILES], by_name)
                 try:
                     con.execute(f"INSERT INTO {_LOADED[dataset]} {chunk}" if i else
                                 f"CREATE TABLE {_LOADED[dataset]} AS {chunk}")
@@ -126,7 +135,7 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
             con.execute(sql.read_text(encoding="utf-8"))
             step(sql.name)
         for dataset in (d for d, paths in files.items() if paths):
-            live = _select_from(dataset, lake.glob(dataset))
+            live = _select_from(dataset, lake.glob(dataset), by_name)
             if dataset == "reports":  # the live rows, current as decided at this build
                 live = (f"SELECT l.*, coalesce(a.is_current, false) AS is_current FROM ({live}) l "
                         "LEFT JOIN (SELECT report_id, is_current FROM reports_all_versions) a USING (report_id)")
