@@ -4,8 +4,9 @@
 
 Seven real agencies (names real, numbers made up, except the seed report: 鄞州区交通运输局 2020 carries its
 published numbers), 2019–2024 each, in both templates and several markup styles, one site in GBK without a
-charset declaration, one paginated listing, one report only as a PDF attachment, a notice that is not a report
-and a link to another host. Deterministic: the same code writes the same bytes.
+charset declaration, one paginated listing, reports published only as a PDF, a DOCX, a scanned PDF and as a page
+linking its .doc, a notice that is not a report and a link to another host. Deterministic: the same code writes
+the same bytes (the .doc, which LibreOffice does not write byte-stably, is kept from the previous build).
 """
 
 from __future__ import annotations
@@ -104,13 +105,15 @@ STORIES = {
                         coercion=(0, 0, 1, 0, 0, 1), received=(5, 8, 6, 11, 9, 13),
                         styles=(("html_cms", 2), ("html_word", 0), ("html_cms", 4), ("html_cms", 0),
                                 ("html_cms", 6), ("html_cms", 2))),
-    # … one down; its 2019 report is only a PDF attachment.
+    # … one down; its 2019 report is only a PDF, its 2021 one only a DOCX, its 2023 one a page linking a
+    # .doc, and its 2024 one only a scanned PDF.
     "321323-fgj": Story(licensing=(1050, 980, 910, 835, 760, 690, 610),
                         penalty=(80, 88, 95, 120, 146, 165, 190),
                         coercion=(0, 1, 0, 2, 1, 0), received=(2, 4, 3, 6, 5, 4),
-                        styles=(("pdf", 0), ("html_plain", 0), ("html_plain", 2), ("html_cms", 0),
-                                ("html_cms", 4), ("html_plain", 0))),
+                        styles=(("pdf", 0), ("html_plain", 0), ("docx", 0), ("html_cms", 0),
+                                ("doc_page", 0), ("scan", 0))),
 }
+FILE_EXTENSIONS = {"pdf": "pdf", "docx": "docx", "scan": "pdf"}  # styles published only as a file
 TEMPLATE_2021_IN_2020 = "330203-jtj"
 SEED_AGENCY, SEED_YEAR = "330212-jtj", 2020
 SEED_NOTE = ("the seed: 鄞州区交通运输局's published 2020 numbers; identity 1 fails for 商业企业 and 总计 "
@@ -172,7 +175,8 @@ def reports(rng: random.Random) -> list[SiteReport]:
             y, m, d = year + 1, rng.choice((1, 1, 1, 2)), rng.randint(8, 28)
             published = f"{y:04d}-{m:02d}-{d:02d}"
             folder = f"/{agency.agency_id}/ndbg/{y:04d}{m:02d}/"
-            name = f"P0{y:04d}{m:02d}{d:02d}{serial}.pdf" if style == "pdf" else f"t{y:04d}{m:02d}{d:02d}_{serial}.html"
+            ext = FILE_EXTENSIONS.get(style)
+            name = f"P0{y:04d}{m:02d}{d:02d}{serial}.{ext}" if ext else f"t{y:04d}{m:02d}{d:02d}_{serial}.html"
             out.append(SiteReport(agency.agency_id, year, spec, style, folder + name, chrome_kb=chrome_kb,
                                   published=published, note=note))
     return out
@@ -203,6 +207,8 @@ EXTRAS = (
 )
 TRUNCATE_TITLES = {"330205-jtj": 18}  # link texts cut with "…"; the full title is in the title attribute
 
+FILE_LABELS = {"pdf": " (PDF)", "docx": " (DOCX)", "doc_page": " (DOC)", "scan": "(scan)"}
+
 REGISTRY_COMMENT = """The demo registry: the agencies of the bundled demo site (data/sample_site/, sample data).
 {site} stands for the demo site's base URL, e.g. http://127.0.0.1:8000 (govreports demo-site prints it);
 substitute it before loading. Hosts: 127.0.0.1, so serve the site on 127.0.0.1 (not localhost)."""
@@ -219,11 +225,12 @@ def _readme(site_reports: list[SiteReport]) -> str:
             cells = []
             for year in YEARS:
                 r = by_key[(agency.agency_id, year)]
-                if r.kind != "report":
-                    cells.append("(PDF)")
+                label = FILE_LABELS.get(r.style, "")
+                if r.style == "scan":
+                    cells.append(label)
                     continue
                 value = r.spec.cells[(metric, "")]
-                cells.append(value + (" ‡" if r.spec.template == "2021" and year == 2020 else ""))
+                cells.append(value + (" ‡" if r.spec.template == "2021" and year == 2020 else "") + label)
             rows.append(f"| {names[agency.agency_id]} ({agency.agency_id}) | " + " | ".join(cells) + " |")
         return head + "\n".join(rows) + "\n"
 
@@ -248,12 +255,14 @@ served by `govreports demo-site [--port N]` on 127.0.0.1.
 | `index.html` | a portal page linking every agency's annual-report column |
 | `<agency_id>/index.html` | the agency's home page |
 | `<agency_id>/ndbg/index.html` (`index_1.html` …) | its 政府信息公开年报 listing, newest first |
-| `<agency_id>/ndbg/YYYYMM/tYYYYMMDD_N.html` | a report page; `P0….pdf`: a report published only as a PDF |
+| `<agency_id>/ndbg/YYYYMM/tYYYYMMDD_N.html` | a report page (`….doc` beside one: the report it links) |
+| `<agency_id>/ndbg/YYYYMM/P0….pdf`, `P0….docx` | a report published only as a file, linked from the listing |
 | `330205-jtj/tzgg/…` | a notice about reports (关于做好…的通知), linked from 江北区's listing: not a report |
 | `robots.txt`, `common/` | robots rules (only `/search/` is disallowed), the listing pages' CSS and pagination script |
 | `sources.csv` | the demo registry (`{{site}}` stands for the base URL the server prints; hosts `127.0.0.1`) |
-| `manifest.json` | what each report page holds: agency, year, path, template, style, and every value as a \
-correct parse gives it (`"metric\\|applicant": [value_status, value]`) |
+| `manifest.json` | what each report holds: agency, year, path (and `file`, the .doc a page links), kind, \
+template, style, and every value as a correct parse gives it (`"metric\\|applicant": [value_status, value]`; \
+none for the scan) |
 
 Features a scraper must cope with:
 
@@ -261,7 +270,9 @@ Features a scraper must cope with:
   下一页/尾页 links and a TRS `createPageHTML(3, 0, "index", "html")` call.
 - 北仑区交通运输局's site is GBK with no charset anywhere: not in the HTTP header (the server sends a bare
   `text/html`), not in the pages (listing and reports).
-- 泗阳县发展和改革局's 2019 report is only a PDF attachment (a one-page PDF saying so).
+- 泗阳县发展和改革局 publishes some reports only as files: 2019 only as a PDF, 2021 only as a DOCX, 2023 as a
+  page without tables that links its .doc (Word 97, made by LibreOffice), and 2024 only as a scanned PDF (an
+  image, no text: coverage `image_only`). The PDF, DOCX and DOC print the same tables as the pages do.
 - 江北区交通运输局's listing cuts link texts with "…" (the full title is in the `title` attribute) and links a
   notice (关于做好2023年度政府信息公开工作年度报告编制工作的通知) that is not a report.
 - 镇海区交通运输局's listing links a report on another host (`http://www.example.gov.cn/…`), which discovery
@@ -291,6 +302,9 @@ Styles per report:
 def build(out_dir: Path = OUT_DIR) -> dict:
     rng = random.Random(SEED)
     site_reports = reports(rng)
+    # LibreOffice's .doc bytes differ from run to run: keep the ones a previous build wrote.
+    kept = {r.file: (out_dir / r.file.lstrip("/")).read_bytes() for r in site_reports
+            if r.file and (out_dir / r.file.lstrip("/")).is_file()}
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
@@ -304,6 +318,7 @@ def build(out_dir: Path = OUT_DIR) -> dict:
             "seed_report": seed.path,
             "sources": "sources.csv",
         },
+        kept=kept,
     )
     write_registry(out_dir / "sources.csv", AGENCIES, comment=REGISTRY_COMMENT)
     (out_dir / "README.md").write_text(_readme(site_reports), encoding="utf-8")

@@ -17,6 +17,7 @@ import json
 import posixpath
 import random
 import re
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,19 +34,21 @@ __all__ = [
     "build_site",
     "consistent_spec",
     "expected_values",
+    "file_bytes",
     "page_bytes",
     "published_on_page",
     "requests_cells",
     "review_cells",
     "synthetic_site",
-    "tiny_pdf",
     "write_registry",
 ]
 
-# The styles of tests/render.py that are HTML pages, plus two of our own: a text rendering inside an HTML
-# <pre> (tables drawn as text: the parser falls back to the page's text) and a PDF attachment (not readable).
-SITE_STYLES = ("html_plain", "html_word", "html_cms", "html_gbk", "html_pre_pipe", "pdf")
-ATTACHMENT_STYLES = frozenset({"pdf"})
+# The styles of tests/render.py that are HTML pages, plus our own: a text rendering inside an HTML <pre> (tables
+# drawn as text: the parser falls back to the page's text), reports published only as a file linked from the
+# listing (a PDF, a DOCX, a scanned PDF: tests/filerender.py), and a page without tables that links its .doc.
+SITE_STYLES = ("html_plain", "html_word", "html_cms", "html_gbk", "html_pre_pipe", "pdf", "docx", "scan", "doc_page")
+ATTACHMENT_STYLES = frozenset({"pdf", "docx", "scan"})
+UNREADABLE_STYLES = frozenset({"scan"})  # no text layer: the manifest lists no values
 
 APPLICANTS = tuple(code for code, _ in dd.applicants())  # natural_person … other_org, total
 ORGS = APPLICANTS[:-1]  # the six applicant columns that add up to 总计
@@ -64,7 +67,14 @@ class SiteReport:
 
     @property
     def kind(self) -> str:
+        if self.style == "doc_page":
+            return "page_with_file"
         return "attachment" if self.style in ATTACHMENT_STYLES else "report"
+
+    @property
+    def file(self) -> str | None:
+        """The path of the .doc a doc_page links (beside the page, same name)."""
+        return self.path.rsplit(".", 1)[0] + ".doc" if self.style == "doc_page" else None
 
     @property
     def title(self) -> str:
@@ -291,48 +301,6 @@ def _esc(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def tiny_pdf(lines: Sequence[str], title: str = "") -> bytes:
-    """A small valid one-page PDF printing `lines` (Chinese too: Adobe's STSong-Light with UniGB-UCS2-H, a
-    font every PDF reader provides, so nothing is embedded)."""
-
-    def ucs2(text: str) -> str:
-        return "<" + text.encode("utf-16-be").hex().upper() + ">"
-
-    ops = ["BT", "/F1 16 Tf", "72 770 Td", "20 TL"]
-    for i, line in enumerate(lines):
-        ops.append(f"{ucs2(line)} Tj" if i == 0 else f"T* {ucs2(line)} Tj")
-    ops.append("ET")
-    stream = "\n".join(ops).encode("ascii")
-    info_title = "<FEFF" + title.encode("utf-16-be").hex().upper() + ">"
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> "
-        b"/Contents 4 0 R >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light /Encoding /UniGB-UCS2-H "
-        b"/DescendantFonts [6 0 R] >>",
-        b"<< /Type /Font /Subtype /CIDFontType0 /BaseFont /STSong-Light "
-        b"/CIDSystemInfo << /Registry (Adobe) /Ordering (GB1) /Supplement 2 >> /FontDescriptor 7 0 R /DW 1000 >>",
-        b"<< /Type /FontDescriptor /FontName /STSong-Light /Flags 6 /FontBBox [-25 -254 1000 880] /ItalicAngle 0 "
-        b"/Ascent 880 /Descent -120 /CapHeight 880 /StemV 93 >>",
-        b"<< /Title " + info_title.encode("ascii") + b" /Producer (govreports sample site) >>",
-    ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for i, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % i + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for offset in offsets:
-        out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n"
-              % (len(objects) + 1, len(objects), xref))
-    return out.getvalue()
-
-
 def _pre_page(spec: ReportSpec, text_style: str) -> bytes:
     """A report whose tables are drawn as text, inside an HTML page's <pre>."""
     text = render(spec, text_style).decode("utf-8")
@@ -342,12 +310,59 @@ def _pre_page(spec: ReportSpec, text_style: str) -> bytes:
     return page.encode("utf-8")
 
 
+_FIXED_TIME = (2020, 1, 1, 0, 0, 0)
+_CORE_DATE = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(<)")
+
+
+def _stable_docx(data: bytes) -> bytes:
+    """python-docx's bytes with fixed zip entry times and core-property dates, so each build writes the same."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename == "docProps/core.xml":
+                body = _CORE_DATE.sub(rb"\g<1>2020-01-01T00:00:00Z\g<2>", body)
+            dst.writestr(zipfile.ZipInfo(info.filename, _FIXED_TIME), body, zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+def _render_file(style: str, spec: ReportSpec) -> bytes:
+    from reportlab import rl_config
+
+    from tests import filerender
+
+    rl_config.invariant = 1  # no creation date or random document id in the PDF: the same bytes each build
+    renderers = {"pdf": lambda: filerender.render_pdf(spec), "scan": lambda: filerender.render_image_pdf(1),
+                 "docx": lambda: _stable_docx(filerender.render_docx(spec)),
+                 "doc": lambda: filerender.render_doc(spec)}
+    return renderers[style]()
+
+
+def _doc_page(report: SiteReport) -> bytes:
+    """A report page that prints no table and links the report as a .doc, as many sites publish them."""
+    name = posixpath.basename(report.file or "")
+    page = (f'<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n<title>{_esc(report.title)}</title>\n'
+            f'</head>\n<body>\n<div class="article">\n<h1>{_esc(report.title)}</h1>\n'
+            f"<p>根据《中华人民共和国政府信息公开条例》，现公布{_esc(report.spec.agency)}{report.year}年政府信息公开"
+            "工作年度报告，详见附件。（示例数据，不是真实报告。）</p>\n"
+            f'<p>附件：<a href="./{_esc(name)}">{_esc(report.title)}.doc</a></p>\n</div>\n</body>\n</html>\n')
+    return page.encode("utf-8")
+
+
+def file_bytes(report: SiteReport, kept: Mapping[str, bytes] | None = None) -> bytes | None:
+    """The bytes served at report.file (a doc_page's .doc), or None. LibreOffice's .doc output is not
+    byte-stable, so the bytes a previous build wrote (`kept`, by path) are reused."""
+    if report.file is None:
+        return None
+    return (kept or {}).get(report.file) or _render_file("doc", report.spec)
+
+
 def page_bytes(report: SiteReport) -> bytes:
     """The bytes served at report.path."""
-    if report.style == "pdf":
-        return tiny_pdf([report.title, "（本报告以PDF附件形式发布。示例数据，不是真实报告。）",
-                         "Sample data: this attachment stands for a report published only as a PDF."],
-                        title=report.title)
+    if report.style in ATTACHMENT_STYLES:
+        return _render_file(report.style, report.spec)
+    if report.style == "doc_page":
+        return _doc_page(report)
     if report.style == "html_pre_pipe":
         return _pre_page(report.spec, "text_pipe")
     if report.style not in SITE_STYLES:
@@ -361,8 +376,8 @@ def page_bytes(report: SiteReport) -> bytes:
 
 
 def expected_values(report: SiteReport) -> dict[str, list]:
-    """{"metric|applicant label": [value_status, value]} for a report page; {} for an attachment."""
-    if report.kind != "report":
+    """{"metric|applicant label": [value_status, value]} for a report (its page or its file); {} for a scan."""
+    if report.style in UNREADABLE_STYLES:
         return {}
     return {f"{metric}|{applicant}": [status, int(value) if value is not None and value == int(value) else value]
             for (metric, applicant), (status, value) in expected(report.spec).items()}
@@ -509,13 +524,13 @@ Disallow: /search/
 
 def build_site(out_dir: Path, agencies: Sequence[SiteAgency], reports: Sequence[SiteReport], *,
                extras: Sequence[SiteLink] = (), truncate_titles: Mapping[str, int] | None = None,
-               manifest_extra: Mapping[str, object] | None = None) -> dict:
+               manifest_extra: Mapping[str, object] | None = None, kept: Mapping[str, bytes] | None = None) -> dict:
     """Write the site under `out_dir`: per agency a home page, its listing pages (newest first, `page_size`
     links per page, 下一页/尾页 links and a createPageHTML call) and its report pages; a portal index.html,
     robots.txt, /common/ assets, the extras' bodies, and manifest.json (returned too).
 
     `truncate_titles` maps agency ids to a length at which their listing link texts are cut with "…" (the
-    full title stays in the link's title attribute, as CMSs print them)."""
+    full title stays in the link's title attribute, as CMSs print them). `kept`: file_bytes's."""
     out_dir = Path(out_dir)
     by_id = {a.agency_id: a for a in agencies}
     if len(by_id) != len(agencies):
@@ -541,15 +556,20 @@ def build_site(out_dir: Path, agencies: Sequence[SiteAgency], reports: Sequence[
     manifest_reports = []
     for r in reports:
         data = page_bytes(r)
-        if by_id[r.agency_id].gbk and r.style not in ("html_gbk", "pdf"):
+        if by_id[r.agency_id].gbk and r.style not in ("html_gbk", *ATTACHMENT_STYLES):
             raise ValueError(f"{r.path}: the GBK site {r.agency_id} serves html_gbk report pages only")
         write(r.path, data)
+        file = file_bytes(r, kept)
+        if file is not None and r.file:
+            write(r.file, file)
+        values = expected_values(r)
         manifest_reports.append({
             "agency_id": r.agency_id, "agency": r.spec.agency, "year": r.year, "path": r.path, "kind": r.kind,
-            "template": r.spec.template if r.kind == "report" else None, "style": r.style,
-            "encoding": "gbk" if r.style == "html_gbk" else ("binary" if r.kind != "report" else "utf-8"),
+            "template": r.spec.template if values else None, "style": r.style,
+            "encoding": "gbk" if r.style == "html_gbk" else ("binary" if r.kind == "attachment" else "utf-8"),
             "title": r.title, "published": r.date, "bytes": len(data), "note": r.note,
-            "values": expected_values(r),
+            **({"file": r.file, "file_bytes": len(file)} if file is not None else {}),
+            "values": values,
         })
 
     manifest_links = []

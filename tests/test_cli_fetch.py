@@ -30,10 +30,10 @@ def test_fetch_twice(site, tmp_path):
     assert first.returncode == 0, first.stderr.decode()
     out = first.stdout.decode()
     assert "330212-jtj" in out and "321323-fgj" in out and "330203-jtj" not in out
-    assert "12 changed" in out  # 6 + 5 pages; 泗阳县's 2019 report is only a PDF (not readable)
-    # The bar (printed once at the end: not a terminal) counts agencies done and every page seen, the PDF too.
+    assert "13 changed" in out  # 6 + 6 reports (泗阳县's as pages and files) + the .doc its 2023 page links
+    # The bar (printed once at the end: not a terminal) counts agencies done and every document seen, files too.
     bar = [line for line in first.stderr.decode().splitlines() if "━" in line]
-    assert len(bar) == 1 and "2/2 agencies, 12 pages" in bar[0], bar
+    assert len(bar) == 1 and "2/2 agencies, 13 pages" in bar[0], bar
     second = fetch(tmp_path, site, "--agency", "330212-jtj", "--agency", "321323-fgj")
     assert second.returncode == 0
     assert "0 changed" in second.stdout.decode()

@@ -41,7 +41,7 @@ def test_demo_runs_the_nightly_then_finds_nothing_changed(tmp_path: Path) -> Non
     first = _demo(warehouse, port, tmp_path / "prefect")
     assert first.returncode == 0, first.stderr[-2000:]
     assert f"demo site (sample data) at http://127.0.0.1:{port}" in first.stdout
-    assert "nightly: 42 changed" in first.stdout
+    assert "nightly: 43 changed" in first.stdout
     # The comparison: 宁波市's districts, the seed's 鄞州区 falling most (23285 in 2019 to 9620 in 2024).
     table = first.stdout.split("largest declines first:", 1)[1]
     rows = [line for line in table.splitlines() if "交通运输局" in line]
@@ -50,7 +50,7 @@ def test_demo_runs_the_nightly_then_finds_nothing_changed(tmp_path: Path) -> Non
     assert "missing reports (no report found, or none readable; not a decline): 2019 none of 5," in first.stdout
     # Progress bars on standard error (printed once at the end, as it is not a terminal here).
     bars = {line.split()[0]: line.split()[2] for line in first.stderr.splitlines() if "━" in line}
-    assert bars == {"fetch": "7/7", "parse": "42/42", "refresh": "1/1"}
+    assert bars == {"fetch": "7/7", "parse": "43/43", "refresh": "1/1"}
     chart = warehouse / "licensing.png"
     assert f"chart: {chart}" in first.stdout
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

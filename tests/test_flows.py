@@ -20,10 +20,15 @@ from govreports.load.warehouse import connect
 
 SITE = DATA_DIR / "sample_site"
 MANIFEST = json.loads((SITE / "manifest.json").read_text(encoding="utf-8"))
-# The demo's report pages, and its reports published only as a file (a PDF that prints no table): fetched
-# and read like the pages, each a report row of its own.
+# The demo's report pages, its reports published only as a file (a PDF, a DOCX, a scan) and its page that
+# prints no table but links its .doc: fetched and read like the pages, each document a report row of its own.
 PAGES = [r for r in MANIFEST["reports"] if r["kind"] == "report"]
 FILES = [r for r in MANIFEST["reports"] if r["kind"] == "attachment"]
+LINKED = [r for r in MANIFEST["reports"] if r["kind"] == "page_with_file"]
+DOCUMENTS = len(PAGES) + len(FILES) + 2 * len(LINKED)
+# The documents that fail to parse: the scan (no text layer) and the page that only links its .doc.
+FAILING = {**{r["path"]: "no text layer (scanned)" for r in FILES if not r["values"]},
+           **{r["path"]: "no report tables found" for r in LINKED}}
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +53,9 @@ def common(url, warehouse, sources=None):
 
 
 def only_the_files_failed(failures: list[str]) -> bool:
-    """The run's failures are the demo's files that print no table, one each."""
-    return sorted(failures) == sorted(f for f in failures for r in FILES if f"{r['path']}: no report tables" in f) \
-        and len(failures) == len(FILES)
+    """The run's failures are the demo's scan and its page without tables, one each."""
+    return sorted(failures) == sorted(f for f in failures for path, why in FAILING.items() if f"{path}: {why}" in f) \
+        and len(failures) == len(FAILING)
 
 
 def frame_values(facts: pd.DataFrame) -> dict[tuple[str, int], dict[str, list]]:
@@ -80,22 +85,23 @@ def nightly_run(pipeline, site, tmp_path_factory):
 
 def test_nightly_loads_exactly_what_the_site_holds(site, nightly_run):
     wh, summary, _ = nightly_run
-    reports = PAGES
-    assert summary.parsed == len(PAGES) + len(FILES)
+    reports = [r for r in MANIFEST["reports"] if r["values"]]  # pages and files alike
+    assert summary.parsed == DOCUMENTS
     with connect(wh.db) as con:
         facts = con.execute("SELECT agency_id, year, metric, applicant, value, value_status FROM facts").df()
     loaded = frame_values(facts)
     for r in reports:
         assert loaded[(r["agency_id"], r["year"])] == r["values"], r["path"]
-    # The report published only as a PDF is fetched and read: it prints no table, so it is a failed report
-    # row (visible in data_quality), not silently missing.
+    # The reports published only as a file are fetched and read; the scan is a failed report row (visible in
+    # data_quality), not silently missing; the page that only links its .doc gives way to the parsed .doc.
     assert summary.not_readable == 0
     with connect(wh.db) as con:
         files = con.execute("SELECT url, outcome, linked_from FROM fetch_log WHERE kind = 'file'").fetchall()
         failed = con.execute("SELECT url, failure FROM reports WHERE status = 'failed'").fetchall()
-    assert sorted(files) == sorted((site + r["path"], "new", None) for r in FILES)
-    assert sorted(u for u, _ in failed) == sorted(site + r["path"] for r in FILES)
-    assert all(f.startswith("no report tables found") for _, f in failed)
+    assert sorted(files) == sorted([(site + r["path"], "new", None) for r in FILES]
+                                   + [(site + r["file"], "new", site + r["path"]) for r in LINKED])
+    assert [(u, f.split(":")[0]) for u, f in failed] == [(site + r["path"], FAILING[r["path"]]) for r in FILES
+                                                        if not r["values"]]
 
 
 def test_the_run_summary_is_a_markdown_artifact(pipeline, nightly_run):
@@ -136,7 +142,7 @@ def test_a_second_nightly_run_changes_nothing(pipeline, site, nightly_run):
     wh, _, before = nightly_run
     again = run(pipeline, "nightly", **common(site, wh.root))
     assert again.changed == 0 and again.parsed == 0
-    assert again.unchanged >= len(PAGES) + len(FILES)
+    assert again.unchanged >= DOCUMENTS
     after = snapshot(wh)
     for name in before:
         pd.testing.assert_frame_equal(before[name], after[name])
@@ -243,17 +249,17 @@ def test_nightly_on_a_dask_cluster(pipeline, site, tmp_path):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         flow = pipeline.nightly.with_options(task_runner=DaskTaskRunner(address=cluster.scheduler_address))
         summary = pipeline.RunSummary(**flow(**common(site, tmp_path)))
-    assert summary.parsed == len(PAGES) + len(FILES)
+    assert summary.parsed == DOCUMENTS
     assert summary.failures == [] or all("attachment" not in f for f in summary.failures)
 
 
 def test_nightly_on_a_file_url_warehouse(pipeline, site, tmp_path):
     root = f"file://{tmp_path}/wh"
     summary = run(pipeline, "nightly", **common(site, root))
-    assert summary.parsed == len(PAGES) + len(FILES)
+    assert summary.parsed == DOCUMENTS
     assert (tmp_path / "wh" / "raw").is_dir() and list((tmp_path / "wh" / "fetch_log").glob("*.parquet"))
     with connect(tmp_path / "wh" / "govreports.duckdb") as con:
-        assert con.execute("SELECT count(*) FROM reports").fetchone()[0] == summary.parsed
+        assert con.execute("SELECT count(*) FROM reports").fetchone()[0] == len(MANIFEST["reports"])
     again = run(pipeline, "nightly", **common(site, root))
     assert again.changed == 0
     reparsed = run(pipeline, "reparse", warehouse=root, sources_file=str(SITE / "sources.csv"), site=site)
