@@ -71,13 +71,15 @@ FACTS: tuple[Column, ...] = (
 # One row per identity evaluated on a report.
 CHECKS: tuple[Column, ...] = (
     C("report_id", "str", "the report version"),
-    C("rule", "int", "rule number from data/identities.csv: 1-5 hard, 9 the 2019 items + change (info)"),
-    C("severity", "str", "hard | info"),
+    C("rule", "int", "rule number from data/identities.csv: 1-5 hard, 9 the 2019 items + change (info); "
+                     "21-28 the prose patterns of data/narrative.csv"),
+    C("severity", "str", "hard | info | narrative (the prose against the tables)"),
     C("subject", "str", "the column, row or group the rule was evaluated on"),
     C("expected", "float", "the left-hand side (the printed total)"),
     C("actual", "float", "the right-hand side (the sum of its parts)"),
-    C("status", "str", "pass | fail | not_assessable (info rules: pass | info | not_assessable)"),
-    C("detail", "str", "the rule's description, or why it could not be assessed"),
+    C("status", "str", "pass | fail | not_assessable (info rules: pass | info | not_assessable; narrative: "
+                       "match | mismatch | not_in_table)"),
+    C("detail", "str", "the rule's description, or why it could not be assessed; narrative: the sentence"),
 )
 
 # The registry's agencies, as the warehouse's `sources` table holds them (what `coverage` counts).

@@ -15,6 +15,7 @@ import pandas as pd
 from govreports.extract.document import Document, ParseFailure
 from govreports.transform.checks import check_records
 from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS, Check, Fact, frame_from_rows
+from govreports.transform.narrative import narrative_records
 from govreports.transform.tables import Recognition, recognise
 
 __all__ = ["Identity", "ParseFailure", "ParsedReport", "ReportMeta", "decide_identity", "parse_document",
@@ -130,4 +131,5 @@ def parse_document(doc: Document, agency: str | None = None, year: int | None = 
         for v in rec.values
     ]
     rows = ((v.metric, v.applicant, v.parsed.value, v.parsed.status, v.template) for v in rec.values)
-    return ParsedReport(meta=meta, fact_rows=facts, check_rows=check_records(rid, rows))
+    said = narrative_records(rid, doc.text, ((f.metric, f.applicant, f.value, f.value_status) for f in facts))
+    return ParsedReport(meta=meta, fact_rows=facts, check_rows=check_records(rid, rows) + said)

@@ -5,6 +5,7 @@ SELECT r.report_id, r.agency_id, r.agency, r.year, r.template, r.status, r.failu
        count(c.rule) FILTER (WHERE c.status = 'fail') AS checks_failed,
        count(c.rule) FILTER (WHERE c.status = 'not_assessable') AS checks_not_assessable,
        string_agg(DISTINCT c.rule, ',' ORDER BY c.rule) FILTER (WHERE c.status = 'fail') AS failed_rules,
+       count(c.rule) FILTER (WHERE c.status = 'mismatch') AS narrative_mismatches,  -- prose against table
        translate('二三四', coalesce(r.sections, ''), '') AS missing_sections,  -- the sections not read
        r.problems, r.url, r.content_sha256
 FROM reports_all_versions r LEFT JOIN checks_all_versions c USING (report_id)
