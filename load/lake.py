@@ -39,10 +39,12 @@ COMPRESSION = "zstd"
 PARTITION_KEYS = ("year", "agency_id")  # year (int; 0 = not known), the ASCII agency id
 UNKNOWN_YEAR = 0
 AGENCY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-# The lake's format, in a file at its root: "2" = every partition file has facts.page, reports.form and
-# reports.source_page. Written before the first partition of a new lake (or by reparse); a lake without it
-# may hold older files, which the build then reads by column name (slower, more memory).
-FORMAT_FILE, FORMAT = "FORMAT", "2"
+# The lake's format, in a file at its root: "3" = every partition file has facts.page, reports.form and
+# reports.source_page, and reports.published as a date ("2": maybe an ISO string). Written before the first
+# partition of a new lake (or by reparse); a lake without it may hold older files, which the build then reads
+# by column name (slower, more memory; DuckDB reads a column that is a string in any file as a string). A
+# partition rewritten by a load is read with the current schema: its older rows are cast on the way.
+FORMAT_FILE, FORMAT = "FORMAT", "3"
 DECIDED_AT_BUILD = ("is_current",)  # reports' columns that the warehouse computes, never stored
 REPORT_COLUMNS: dict[str, str] = pandas_types(REPORTS)  # one row per report version (data/schema.py)
 
@@ -117,7 +119,9 @@ def _rows_table(dataset: str, rows: list[tuple], columns: dict[str, str]) -> pa.
     the path)."""
     schema = SCHEMAS[dataset]
     by_name = dict(zip(columns, zip(*rows, strict=True), strict=True)) if rows else {}
-    arrays = [pa.array(by_name.get(f.name, ()), f.type, from_pandas=True) for f in schema]
+    # A date arrives as an ISO string (extract/page.py validates it): Arrow parses it in the cast.
+    arrays = [pa.array(by_name.get(f.name, ()), pa.string() if pa.types.is_date(f.type) else f.type,
+                       from_pandas=True).cast(f.type) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
