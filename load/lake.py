@@ -169,7 +169,20 @@ class Lake:
             log.warning("lake file %s was changed outside the pipeline (sha256 %s, recorded %s): its rows are "
                         "dropped; `govreports reparse` rebuilds them from the raw zone", path, actual, recorded[:1])
             return None, None
-        return pq.read_table(path, filesystem=self.fs, schema=SCHEMAS[dataset]), actual
+        return self._read_file(path, dataset), actual
+
+    def _read_file(self, path: str, dataset: str) -> pa.Table:
+        """A partition file in the dataset's current schema. A date is read as text and parsed: a FORMAT 2
+        file holds it as an ISO string, which older versions did not check (2024-02-30 becomes null)."""
+        schema = SCHEMAS[dataset]
+        as_text = pa.schema([f.with_type(pa.string()) if pa.types.is_date(f.type) else f for f in schema])
+        table = pq.read_table(path, filesystem=self.fs, schema=as_text)
+        for i, f in enumerate(schema):
+            if pa.types.is_date(f.type):
+                day = pc.strptime(table[i], "%Y-%m-%d", "s", error_is_null=True)  # 02-30 reads as 03-02:
+                real = pc.equal(pc.strftime(day, "%Y-%m-%d"), table[i])  # a real day prints as it was written
+                table = table.set_column(i, f, pc.if_else(real, day, None).cast(f.type))
+        return table
 
     def _put(self, path: str, data: bytes | pa.Buffer) -> None:
         """Write `path` whole: beside it, then moved over it (a rename: atomic on a local filesystem)."""
@@ -296,7 +309,7 @@ class Lake:
         frames = []
         for path in self._paths(dataset):
             year, agency_id = _partition(path)
-            df = pq.read_table(path, filesystem=self.fs, schema=SCHEMAS[dataset]).to_pandas()
+            df = self._read_file(path, dataset).to_pandas()
             df.insert(0, "agency_id", agency_id)
             df.insert(0, "year", year)
             frames.append(df)
