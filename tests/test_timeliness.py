@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import random
+import re
 
 import pandas as pd
 import pyarrow as pa
@@ -19,6 +21,7 @@ from govreports.flows.steps import PageRef, parse_page
 from govreports.load.lake import CHECKSUM_SUFFIX, FORMAT_FILE, Lake
 from govreports.load.warehouse import build, connect
 from tests.loadhelp import bundle, page
+from tests.render import HTML_STYLES, STYLES, random_spec, render
 
 TITLE = "<h1>示例区民政局2023年政府信息公开工作年度报告</h1>"
 PERIOD = "<p>本报告所列数据的统计期限自2023年1月1日起至2023年12月31日止。</p>"
@@ -32,7 +35,7 @@ def html(head: str = "", above: str = "", below: str = "") -> str:
 BOX = ("<table><tr><td>索引号：</td><td>0001/2024-00002</td><td>发布机构：</td><td>示例区民政局</td></tr>"
        "<tr><td>{key}</td><td>{value}</td><td>文号：</td><td></td></tr></table>")
 
-STYLES = {
+PAGES = {
     "box 发布日期": html(above=BOX.format(key="发布日期：", value="2024-01-15")),
     "box 公开日期 in a CMS tag": html(above=BOX.format(key="公开日期", value="<publishtime>2024-01-15</publishtime>")),
     "box 发布时间 with a time": html(above=BOX.format(key="发布时间", value="2024年01月15日 10:20")),
@@ -54,9 +57,9 @@ STYLES = {
 }
 
 
-@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("style", PAGES)
 def test_every_metadata_style_gives_the_publication_date(style):
-    assert read_page(STYLES[style]).published == "2024-01-15"
+    assert read_page(PAGES[style]).published == "2024-01-15"
 
 
 @pytest.mark.parametrize("page_html", [
@@ -158,3 +161,16 @@ def test_a_lake_with_string_dates_still_builds_and_asks_for_a_reparse(tmp_path, 
         db = build(lake, tmp_path / "g.duckdb")
     assert "govreports reparse" in caplog.text
     assert q(db, TIMELINESS + " ORDER BY agency_id") == EXPECTED
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_rendered_pages_give_their_box_date_and_no_other(style):
+    """tests/render.py's pages: the CMS style's metadata box date; every other style states none, so
+    none is read from its prose, tables or chrome."""
+    for seed in range(4):
+        spec = random_spec(random.Random(seed), empty_cells=False)
+        data = render(spec, style, chrome_kb=8 if style in HTML_STYLES and style != "html_word" else 0)
+        text = data.decode("gbk" if style == "html_gbk" else "utf-8")
+        box = re.search(r"发布日期：</td><td>([\d-]+)<", text)
+        assert read_page(text).published == (box.group(1) if box else None)
+        assert (box is not None) == (style == "html_cms")
