@@ -42,7 +42,8 @@ AGENCY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # The lake's format, in a file at its root: "3" = every partition file has facts.page, reports.form and
 # reports.source_page, and reports.published as a date ("2": maybe an ISO string). Written before the first
 # partition of a new lake (or by reparse); a lake without it may hold older files, which the build then reads
-# by column name (slower, more memory; DuckDB reads a column that is a string in any file as a string). A
+# by column name (slower, more memory; a column that is a string in any file reads as a string: read without
+# it, the first file's type would win, and an old string that is no real day would fail the build). A
 # partition rewritten by a load is read with the current schema: its older rows are cast on the way.
 FORMAT_FILE, FORMAT = "FORMAT", "3"
 DECIDED_AT_BUILD = ("is_current",)  # reports' columns that the warehouse computes, never stored
