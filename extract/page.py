@@ -42,8 +42,7 @@ _META_KEYS = frozenset(META_KEYS)
 _META_FIRST = frozenset(k[0] for k in META_KEYS)  # rules out most cells (numbers, labels) in one lookup
 _META_KEY_ALT = "|".join(sorted(META_KEYS, key=len, reverse=True))
 # A key after 采集, 生成, 更新, 修改, 访问, 浏览, 打印, 截止, 统计, 截至, 有效, 实施 names another time (采集时间: a
-# crawler's).
-# A value ends at a space, a colon, | or the next key: "来源：某局时间：2024-01-31" is two entries.
+# crawler's). A value ends at a space, a colon, | or the next key: "来源：某局时间：2024-01-31" is two entries.
 _META_TEXT = re.compile(rf"(?<![集成新改问览印止计至效施])({_META_KEY_ALT})\s*[:：]\s*"
                         rf"((?:(?!(?:{_META_KEY_ALT})\s*[:：])[^\s:：|])+)")
 _META_TAGS = {k[6:-1] for k in PUBLISHED_KEYS if k.startswith("<meta ")}
@@ -160,7 +159,7 @@ def metadata_from_text(text: str) -> dict[str, str]:
     return out
 
 
-def iso_date(value: str | None) -> str | None:
+def _iso_date(value: str | None) -> str | None:
     """The first calendar date in `value` (2024-01-15, 2024/1/15, 2024.1.15, 2024年01月15日 10:20), ISO;
     None when there is none or it is no real day (2024-02-30)."""
     m = _DATE.search(value or "")
@@ -174,7 +173,7 @@ def _date_below_title(text: str) -> str | None:
     lines = text.split("\n", 60)[:60]
     for i, line in enumerate(lines):
         if len(line) <= _TITLE_MAX and _REPORT_WORDS.search(_SPACES.sub("", simplify(line))):
-            below = (iso_date(n) for n in lines[i + 1:i + 1 + _BELOW_TITLE]
+            below = (_iso_date(n) for n in lines[i + 1:i + 1 + _BELOW_TITLE]
                      if len(n) <= _DATE_LINE_MAX and "至" not in n)
             return next(filter(None, below), None)
     return None
@@ -182,7 +181,7 @@ def _date_below_title(text: str) -> str | None:
 
 def published_date(metadata: dict[str, str], text: str) -> str | None:
     """The date the page says it was published (PUBLISHED_KEYS, then a date line under the title), ISO."""
-    return next(filter(None, (iso_date(metadata.get(k)) for k in PUBLISHED_KEYS)), None) or _date_below_title(text)
+    return next(filter(None, (_iso_date(metadata.get(k)) for k in PUBLISHED_KEYS)), None) or _date_below_title(text)
 
 
 def _title_candidates(title: str | None, headings: list[str], metadata: dict[str, str], text: str) -> list[str]:
