@@ -30,6 +30,7 @@ __all__ = [
     "STYLES",
     "WRAPPED_CELL_STYLE",
     "ReportSpec",
+    "balanced_spec",
     "expected",
     "random_spec",
     "render",
@@ -291,6 +292,36 @@ def random_spec(rng: random.Random, template: str | None = None, year: int | Non
                 agency: str | None = None, *, allow_blanks: bool = True, empty_cells: bool = True) -> ReportSpec:
     """A spec drawn with `rng` (for benchmarks: no hypothesis)."""
     return _spec(_RandomDraw(rng), template, year, agency, allow_blanks, empty_cells)
+
+
+_REQUESTS3 = ("requests_new", "requests_carried_over", "outcome_total", "requests_carried_forward")
+
+
+def balanced_spec(rng: random.Random, template: str, year: int, agency: str, *, empty_cells: bool = True) -> ReportSpec:
+    """A spec whose 三 and 四 add up (the hard identities of data/identities.csv pass), for sample pages:
+    二 as `random_spec` draws it, 三 and 四 small plain counts."""
+    spec = random_spec(rng, template, year, agency, empty_cells=empty_cells)
+    cells = dict(spec.cells)
+    codes = [code for code, _ in dd.applicants()]
+    outcomes = sorted({m for (m, c), e in template_cells(template) if e.section == "三" and m not in _REQUESTS3})
+    for code in codes[:-1]:
+        n = {m: rng.choice((0, 0, 0, 1, 2, rng.randint(3, 40))) for m in outcomes}
+        n["outcome_total"] = sum(n.values())
+        n["requests_carried_forward"] = rng.randint(0, 3)
+        n["requests_carried_over"] = rng.randint(0, n["outcome_total"] + n["requests_carried_forward"])
+        n["requests_new"] = n["outcome_total"] + n["requests_carried_forward"] - n["requests_carried_over"]
+        for m, v in n.items():
+            cells[(m, code)] = str(v)
+    for m in [*outcomes, *_REQUESTS3]:
+        cells[(m, codes[-1])] = str(sum(int(cells[(m, c)]) for c in codes[:-1]))
+    four = [e for _, e in template_cells(template) if e.section == "四"]
+    for group in dict.fromkeys(e.row_key for e in four):
+        parts = [e.metric for e in four if e.row_key == group and e.col_key != "total"]
+        for m in parts:
+            cells[(m, "")] = str(rng.choice((0, 0, 1, rng.randint(2, 9))))
+        total = next(e.metric for e in four if e.row_key == group and e.col_key == "total")
+        cells[(total, "")] = str(sum(int(cells[(m, "")]) for m in parts))
+    return ReportSpec(spec.agency, spec.year, spec.template, cells)
 
 
 def report_specs(allow_blanks: bool = True, *, empty_cells: bool = True, template: str | None = None):
