@@ -37,8 +37,8 @@ def _header_keys() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     headers |= {printed for printed, official in aliases.items() if official in headers}
     keys = frozenset(label_key(h) for h in headers) - {""}
     prefixes = frozenset(k[:i] for k in keys for i in range(1, len(k)))
-    every = {label_key(part) for e in dd.entries() for part in e.row_label.split("/")} | set(aliases)
-    return keys, prefixes, frozenset(keys | {label_key(k) for k in every})
+    rows = {part for e in dd.entries() for part in e.row_label.split("/")}
+    return keys, prefixes, keys | {label_key(label) for label in rows | set(aliases)}
 
 
 def _wrap_end(rows: list[list[Cell]], start: int) -> int:

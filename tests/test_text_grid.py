@@ -67,9 +67,10 @@ def test_cells_between_bar_lines_with_blank_cells_and_fillers():
 
 
 def test_a_header_wrapped_over_two_cells_is_one_header():
-    lines = ["信息内容", "本年新", "制作数量", "现行有效", "件数", "规章", "1", "2"]
+    lines = ["信息内容", "本年新", "制作数量", "现行有效", "件数", "本年", "新公开", "数量", "规章", "1", "2"]
     t = text_table("\n\n".join(lines) + "\n")
-    assert cells(t) == [["信息内容"], ["本年新\n制作数量"], ["现行有效\n件数"], ["规章"], ["1"], ["2"]]
+    assert cells(t) == [["信息内容"], ["本年新\n制作数量"], ["现行有效\n件数"], ["本年\n新公开\n数量"],  # three parts
+                        ["规章"], ["1"], ["2"]]
     assert t.rows[1][0].row == 2  # provenance: the first fragment's line
     bars = text_table("\n|\n".join(lines) + "\n||\n")
     assert cells(bars) == cells(t)
