@@ -33,7 +33,7 @@ import charset_normalizer.constant
 from govreports.flows.parse import parse_report
 from govreports.transform.frame import FACT_COLUMNS, VALUE_STATUSES
 from govreports.transform.report import ParseFailure
-from tests.render import random_spec, render
+from tests.render import NO_EMPTY_CELLS, random_spec, render
 
 MB = 1_000_000
 
@@ -283,7 +283,7 @@ def spec(seed: int = 1, template: str | None = None, empty_cells: bool = True):
 
 @cache
 def page(style: str, seed: int = 1, template: str | None = None) -> bytes:
-    return render(spec(seed, template, style != "text_cell_per_line"), style)
+    return render(spec(seed, template, style not in NO_EMPTY_CELLS), style)
 
 
 def html(seed: int = 1) -> str:

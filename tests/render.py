@@ -49,10 +49,12 @@ STYLES = (
     "text_cell_per_line",
     "text_pipe_per_line",
     "text_bar_per_line",
+    "text_cell_per_line_wrapped",
 )
-# Rendered like the styles above but not in STYLES: it cannot print an empty cell, and the property
-# tests draw blanks for every style but text_cell_per_line (tests/test_text_grid.py covers it).
 WRAPPED_CELL_STYLE = "text_cell_per_line_wrapped"
+# The styles that cannot print an empty cell (a cell is a line of its own, and a blank line separates
+# cells): specs drawn for them never leave a cell empty.
+NO_EMPTY_CELLS = frozenset({"text_cell_per_line", WRAPPED_CELL_STYLE})
 HTML_STYLES = frozenset(s for s in STYLES if s.startswith("html_"))
 
 
@@ -562,7 +564,7 @@ def _render_text(doc: _Doc, style: str) -> str:
         for table in payload:
             for slots in _slots(table):
                 lines.extend(_text_row(table, slots, style))
-    if style in ("text_cell_per_line", WRAPPED_CELL_STYLE):
+    if style in NO_EMPTY_CELLS:
         return "\n\n".join(lines) + "\n"
     return "\n".join(lines) + "\n"
 
@@ -857,7 +859,7 @@ def render(spec: ReportSpec, style: str, *, chrome_kb: int = 0) -> bytes:
         raise KeyError(f"spec lacks {len(missing)} cells of the {spec.template} template, e.g. {missing[0]}")
     if chrome_kb and style not in HTML_STYLES:
         raise ValueError("chrome_kb applies to HTML styles only")
-    if style in ("text_cell_per_line", WRAPPED_CELL_STYLE) and any(not t.strip() for t in spec.cells.values()):
+    if style in NO_EMPTY_CELLS and any(not t.strip() for t in spec.cells.values()):
         raise ValueError(f"{style} cannot print an empty cell")
     rng = random.Random(_seed(spec, style))
     doc = _document(spec, rng, style)

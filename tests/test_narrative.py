@@ -15,7 +15,7 @@ from govreports.load.lake import Lake
 from govreports.load.warehouse import build, connect
 from govreports.transform.narrative import SEVERITY, narrative_records, patterns
 from tests import loadhelp
-from tests.render import expected, random_spec, render
+from tests.render import STYLES, expected, random_spec, render
 
 
 def _spec_and_values(seed: int, template: str):
@@ -62,7 +62,7 @@ def test_a_sentence_that_contradicts_its_table_is_a_mismatch_with_both_numbers()
 
 def test_the_tables_own_text_is_not_prose() -> None:
     """The tables' labels and numbers, in every rendering, are never read as sentences about themselves."""
-    for style in ("html_plain", "html_word", "text_tab", "text_pipe", "text_markdown", "text_cell_per_line"):
+    for style in STYLES:
         spec, _ = _spec_and_values(3, "2021")
         assert _narrative(render(spec, style)) == [], style
 

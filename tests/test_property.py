@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from govreports.flows.parse import parse_report
-from tests.render import STYLES, ReportSpec, expected, random_spec, render, report_specs
+from tests.render import NO_EMPTY_CELLS, STYLES, ReportSpec, expected, random_spec, render, report_specs
 
 
 def _read(facts) -> dict[tuple[str | None, str], tuple[str, float | None]]:
@@ -68,7 +68,7 @@ def spec_text(spec: ReportSpec, key: tuple[str, str]) -> str:
 @given(data=st.data())
 def test_rendered_report_parses_back(style: str, data: st.DataObject) -> None:
     # One cell per line cannot print an empty cell (nothing marks where it was).
-    spec = data.draw(report_specs(allow_blanks=True, empty_cells=style != "text_cell_per_line"), label="spec")
+    spec = data.draw(report_specs(allow_blanks=True, empty_cells=style not in NO_EMPTY_CELLS), label="spec")
     assert_round_trip(spec, render(spec, style))
 
 
@@ -80,7 +80,7 @@ def test_seeded_specs_parse_back(style: str) -> None:
     """The same property over a fixed sweep of independent random specs: hypothesis explores, but its
     examples within one run are correlated and may miss a rare pattern (a whole row left blank in
     one template); this sweep fails the same way on every run when one of its specs hits a bug."""
-    empty = style != "text_cell_per_line"
+    empty = style not in NO_EMPTY_CELLS
     for i in range(SWEEP):
         spec = random_spec(random.Random(f"{style}-{i}"), empty_cells=empty)
         try:
