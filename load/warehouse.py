@@ -101,11 +101,13 @@ def described(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str | Non
         said.setdefault(r["object"], {})[r["column"]] = r["description"]
     names = con.execute(f"SELECT name, '' FROM ({_OBJECTS}) t(name, kind) UNION ALL "
                         f"SELECT table_name, column_name FROM duckdb_columns() WHERE {_MAIN}").fetchall()
+    def meaning(source: str | tuple[Column, ...]) -> dict[str, str]:
+        return said.get(source, {}) if isinstance(source, str) else {c.name: c.meaning for c in source}
+
     out = {}
-    for obj, col in names:
-        sources = [said.get(obj, {}), *(said.get(s, {}) if isinstance(s, str) else {c.name: c.meaning for c in s}
-                                        for s in _SHOWS.get(obj, ()) if col)]
-        out[obj, col] = next((d[col] for d in sources if d.get(col)), None)
+    for obj, col in names:  # an object's own comment is never another's
+        chain = [said.get(obj, {}), *(map(meaning, _SHOWS.get(obj, ())) if col else ())]
+        out[obj, col] = next((d[col] for d in chain if d.get(col)), None)
     return out
 
 
