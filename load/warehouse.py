@@ -77,6 +77,7 @@ _SHOWS: dict[str, tuple[str | tuple[Column, ...], ...]] = {
     **dict.fromkeys(("licensing_trend", "enforcement_trend"), ("decisions_trend", REPORTS, FACTS)),
     "decisions_trend": (REPORTS, FACTS),
     "narrative_checks": (CHECKS, REPORTS),
+    "timeliness": (REPORTS,),
     "sources": (SOURCES,),
     "fetch_log": (FETCH_LOG,),
 }
