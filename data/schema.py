@@ -24,6 +24,7 @@ TYPES: dict[str, Type] = {
     "float": Type("float64", pa.float64(), "DOUBLE"),
     "bool": Type("bool", pa.bool_(), "BOOLEAN"),
     "time": Type("datetime", pa.timestamp("us", tz="UTC"), "TIMESTAMPTZ"),
+    "date": Type("date32[pyarrow]", pa.date32(), "DATE"),  # a calendar day; written from an ISO string
 }
 
 
@@ -107,7 +108,8 @@ REPORTS: tuple[Column, ...] = (
     C("source_page", "str", "a file's: the URL of the page that linked it; null for pages"),
     C("content_sha256", "str", "sha256 of the raw bytes"),
     C("title", "str", "the page's title"),
-    C("published", "str", "ISO date from the page's metadata box"),
+    C("published", "date", "the day the page says it was published: its metadata box, a <meta> tag or the date "
+                           "line under its title; null when it says none"),
     C("fetched_at", "time", "when this version was first fetched"),
     C("loaded_at", "time", "when it was parsed and loaded"),
     C("status", "str", "parsed | truncated | failed"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cached_property
 
 from lxml import etree
@@ -28,13 +29,26 @@ _SKIP_TAGS = ("script", "style", "noscript", "template")
 _PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, huge_tree=True)
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)  # lxml refuses one in a str
-META_KEYS = ("名称", "标题", "索引号", "发布机构", "发文机关", "发布日期", "公开日期", "成文日期",
-             "生成日期", "文号", "发文字号", "主题分类", "分类", "来源", "信息来源", "时间", "单位")
+# Where a page says when it was published, most trusted first: a label of its metadata box or of a line above
+# the report ("发布时间：2024年01月15日 10:20", "来源：… 时间：…"), an HTML <meta> (name or property, lower
+# case, kept as "<meta NAME>"), then the date the document was written or generated. A bare date on a short
+# line just below the title comes last (_date_below_title).
+PUBLISHED_KEYS = ("发布日期", "发布时间", "公开日期", "公开时间", "发文日期", "日期", "时间", "<meta pubdate>",
+                  "<meta publishdate>", "<meta publish_date>", "<meta firstpublishedtime>",
+                  "<meta article:published_time>", "<meta dcterms.issued>", "<meta dc.date>", "成文日期", "生成日期")
+META_KEYS = ("名称", "标题", "索引号", "发布机构", "发文机关", "文号", "发文字号", "主题分类", "分类", "来源",
+             "信息来源", "单位", *(k for k in PUBLISHED_KEYS if not k.startswith("<")))
 _META_KEYS = frozenset(META_KEYS)
 _META_FIRST = frozenset(k[0] for k in META_KEYS)  # rules out most cells (numbers, labels) in one lookup
-_META_TEXT = re.compile(r"(" + "|".join(sorted(META_KEYS, key=len, reverse=True)) + r")\s*[:：]\s*([^\s:：|]+)")
-_DATE_KEYS = ("发布日期", "公开日期", "成文日期", "生成日期", "时间")  # the publication date, by preference
+_META_KEY_ALT = "|".join(sorted(META_KEYS, key=len, reverse=True))
+# A key after 采集, 生成, 更新, 修改, 访问, 浏览, 打印, 截止, 统计, 截至, 有效, 实施 names another time (采集时间: a
+# crawler's). A value ends at a space, a colon, | or the next key: "来源：某局时间：2024-01-31" is two entries.
+_META_TEXT = re.compile(rf"(?<![集成新改问览印止计至效施])({_META_KEY_ALT})\s*[:：]\s*"
+                        rf"((?:(?!(?:{_META_KEY_ALT})\s*[:：])[^\s:：|])+)")
+_META_TAGS = {k[6:-1] for k in PUBLISHED_KEYS if k.startswith("<meta ")}
 _DATE = re.compile(r"((?:19|20)\d\d)\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})")
+_BELOW_TITLE = 3  # lines under the title where a bare date is the publication date
+_DATE_LINE_MAX = 40  # a longer line is prose (a statistics period), not a date line
 _REPORT_WORDS = re.compile(r"政府信息公开.{0,12}(?:报告|年报|年度报)")
 _TITLE_MAX = 64  # a longer line is prose that mentions the report, not its title
 # Title: "<agency><year>年(度)政府信息公开…报告", "<year>年(度)<agency>政府信息公开…", or no year.
@@ -71,7 +85,7 @@ class Document:
     year: int | None = None
     agency_source: str | None = None  # title | metadata | None
     year_source: str | None = None  # title | period | text | published | None
-    published: str | None = None  # ISO date from the metadata box, when given
+    published: str | None = None  # ISO date the page says it was published (published_date), when it does
     complete: bool = False  # HTML that reaches its closing tag: a report in it cannot be cut off
     source: str = "<bytes>"  # URL or path the bytes came from
     content_sha256: str = ""  # of the raw bytes
@@ -146,8 +160,28 @@ def metadata_from_text(text: str) -> dict[str, str]:
 
 
 def _iso_date(value: str | None) -> str | None:
+    """The first calendar date in `value` (2024-01-15, 2024/1/15, 2024.1.15, 2024年01月15日 10:20), ISO;
+    None when there is none or it is no real day (2024-02-30)."""
     m = _DATE.search(value or "")
-    return f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}" if m else None
+    try:
+        return date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat() if m else None
+    except ValueError:
+        return None
+
+
+def _date_below_title(text: str) -> str | None:
+    lines = text.split("\n", 60)[:60]
+    for i, line in enumerate(lines):
+        if len(line) <= _TITLE_MAX and _REPORT_WORDS.search(_SPACES.sub("", simplify(line))):
+            below = (_iso_date(n) for n in lines[i + 1:i + 1 + _BELOW_TITLE]
+                     if len(n) <= _DATE_LINE_MAX and "至" not in n)
+            return next(filter(None, below), None)
+    return None
+
+
+def published_date(metadata: dict[str, str], text: str) -> str | None:
+    """The date the page says it was published (PUBLISHED_KEYS, then a date line under the title), ISO."""
+    return next(filter(None, (_iso_date(metadata.get(k)) for k in PUBLISHED_KEYS)), None) or _date_below_title(text)
 
 
 def _title_candidates(title: str | None, headings: list[str], metadata: dict[str, str], text: str) -> list[str]:
@@ -204,7 +238,7 @@ def title_agency(text: str) -> str | None:
 def identify(page: Document, headings: list[str]) -> None:
     """Fill the publication date, agency and year: from the title first, else 发布机构 and the statistics
     period, else the first year the opening section names, else the publication date minus one."""
-    page.published = next(filter(None, (_iso_date(page.metadata.get(k)) for k in _DATE_KEYS)), None)
+    page.published = published_date(page.metadata, page.text)
     agency, year = _agency_year_from_titles(_title_candidates(page.title, headings, page.metadata, page.text))
     if agency:
         page.agency, page.agency_source = agency, "title"
@@ -269,6 +303,10 @@ def _read_html(text: str) -> Document:
             metadata = _metadata_from_table(grid) | metadata  # the first box's value of a key stays
         elif grid.rows:
             tables.append(grid)
+    for el in root.iter("meta"):
+        name = (el.get("name") or el.get("property") or "").lower()
+        if name in _META_TAGS and el.get("content"):
+            metadata.setdefault(f"<meta {name}>", el.get("content"))
     visible = _visible_text(root)
     metadata = metadata_from_text(visible) | metadata
     page = Document(kind="html", tables=tables, text=visible, title=title, metadata=metadata,

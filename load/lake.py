@@ -39,10 +39,13 @@ COMPRESSION = "zstd"
 PARTITION_KEYS = ("year", "agency_id")  # year (int; 0 = not known), the ASCII agency id
 UNKNOWN_YEAR = 0
 AGENCY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-# The lake's format, in a file at its root: "2" = every partition file has facts.page, reports.form and
-# reports.source_page. Written before the first partition of a new lake (or by reparse); a lake without it
-# may hold older files, which the build then reads by column name (slower, more memory).
-FORMAT_FILE, FORMAT = "FORMAT", "2"
+# The lake's format, in a file at its root: "3" = every partition file has facts.page, reports.form and
+# reports.source_page, and reports.published as a date ("2": maybe an ISO string). Written before the first
+# partition of a new lake (or by reparse); a lake without it may hold older files, which the build then reads
+# by column name (slower, more memory; a column that is a string in any file reads as a string: read without
+# it, the first file's type would win, and an old string that is no real day would fail the build). A
+# partition rewritten by a load is read with the current schema: its older rows are cast on the way.
+FORMAT_FILE, FORMAT = "FORMAT", "3"
 DECIDED_AT_BUILD = ("is_current",)  # reports' columns that the warehouse computes, never stored
 REPORT_COLUMNS: dict[str, str] = pandas_types(REPORTS)  # one row per report version (data/schema.py)
 
@@ -117,7 +120,9 @@ def _rows_table(dataset: str, rows: list[tuple], columns: dict[str, str]) -> pa.
     the path)."""
     schema = SCHEMAS[dataset]
     by_name = dict(zip(columns, zip(*rows, strict=True), strict=True)) if rows else {}
-    arrays = [pa.array(by_name.get(f.name, ()), f.type, from_pandas=True) for f in schema]
+    # A date arrives as an ISO string (extract/page.py validates it): Arrow parses it in the cast.
+    arrays = [pa.array(by_name.get(f.name, ()), pa.string() if pa.types.is_date(f.type) else f.type,
+                       from_pandas=True).cast(f.type) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -165,7 +170,20 @@ class Lake:
             log.warning("lake file %s was changed outside the pipeline (sha256 %s, recorded %s): its rows are "
                         "dropped; `govreports reparse` rebuilds them from the raw zone", path, actual, recorded[:1])
             return None, None
-        return pq.read_table(path, filesystem=self.fs, schema=SCHEMAS[dataset]), actual
+        return self._read_file(path, dataset), actual
+
+    def _read_file(self, path: str, dataset: str) -> pa.Table:
+        """A partition file in the dataset's current schema. A date is read as text and parsed: a FORMAT 2
+        file holds it as an ISO string, which older versions did not check (2024-02-30 becomes null)."""
+        schema = SCHEMAS[dataset]
+        as_text = pa.schema([f.with_type(pa.string()) if pa.types.is_date(f.type) else f for f in schema])
+        table = pq.read_table(path, filesystem=self.fs, schema=as_text)
+        for i, f in enumerate(schema):
+            if pa.types.is_date(f.type):
+                day = pc.strptime(table[i], "%Y-%m-%d", "s", error_is_null=True)  # 02-30 reads as 03-02:
+                real = pc.equal(pc.strftime(day, "%Y-%m-%d"), table[i])  # a real day prints as it was written
+                table = table.set_column(i, f, pc.if_else(real, day, None).cast(f.type))
+        return table
 
     def _put(self, path: str, data: bytes | pa.Buffer) -> None:
         """Write `path` whole: beside it, then moved over it (a rename: atomic on a local filesystem)."""
@@ -292,7 +310,7 @@ class Lake:
         frames = []
         for path in self._paths(dataset):
             year, agency_id = _partition(path)
-            df = pq.read_table(path, filesystem=self.fs, schema=SCHEMAS[dataset]).to_pandas()
+            df = self._read_file(path, dataset).to_pandas()
             df.insert(0, "agency_id", agency_id)
             df.insert(0, "year", year)
             frames.append(df)

@@ -28,7 +28,9 @@ from govreports.transform.values import parse_value
 
 __all__ = [
     "STYLES",
+    "WRAPPED_CELL_STYLE",
     "ReportSpec",
+    "balanced_spec",
     "expected",
     "random_spec",
     "render",
@@ -46,7 +48,11 @@ STYLES = (
     "text_markdown",
     "text_cell_per_line",
     "text_pipe_per_line",
+    "text_bar_per_line",
 )
+# Rendered like the styles above but not in STYLES: it cannot print an empty cell, and the property
+# tests draw blanks for every style but text_cell_per_line (tests/test_text_grid.py covers it).
+WRAPPED_CELL_STYLE = "text_cell_per_line_wrapped"
 HTML_STYLES = frozenset(s for s in STYLES if s.startswith("html_"))
 
 
@@ -288,6 +294,36 @@ def random_spec(rng: random.Random, template: str | None = None, year: int | Non
     return _spec(_RandomDraw(rng), template, year, agency, allow_blanks, empty_cells)
 
 
+_REQUESTS3 = ("requests_new", "requests_carried_over", "outcome_total", "requests_carried_forward")
+
+
+def balanced_spec(rng: random.Random, template: str, year: int, agency: str, *, empty_cells: bool = True) -> ReportSpec:
+    """A spec whose 三 and 四 add up (the hard identities of data/identities.csv pass), for sample pages:
+    二 as `random_spec` draws it, 三 and 四 small plain counts."""
+    spec = random_spec(rng, template, year, agency, empty_cells=empty_cells)
+    cells = dict(spec.cells)
+    codes = [code for code, _ in dd.applicants()]
+    outcomes = sorted({m for (m, c), e in template_cells(template) if e.section == "三" and m not in _REQUESTS3})
+    for code in codes[:-1]:
+        n = {m: rng.choice((0, 0, 0, 1, 2, rng.randint(3, 40))) for m in outcomes}
+        n["outcome_total"] = sum(n.values())
+        n["requests_carried_forward"] = rng.randint(0, 3)
+        n["requests_carried_over"] = rng.randint(0, n["outcome_total"] + n["requests_carried_forward"])
+        n["requests_new"] = n["outcome_total"] + n["requests_carried_forward"] - n["requests_carried_over"]
+        for m, v in n.items():
+            cells[(m, code)] = str(v)
+    for m in [*outcomes, *_REQUESTS3]:
+        cells[(m, codes[-1])] = str(sum(int(cells[(m, c)]) for c in codes[:-1]))
+    four = [e for _, e in template_cells(template) if e.section == "四"]
+    for group in dict.fromkeys(e.row_key for e in four):
+        parts = [e.metric for e in four if e.row_key == group and e.col_key != "total"]
+        for m in parts:
+            cells[(m, "")] = str(rng.choice((0, 0, 1, rng.randint(2, 9))))
+        total = next(e.metric for e in four if e.row_key == group and e.col_key == "total")
+        cells[(total, "")] = str(sum(int(cells[(m, "")]) for m in parts))
+    return ReportSpec(spec.agency, spec.year, spec.template, cells)
+
+
 def report_specs(allow_blanks: bool = True, *, empty_cells: bool = True, template: str | None = None):
     """Hypothesis strategy of specs. `allow_blanks`: blank cells and not-given markers ("/", "—",
     "无", "-") appear; `empty_cells=False` keeps the markers but never leaves a cell empty (for the
@@ -337,6 +373,10 @@ _HEADINGS = (
 )
 
 
+# Styles that mostly print a long header over two lines (the text styles among them: over two cells).
+_WRAPPING_STYLES = ("text_tab", "html_word", "text_bar_per_line", WRAPPED_CELL_STYLE)
+
+
 class _Look:
     """The typographic habits of one rendering."""
 
@@ -344,7 +384,7 @@ class _Look:
         self.rng = rng
         self.half_brackets = rng.random() < 0.3
         self.caption_space = rng.random() < 0.2
-        self.wrap_headers = rng.random() < (0.8 if style in ("text_tab", "html_word") else 0.3)
+        self.wrap_headers = rng.random() < (0.8 if style in _WRAPPING_STYLES else 0.3)
         self.pad_values = style in ("text_tab", "html_word") and rng.random() < 0.5
         self.spaced_labels = rng.random() < 0.2  # "规 章": two-character labels spread over the cell
 
@@ -522,7 +562,7 @@ def _render_text(doc: _Doc, style: str) -> str:
         for table in payload:
             for slots in _slots(table):
                 lines.extend(_text_row(table, slots, style))
-    if style == "text_cell_per_line":
+    if style in ("text_cell_per_line", WRAPPED_CELL_STYLE):
         return "\n\n".join(lines) + "\n"
     return "\n".join(lines) + "\n"
 
@@ -535,6 +575,14 @@ def _text_row(table: _Table, slots: list[tuple[_Cell, bool]], style: str) -> lis
     fillers = table.width - len(printed)
     if style == "text_cell_per_line":
         return [cell.text.replace("\n", "") for cell in printed]
+    if style == WRAPPED_CELL_STYLE:
+        return [part for cell in printed for part in cell.text.split("\n")]  # a wrapped header: two cells
+    if style == "text_bar_per_line":
+        # One cell (or wrapped header part) per line, a line "|" after each; a row short of the
+        # table's width ends with a "|" more per missing cell.
+        out = [line for cell in printed for part in cell.text.split("\n") for line in (part, "|")]
+        out[-1] = "|" * (1 + fillers)
+        return out
     if style == "text_pipe_per_line":
         out = [f"{cell.text.replace(chr(10), '')} |" for cell in printed]
         return out + (["|" * fillers] if fillers else [])
@@ -802,15 +850,15 @@ def _seed(spec: ReportSpec, style: str) -> int:
 def render(spec: ReportSpec, style: str, *, chrome_kb: int = 0) -> bytes:
     """The page for `spec` in `style`, as bytes (UTF-8; GBK for html_gbk). `chrome_kb` (HTML styles
     only) pads the page chrome (navigation lists, footer, inline CSS/JS) to about that many KB."""
-    if style not in STYLES:
-        raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
+    if style not in (*STYLES, WRAPPED_CELL_STYLE):
+        raise ValueError(f"unknown style {style!r}; expected one of {(*STYLES, WRAPPED_CELL_STYLE)}")
     missing = [key for key, _ in template_cells(spec.template) if key not in spec.cells]
     if missing:
         raise KeyError(f"spec lacks {len(missing)} cells of the {spec.template} template, e.g. {missing[0]}")
     if chrome_kb and style not in HTML_STYLES:
         raise ValueError("chrome_kb applies to HTML styles only")
-    if style == "text_cell_per_line" and any(not text.strip() for text in spec.cells.values()):
-        raise ValueError("text_cell_per_line cannot print an empty cell")
+    if style in ("text_cell_per_line", WRAPPED_CELL_STYLE) and any(not t.strip() for t in spec.cells.values()):
+        raise ValueError(f"{style} cannot print an empty cell")
     rng = random.Random(_seed(spec, style))
     doc = _document(spec, rng, style)
     if style in HTML_STYLES:

@@ -1,12 +1,14 @@
 """The Parquet lake on real files: partitions, schemas, idempotent reloads, versions, safe paths."""
 
+import datetime as dt
 import hashlib
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from govreports.load.lake import CHECKSUM_SUFFIX, SCHEMAS, Lake, LakeError
+from govreports.load.lake import CHECKSUM_SUFFIX, FORMAT, FORMAT_FILE, SCHEMAS, Lake, LakeError
 from tests.loadhelp import bundle
 
 
@@ -158,3 +160,39 @@ def test_a_lake_of_the_old_layout_asks_for_one_reparse(tmp_path):
         lake.report_ids()
     with pytest.raises(LakeError, match="govreports reparse"):
         lake.files("reports")
+
+
+def _stringify_published(part: Path, values: list[str | None]) -> None:
+    """Rewrite a reports file as a FORMAT 2 lake held it: `published` an (unchecked) ISO string."""
+    table = pq.read_table(part)
+    i = table.schema.get_field_index("published")
+    pq.write_table(table.set_column(i, "published", pa.array(values, pa.string())), part)
+    part.with_name(part.name + CHECKSUM_SUFFIX).unlink()
+
+
+def test_published_is_stored_as_a_date(tmp_path):
+    lake = Lake(str(tmp_path))
+    b = bundle("a1", "甲区民政局", 2022, "2021", 10, 2)
+    b.report["published"] = "2023-01-15"  # the parse stage's ISO string (extract/page.py)
+    lake.write([b])
+    assert (tmp_path / FORMAT_FILE).read_text().strip() == FORMAT == "3"
+    assert pq.read_table(_part(tmp_path, "reports")).schema.field("published").type == pa.date32()
+    assert list(lake.read("reports")["published"]) == [dt.date(2023, 1, 15)]
+
+
+def test_a_partition_with_string_dates_is_converted_when_a_load_rewrites_it(tmp_path):
+    """A FORMAT 2 lake: a nightly load into one of its partitions keeps the old rows, as dates; a string
+    that is no real day (older versions did not check) becomes null instead of failing the load."""
+    lake = Lake(str(tmp_path))
+    old = [bundle("a1", "甲区民政局", 2022, "2021", 10 + i, 2, fetched_at=f"2023-01-0{i + 1}") for i in range(2)]
+    lake.write(old)
+    _stringify_published(_part(tmp_path, "reports"), ["2023-01-15", "2023-02-30"])
+    (tmp_path / FORMAT_FILE).write_text("2\n")
+    new = bundle("a1", "甲区民政局", 2022, "2021", 99, 2, fetched_at="2023-03-01")
+    new.report["published"] = "2023-03-01"
+    lake.write([new])
+    assert pq.read_table(_part(tmp_path, "reports")).schema.field("published").type == pa.date32()
+    by_id = dict(lake.read("reports")[["report_id", "published"]].itertuples(index=False))
+    assert by_id == {old[0].report["report_id"]: dt.date(2023, 1, 15), old[1].report["report_id"]: None,
+                     new.report["report_id"]: dt.date(2023, 3, 1)}
+    assert not lake.is_current_format()  # other partitions may still hold strings: the build reads by name

@@ -1,8 +1,9 @@
 """End-to-end: the sample report pages, one per markup style, against hand-checked expectations.
 
 Inputs and expectations (all under version control):
-- data/sample_pages/<page>: ten realistic report pages (HTML in several dialects, GBK without a charset,
-  text renderings), each listed in tests/fixtures/expected/pages.csv with its agency, year and template.
+- data/sample_pages/<page>: twelve realistic report pages (HTML in several dialects, GBK without a charset,
+  text renderings; two written by tests/render.py, see tests/test_text_grid.py SAMPLES), each listed in
+  tests/fixtures/expected/pages.csv with its agency, year and template.
 - tests/fixtures/expected/<page>.csv: every dictionary value the page prints (metric, applicant,
   value_status, value), and nothing else.
 - tests/fixtures/expected/extra_rows.csv: printed rows that are not in the dictionary (metric null).
