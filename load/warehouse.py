@@ -6,7 +6,8 @@ the new one: a query sees the old state or the new, never a mix, and since the l
 to the file analysts have open, they never meet a lock. Analysts open it read-only (`connect`).
 `lake_*` views read the Parquet files directly (absolute paths, explicit hive types) for whoever
 wants the lake's live state. A lake file whose checksum no longer matches is not loaded (its whole
-partition is left out) and is listed in `lake_tampered`.
+partition is left out) and is listed in `lake_tampered`. The database carries its dictionary: the table
+`metrics` (data/dictionary.csv) and a comment on every table, view and column (data/columns.csv).
 """
 
 from __future__ import annotations
