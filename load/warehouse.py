@@ -6,7 +6,8 @@ the new one: a query sees the old state or the new, never a mix, and since the l
 to the file analysts have open, they never meet a lock. Analysts open it read-only (`connect`).
 `lake_*` views read the Parquet files directly (absolute paths, explicit hive types) for whoever
 wants the lake's live state. A lake file whose checksum no longer matches is not loaded (its whole
-partition is left out) and is listed in `lake_tampered`.
+partition is left out) and is listed in `lake_tampered`. The database carries its dictionary: the table
+`metrics` (data/dictionary.csv) and a comment on every table, view and column (data/columns.csv).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from govreports.data.schema import SOURCES, TYPES, arrow_schema
+from govreports.data.schema import CHECKS, FACTS, FETCH_LOG, REPORTS, SOURCES, TYPES, Column, arrow_schema
 from govreports.load.lake import DECIDED_AT_BUILD, REPORT_COLUMNS, Lake, LakeError, Tampered
+from govreports.transform.dictionary import entries, read_csv
 from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,59 @@ _TAMPERED = pa.schema([(name, pa.int64() if name == "year" else pa.string()) for
 # the current version by the first, 15_coverage.sql takes the years the runs covered from the second.
 _SEEN = pa.schema([("url", pa.string()), ("sha256", pa.string()), ("last_seen", pa.timestamp("us", tz="UTC")),
                    ("year", pa.int64())])
+
+# What each column of the database means: data/columns.csv (object, column, description; an empty column
+# is the object's own comment), else, in order, what it says of the objects and what data/schema.py says of
+# the datasets the object shows.
+_SHOWS: dict[str, tuple[str | tuple[Column, ...], ...]] = {
+    **dict.fromkeys(("facts", "facts_all_versions", "lake_facts", "requests", "request_outcomes",
+                     "review_litigation"), (FACTS,)),
+    **dict.fromkeys(("checks", "checks_all_versions", "lake_checks", "cross_year_checks"), (CHECKS, FACTS)),
+    **dict.fromkeys(("reports", "reports_all_versions", "lake_reports", "data_quality", "coverage"), (REPORTS,)),
+    **dict.fromkeys(("licensing_trend", "enforcement_trend"), ("decisions_trend", REPORTS, FACTS)),
+    "decisions_trend": (REPORTS, FACTS),
+    "narrative_checks": (CHECKS, REPORTS),
+    "timeliness": (REPORTS,),
+    "sources": (SOURCES,),
+    "fetch_log": (FETCH_LOG,),
+}
+_MAIN = "database_name = current_database() AND schema_name = 'main'"
+_OBJECTS = (f"SELECT table_name, 'TABLE' FROM duckdb_tables() WHERE {_MAIN} UNION ALL "
+            f"SELECT view_name, 'VIEW' FROM duckdb_views() WHERE {_MAIN} AND NOT internal")
+
+
+def _dictionary_cells() -> pa.Table:
+    """data/dictionary.csv, one row per cell and template (load/views/90_metrics.sql makes `metrics`)."""
+    return pa.Table.from_pylist([
+        {"position": i, "metric": e.metric, "section": e.section, "block": e.block, "applicant": e.applicant,
+         "template": t, "row_label": e.row_label, "column_label": e.column_label, "unit": e.unit, "kind": e.kind,
+         "continues": e.continues} for i, e in enumerate(entries()) for t in e.templates])
+
+
+def described(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str | None]:
+    """(object, column) -> its description, for every table and view of the database ("" as the column: the
+    object itself) and every column of them; None where neither data/columns.csv nor data/schema.py says."""
+    said: dict[str, dict[str, str]] = {}
+    for r in read_csv("columns.csv"):
+        said.setdefault(r["object"], {})[r["column"]] = r["description"]
+    names = con.execute(f"SELECT name, '' FROM ({_OBJECTS}) t(name, kind) UNION ALL "
+                        f"SELECT table_name, column_name FROM duckdb_columns() WHERE {_MAIN}").fetchall()
+    def meaning(source: str | tuple[Column, ...]) -> dict[str, str]:
+        return said.get(source, {}) if isinstance(source, str) else {c.name: c.meaning for c in source}
+
+    out = {}
+    for obj, col in names:  # an object's own comment is never another's
+        chain = [said.get(obj, {}), *(map(meaning, _SHOWS.get(obj, ())) if col else ())]
+        out[obj, col] = next((d[col] for d in chain if d.get(col)), None)
+    return out
+
+
+def _comment(con: duckdb.DuckDBPyConnection) -> None:
+    """COMMENT ON every table, view and column that has a description: one transaction."""
+    kinds = dict(con.execute(_OBJECTS).fetchall())
+    sql = [f'COMMENT ON COLUMN "{o}"."{c}" IS {_quote(text)}' if c else f'COMMENT ON {kinds[o]} "{o}" IS {_quote(text)}'
+           for (o, c), text in described(con).items() if text]
+    con.execute("BEGIN; " + "; ".join(sql) + "; COMMIT")
 
 
 def _empty(dataset: str) -> str:
@@ -123,6 +178,7 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
         step(_LOADED[dataset])
     with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
         con.register("report_versions_seen", _seen(versions))
+        con.register("dictionary_cells", _dictionary_cells())
         con.register("registry", pa.Table.from_pylist(list(sources or ()), schema=arrow_schema(SOURCES)))
         con.execute("CREATE TABLE sources AS SELECT * FROM registry")
         con.register("tampered", pa.Table.from_pylist([t._asdict() for t in tampered], schema=_TAMPERED))
@@ -142,6 +198,7 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
             con.execute(f"CREATE VIEW lake_{dataset} AS {live}")
         con.execute("CREATE TABLE build_info (lake VARCHAR, built_at TIMESTAMPTZ)")
         con.execute("INSERT INTO build_info VALUES (?, now())", [lake.glob("reports")])
+        _comment(con)
         con.execute("CHECKPOINT")
     os.replace(tmp, db_path)
     tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
