@@ -352,7 +352,15 @@ class _Reader:
             while end - start > row.need and not cells[start].text.strip():
                 start += 1
             cells = cells[start:end]
-            if len(cells) > row.need:
+            lead = cells[: len(cells) - row.need]
+            if lead and all(classify(c.text)[0] == UNKNOWN and parse_value(c.text).status == "unparsed"
+                            for c in lead):
+                # Text before a full row of values: the label of a row not recognised (cut in two by a page
+                # break, misprinted). Whose values these are is not certain: kept unparsed, never shifted.
+                self.problems.append(f"row {row.label.strip() or row.kind}: unknown text "
+                                     f"{' '.join(c.text for c in lead)!r} before its values")
+                cells, row.short = cells[len(lead):], True
+            elif len(cells) > row.need:
                 self.problems.append(f"row {row.label.strip() or row.kind} has {len(cells)} cells for "
                                      f"{row.need} columns; the first {row.need} were read")
             row.cells = cells[: row.need]
