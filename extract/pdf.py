@@ -17,11 +17,16 @@ import re
 from dataclasses import dataclass, field
 
 from govreports.extract.cells import Cell, ParseFailure, Table
+from govreports.extract.chinese import unify_radicals
 from govreports.extract.page import Document, identify, metadata_from_text
 
 __all__ = ["read_pdf"]
 
-_FURNITURE = re.compile(r"^(?:[-—–－\s]*\d+[-—–－\s]*|第\s*\d+\s*页(?:\s*[,，]?\s*共\s*\d+\s*页)?|\d+\s*/\s*\d+)$")
+# Page furniture above or below everything else on a page: page numbers (— 5 —, 第 3 页, 3/12), and a
+# browser's running header (date and time, then the page's title) and footer (its URL, then 3/12).
+_FURNITURE = re.compile(r"^(?:[-—–－\s]*\d+[-—–－\s]*|第\s*\d+\s*页(?:\s*[,，]?\s*共\s*\d+\s*页)?|\d+\s*/\s*\d+"
+                        r"|\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4},?\s+\d{1,2}:\d{2}\b.*|(?:https?|file)://\S*\s+\d+\s*/\s*\d+)$")
+_UNMAPPED = re.compile(r"\(cid:\d+\)")  # pdfminer's name for a glyph the font maps to no character
 _NUMBERED = re.compile(r"^(?:[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[)）]|\d+[.．、])")
 _NUMBER = re.compile(r"\d")
 _EDGE = 2.0  # points: edges closer than this are one edge
@@ -46,6 +51,8 @@ class Ruled:
     x0: float
     x1: float
     cells: list[tuple[tuple[float, float, float, float], str]]
+    bottom: float = 0.0
+    page_height: float = 0.0
 
 
 @dataclass(slots=True)
@@ -54,8 +61,19 @@ class PdfPage:
     blocks: list[Line | Ruled] = field(default_factory=list)  # top to bottom
 
 
+# A line wrapped inside a narrow cell: no space where the break falls between two CJK characters or two
+# digits (本年新收政府信息公开申请 / 数量, ７７８ / ４), as the HTML it was printed from has none.
+_WRAPPED = re.compile(r"(?<=[\u3000-\u9fff\uff00-\uffef\d])\s*\n\s*(?=[\u3000-\u9fff\uff00-\uffef\d])")
+
+
+def _join(head: str, tail: str) -> str:
+    """Two parts of one cell's text (a row the page break cut), joined as _fold joins a wrapped line."""
+    return _fold(f"{head}\n{tail}") if head else tail
+
+
 def _fold(text: str | None) -> str:
-    return " ".join((text or "").split())  # as HTML cell text: a wrapped line is one space
+    """A cell's text as HTML would give it: wrapped lines joined, other whitespace one space."""
+    return " ".join(_WRAPPED.sub("", unify_radicals(_UNMAPPED.sub("", text or ""))).split())
 
 
 def pdfplumber_pages(data: bytes) -> list[PdfPage]:
@@ -71,11 +89,16 @@ def pdfplumber_pages(data: bytes) -> list[PdfPage]:
     with pdf:
         for number, page in enumerate(pdf.pages, 1):
             out = PdfPage(number)
-            found = page.find_tables()
+            # A row cut by a page break has no ruling on the cut side (a browser draws a collapsed border
+            # once, on the page the row above it is on): close the cells where the vertical rulings end.
+            verticals = [e for e in page.edges if e["orientation"] == "v"]
+            cuts = [min(e["top"] for e in verticals), max(e["bottom"] for e in verticals)] if verticals else []
+            found = page.find_tables({"explicit_horizontal_lines": cuts})
             for table in found:
                 cells = [(box, _fold(text)) for row, texts in zip(table.rows, table.extract(), strict=True)
                          for box, text in zip(row.cells, texts, strict=True) if box]
-                out.blocks.append(Ruled(table.bbox[1], table.bbox[0], table.bbox[2], cells))
+                out.blocks.append(Ruled(table.bbox[1], table.bbox[0], table.bbox[2], cells, table.bbox[3],
+                                        float(page.height)))
             boxes = [t.bbox for t in found]
             words = [w for w in page.extract_words(x_tolerance=_WORD_GAP, keep_blank_chars=True, extra_attrs=["size"])
                      if not any(b[0] <= (w["x0"] + w["x1"]) / 2 <= b[2] and b[1] <= (w["top"] + w["bottom"]) / 2 <= b[3]
@@ -83,9 +106,9 @@ def pdfplumber_pages(data: bytes) -> list[PdfPage]:
             for w in sorted(words, key=lambda w: (round(w["top"]), w["x0"])):
                 last = out.blocks[-1] if out.blocks and isinstance(out.blocks[-1], Line) else None
                 if last is not None and abs(w["top"] - last.top) < _EDGE:
-                    last.words.append((w["x0"], w["x1"], w["text"].strip()))
+                    last.words.append((w["x0"], w["x1"], _fold(w["text"])))
                 else:
-                    out.blocks.append(Line(w["top"], w["size"], [(w["x0"], w["x1"], w["text"].strip())]))
+                    out.blocks.append(Line(w["top"], w["size"], [(w["x0"], w["x1"], _fold(w["text"]))]))
             out.blocks.sort(key=lambda b: b.top)
             pages.append(out)
     return pages
@@ -107,9 +130,16 @@ def _grid(pieces: list[tuple[int, Ruled]], index: int) -> Table:
     """One logical table from its pieces (page number, piece), laid on the edges of all its cells."""
     cols = _edges([v for _, p in pieces for box, _ in p.cells for v in (box[0], box[2])])
     grid: dict[tuple[int, int], Cell] = {}
+    origin: dict[tuple[int, int], tuple[int, int]] = {}  # grid position -> where its cell's text is printed
     first: list[tuple[str, ...]] = []
     offset = 0
-    for page, piece in pieces:
+    split = False  # the previous piece's last row goes on at the top of this one
+    for k, (page, piece) in enumerate(pieces):
+        if k:
+            # The previous piece ran down to the page's bottom margin (as wide as the top margin this piece
+            # starts at): the page break cut its last row, which a browser splits rather than moves on.
+            before = pieces[k - 1][1]
+            split = before.page_height - before.bottom <= piece.top + _EDGE
         rows = _edges([v for box, _ in piece.cells for v in (box[1], box[3])])
         placed = sorted((_at(rows, b[1]), _at(cols, b[0]), _at(rows, b[3]), _at(cols, b[2]), t)
                         for b, t in piece.cells)
@@ -120,14 +150,34 @@ def _grid(pieces: list[tuple[int, Ruled]], index: int) -> Table:
                 skip += 1
         else:
             first = texts
-        for r0, c0, r1, c1, text in placed:
+        shift = offset - skip
+        if split and skip < len(rows) - 1:
+            # The row the page break cut: its texts join the part above, and the rows under it move up one.
+            shift -= 1
+            rest = []
+            for r0, c0, r1, c1, text in placed:
+                above = origin.get((offset - 1, c0))
+                if r0 != skip or above is None:
+                    rest.append((r0, c0, r1, c1, text, None))
+                    continue
+                joined = _join(grid[above].text, text)
+                for pos, o in origin.items():
+                    if o == above:
+                        grid[pos].text = joined
+                if r1 > skip + 1:  # a merged cell that goes on below the cut row: the part above holds its text
+                    rest.append((skip + 1, c0, r1, c1, joined, above))
+            placed = rest
+        else:
+            placed = [(*p, None) for p in placed]
+        for r0, c0, r1, c1, text, above in placed:
             if r0 < skip:
                 continue
             for r in range(r0, max(r1, r0 + 1)):
                 for c in range(c0, max(c1, c0 + 1)):
-                    row = offset + r - skip
-                    grid[(row, c)] = Cell(text, row, c, copy=(r, c) != (r0, c0), page=page)
-        offset += len(rows) - 1 - skip
+                    row = shift + r
+                    grid[(row, c)] = Cell(text, row, c, copy=above is not None or (r, c) != (r0, c0), page=page)
+                    origin[(row, c)] = above or (shift + r0, c0)
+        offset = shift + len(rows) - 1
     width = len(cols) - 1
     table = Table(index=index)
     for r in range(offset):
