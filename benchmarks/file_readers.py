@@ -115,6 +115,15 @@ def main(argv: list[str] | None = None) -> None:
         n = count(files)
         for name, pages_of in readers.items():
             _run(f"{label} ({name})", files, lambda data, pages_of=pages_of: assemble(pages_of(data)), n)
+    # The committed files made as agencies make them (tests/make_real_files.py), against their own pages.
+    from tests.make_real_files import made_files
+
+    made = made_files()
+    for label, ext in (("page of a browser pdf", "pdf"), ("browser pdf (pdfplumber)", "pdf"),
+                       ("libreoffice docx", "docx")):
+        files = [(spec, render(spec, m.style) if label.startswith("page") else data)
+                 for m, spec, data in made if m.file.endswith(ext)]
+        _run(label, files, read_document, None if label.startswith(("page", "libre")) else count(files))
 
 
 if __name__ == "__main__":

@@ -49,6 +49,12 @@ def spec_of(made: Made):
     return random_spec(random.Random(made.seed), made.template, allow_blanks=made.allow_blanks)
 
 
+def made_files() -> list[tuple[Made, object, bytes]]:
+    """The committed fixtures: each with its spec and its bytes."""
+    made = [Made(**m) for m in json.loads((OUT / "manifest.json").read_text(encoding="utf-8"))]
+    return [(m, spec_of(m), (OUT / m.file).read_bytes()) for m in made]
+
+
 def _font_css() -> str:
     """The bundled CJK font for the browser (the machine may have none): the printed text layer then maps
     its glyphs back to characters as a real report's does."""
