@@ -72,8 +72,12 @@ def _where(con: duckdb.DuckDBPyConnection, region: str | None, years: tuple[int,
 def missing(con: duckdb.DuckDBPyConnection, region: str | None = None,
             years: tuple[int, int] | None = None) -> pd.DataFrame:
     """Per year of `coverage`: how many agencies of the region it lists, how many of them have a report that
-    was read, and how many are missing (no report found, or none readable)."""
-    where, args = _where(con, region, years)
+    was read, and how many are missing (no report found, or none readable). No rows when the region matches
+    no agency."""
+    try:
+        where, args = _where(con, region, years)
+    except NoMatch:
+        return pd.DataFrame(columns=["year", "agencies", "reporting", "missing"])
     return con.execute(
         "SELECT year, count(*) AS agencies, count(*) FILTER (WHERE status IN ('parsed', 'parsed_from_file')) "
         f"AS reporting, agencies - reporting AS missing FROM coverage WHERE true {where} GROUP BY year "

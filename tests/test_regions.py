@@ -77,6 +77,7 @@ def test_compare_selects_what_the_matcher_does(db):
             if not wanted:
                 with pytest.raises(comparison.NoMatch, match="no agency in region"):
                     comparison.compare(con, "licensing", region=region)
+                assert comparison.missing(con, region).empty
                 continue
             rows = set(con.execute("SELECT region FROM coverage WHERE true " + comparison._where(con, region, None)[0],
                                    comparison._where(con, region, None)[1]).df()["region"])
