@@ -205,9 +205,12 @@ def load_sources(path: str | Path, site: str | None = None) -> list[Source]:
     return sources
 
 
-def _region_matches(source: Source, region: str) -> bool:
+def region_matches(path: str, region: str) -> bool:
+    """Whether the region path `path` (e.g. "浙江省/宁波市/鄞州区") is in `region`: a prefix of the path
+    ("浙江", "浙江省/宁波市") or any one part of it exactly ("宁波市", "鄞州区"). The one rule of every
+    --region (fetch, compare, export, site); a blank `region` matches nothing."""
     wanted = region.strip().strip("/").strip()
-    return source.region.startswith(wanted) or wanted in source.region.split("/")
+    return bool(wanted) and (path.startswith(wanted) or wanted in path.split("/"))
 
 
 def select(
@@ -226,5 +229,5 @@ def select(
             raise SourcesError(f"unknown agency id(s): {', '.join(repr(a) for a in unknown)}")
         sources = [s for s in sources if s.agency_id in set(agencies)]
     if region is not None and region.strip().strip("/").strip():
-        sources = [s for s in sources if _region_matches(s, region)]
+        sources = [s for s in sources if region_matches(s.region, region)]
     return sources

@@ -208,25 +208,33 @@ def _years(ctx: typer.Context, text: str | None) -> tuple[int, int] | None:
 @app.command(short_help="yearly trend per agency, largest declines first, optionally charted")
 def compare(ctx: typer.Context,
             measure: Annotated[Literal["licensing", "penalties", "requests"], typer.Argument(help="what to compare")],
-            region: Annotated[str | None, typer.Option(help="a region path or part of one, e.g. 浙江省/宁波市")] = None,
+            region: Annotated[str | None, typer.Option(
+                help="a prefix of the region path or one part of it exactly, as fetch --region: 浙江, 宁波市")] = None,
             years: Years = None,
             top: Annotated[int | None, typer.Option(help="only the N agencies with the largest declines")] = None,
+            format: Annotated[Literal["table", "csv", "jsonl"], typer.Option(
+                help="output format; with csv and jsonl the title, missing-reports line and chart path go to stderr")]
+            = "table",
             chart: Annotated[str | None, typer.Option(
                 metavar="FILE.png", help="also draw a PNG line chart of the yearly values")] = None,
             warehouse: WarehouseDir = None, db: DbFile = None) -> None:
-    """Compare a measure across agencies and years."""
+    """Compare a measure across agencies and years. A region or years that select nothing: exit 1."""
     from govreports.load import compare as comparison
 
     span = _years(ctx, years)
     with _connect(ctx) as con:
-        wide, long = comparison.compare(con, measure, region=region, years=span, top=top)
-        gaps = comparison.missing(con, region, span)
+        try:
+            wide, long = comparison.compare(con, measure, region=region, years=span, top=top)
+            gaps = comparison.missing(con, region, span)
+        except comparison.NoMatch as exc:
+            _fail(ctx, str(exc))
     title = comparison.MEASURES[measure][0].label + (f" in {region}" if region else "")
-    print(f"{title}, largest declines first:\n")
-    _print(wide.drop(columns=["agency_id"]), "table", "(no data)", na_rep="")
-    print("\n" + comparison.missing_line(gaps))
+    notes = sys.stdout if format == "table" else sys.stderr  # machine formats: the data alone on stdout
+    print(f"{title}, largest declines first:\n", file=notes)
+    _print(wide.drop(columns=["agency_id"]), format, "(no data)", na_rep="")
+    print("\n" + comparison.missing_line(gaps), file=notes)
     if chart:
-        print(f"\nchart: {comparison.chart(long, chart, title)}")
+        print(f"\nchart: {comparison.chart(long, chart, title)}", file=notes)
 
 
 # -- fetch (no Prefect) and the flows -----------------------------------------------------------------

@@ -1,7 +1,8 @@
 """`govreports compare`: a measure's yearly values per agency, largest declines first, how many agencies of
 the region have no readable report each year (`missing`), and a chart.
 
-The measures are fixed SQL; every option reaches the database as a bound parameter, never as text.
+The measures are fixed SQL; every option reaches the database as a bound parameter, never as text. --region
+follows the registry's rule (extract.sources.region_matches).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+
+from govreports.extract.sources import region_matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +42,27 @@ MEASURES: dict[str, tuple[Measure, tuple]] = {
 }
 
 
-def _where(region: str | None, years: tuple[int, int] | None) -> tuple[str, list]:
-    """The region and year filter of compare() and missing(), as SQL with bound parameters."""
+class NoMatch(LookupError):
+    """A region or year filter, or a measure, that selects nothing: a user error, said in one line."""
+
+
+def regions(con: duckdb.DuckDBPyConnection, region: str) -> list[str]:
+    """The region paths of the warehouse (registry and reports) that `region` matches, by the registry's rule
+    (extract.sources.region_matches), so that `compare --region` selects what `fetch --region` does."""
+    paths = con.execute("SELECT region FROM coverage UNION SELECT region FROM reports").fetchall()
+    return sorted(p for (p,) in paths if p and region_matches(p, region))
+
+
+def _where(con: duckdb.DuckDBPyConnection, region: str | None, years: tuple[int, int] | None) -> tuple[str, list]:
+    """The region and year filter of compare() and missing(), as SQL with bound parameters: the matching
+    region paths are picked in Python and bound as a list. A region that matches no agency raises NoMatch."""
     sql, args = "", []
-    if region:
-        sql += " AND (region = ? OR parent_region = ? OR starts_with(region, ?))"
-        args += [region, region, region.rstrip("/") + "/"]
+    if region is not None and region.strip().strip("/").strip():
+        paths = regions(con, region)
+        if not paths:
+            raise NoMatch(f"no agency in region {region!r}")
+        sql += " AND list_contains(?::VARCHAR[], region)"
+        args.append(paths)
     if years:
         sql += " AND year BETWEEN ? AND ?"
         args += [years[0], years[1]]
@@ -54,8 +72,12 @@ def _where(region: str | None, years: tuple[int, int] | None) -> tuple[str, list
 def missing(con: duckdb.DuckDBPyConnection, region: str | None = None,
             years: tuple[int, int] | None = None) -> pd.DataFrame:
     """Per year of `coverage`: how many agencies of the region it lists, how many of them have a report that
-    was read, and how many are missing (no report found, or none readable)."""
-    where, args = _where(region, years)
+    was read, and how many are missing (no report found, or none readable). No rows when the region matches
+    no agency."""
+    try:
+        where, args = _where(con, region, years)
+    except NoMatch:
+        return pd.DataFrame(columns=["year", "agencies", "reporting", "missing"])
     return con.execute(
         "SELECT year, count(*) AS agencies, count(*) FILTER (WHERE status IN ('parsed', 'parsed_from_file')) "
         f"AS reporting, agencies - reporting AS missing FROM coverage WHERE true {where} GROUP BY year "
@@ -73,15 +95,17 @@ def missing_line(counts: pd.DataFrame) -> str:
 def compare(con: duckdb.DuckDBPyConnection, measure: str, region: str | None = None,
             years: tuple[int, int] | None = None, top: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(wide table: one row per agency with a column per year, first, last, change, pct_change, sorted by
-    change; long frame of the yearly values of the agencies in the table)."""
+    change; long frame of the yearly values of the agencies in the table). NoMatch when the region matches
+    no agency or no value of the measure is left."""
     if measure not in MEASURES:
         raise ValueError(f"unknown measure {measure!r}: choose one of {', '.join(MEASURES)}")
     spec, params = MEASURES[measure]
-    where, args = _where(region, years)
+    where, args = _where(con, region, years)
     long = con.execute(f"SELECT * FROM ({spec.sql}) m WHERE value IS NOT NULL {where} ORDER BY agency_id, year",
                        [*params, *args]).df()
     if long.empty:
-        return pd.DataFrame(columns=["agency_id", "agency", "region", "first", "last", "change", "pct_change"]), long
+        scope = "".join([f" in region {region!r}" if region else "", f" in {years[0]}-{years[1]}" if years else ""])
+        raise NoMatch(f"no {measure} values{scope}")
     wide = long.pivot_table(index=["agency_id", "agency", "region"], columns="year", values="value",
                             aggfunc="first").reset_index()
     by_agency = long.groupby("agency_id")["value"]  # in year order: the query orders by agency_id, year

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from govreports.load.compare import chart, cjk_font, compare
+from govreports.load.compare import NoMatch, chart, cjk_font, compare
 from govreports.load.lake import Lake
 from govreports.load.warehouse import build, connect
 from tests import CLI
@@ -48,8 +48,8 @@ def test_compare_orders_by_decline_and_filters_by_region(db):
 
 def test_compare_options_are_parameters_not_sql(db):
     with connect(db) as con:
-        wide, _ = compare(con, "licensing", region="x' OR '1'='1")
-        assert wide.empty
+        with pytest.raises(NoMatch, match="no agency in region"):
+            compare(con, "licensing", region="x' OR '1'='1")
         with pytest.raises(ValueError):
             compare(con, "licensing; DROP TABLE facts")
 
@@ -63,6 +63,22 @@ def test_compare_cli_with_chart(db, tmp_path):
     assert text.index("鄞州区交通运输局") < text.index("海曙区交通运输局")
     assert "沭阳县" not in text
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_compare_cli_machine_formats_carry_the_data_alone(db, fmt):
+    out = run("--db", str(db), "compare", "licensing", "--region", "宁波市", "--format", fmt)
+    assert out.returncode == 0, out.stderr.decode()
+    text = out.stdout.decode()
+    if fmt == "csv":
+        lines = text.splitlines()
+        assert lines[0].split(",")[:2] == ["agency", "region"] and len(lines) == 3
+        assert lines[1].startswith("鄞州区交通运输局,浙江省/宁波市/鄞州区,")
+    else:
+        rows = [json.loads(line) for line in text.splitlines()]
+        assert [r["agency"] for r in rows] == ["鄞州区交通运输局", "海曙区交通运输局"]
+        assert rows[0]["change"] == -11285
+    assert "missing reports" in out.stderr.decode()  # the notes go to stderr, the data to stdout
 
 
 def test_chart_has_every_chinese_glyph(db, tmp_path):

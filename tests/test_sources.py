@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from govreports.extract.sources import COLUMNS, KINDS, LEVELS, Source, SourcesError, load_sources, select
+from govreports.extract.sources import (
+    COLUMNS,
+    KINDS,
+    LEVELS,
+    Source,
+    SourcesError,
+    load_sources,
+    region_matches,
+    select,
+)
 
 HEADER = ",".join(COLUMNS)
 ROOT = Path(__file__).resolve().parents[1]
@@ -270,6 +279,13 @@ def test_select_by_region(sources: list[Source]) -> None:
     assert ids("鄞州") == []  # not a prefix of the path, not a whole part
     assert ids("") == [s.agency_id for s in sources]
     assert [s.agency_id for s in select(sources, ["330212-jtj", "330100-zf"], region="宁波市")] == ["330212-jtj"]
+
+
+def test_region_matches_is_selects_rule(sources: list[Source]) -> None:
+    # compare and every other --region call region_matches; tests/test_regions.py runs its table of cases
+    for region in ("浙江省/宁波市", "宁波市", "浙江", "鄞州区", "鄞州", "  "):
+        assert [s for s in sources if region_matches(s.region, region)] == (
+            select(sources, region=region) if region.strip() else [])
 
 
 def test_site_placeholder_is_filled_in_or_refused(tmp_path):

@@ -48,23 +48,44 @@ SELECT agency_id, agency, year, template, report_id,
 FROM (SELECT * REPLACE (as_count(value) AS value) FROM facts WHERE section = '四' AND metric IS NOT NULL)
 GROUP BY ALL;
 
--- Sums over the units (governments and departments) of each region and year. A unit has one current
--- report per year and a report one value per metric and applicant, so counting fact rows counts units:
--- the same result as count(DISTINCT agency_id) (tests/test_warehouse.py checks it), without its cost,
--- and without grouping the fact rows per unit first (a hash table as large as facts at the rebuild).
+-- Sums over the units (governments and departments) of each region and year, at every level of the region:
+-- a unit of 浙江省/宁波市/鄞州区 counts in 浙江省, 浙江省/宁波市 and 浙江省/宁波市/鄞州区 (every prefix of its path).
+-- `units`: the region's units that `coverage` lists that year (the registry's, found or not);
+-- `units_reporting`: those whose current report gives the metric a number, so a sum over an incomplete set
+-- shows as units_reporting < units. The fact rows are grouped under the unit's own region first (a unit has
+-- one current report per year and a report one value per metric and applicant, so counting rows counts units),
+-- and those groups, far fewer than facts, are then summed into every ancestor.
 -- Counts sum to `total` (BIGINT), money to `total_wan_yuan` (DOUBLE, rounded: a float sum's last bits
 -- depend on DuckDB's thread scheduling, and reports print <= 4 decimals).
 -- A table, computed when the database is rebuilt: grouping every fact row is too slow for every query;
 -- the database is a snapshot of the lake anyway.
+CREATE MACRO region_prefixes(path) AS (
+    list_transform(range(1, len(string_split(path, '/')) + 1),
+                   lambda k: array_to_string(string_split(path, '/')[1:k], '/'))
+);
+
 CREATE TABLE region_rollup AS
-WITH f AS (
-    SELECT r.region, f.year, f.metric, coalesce(f.applicant, '') AS applicant,
-           CASE WHEN f.unit = 'count' THEN as_count(f.value) END AS n,
-           CASE WHEN f.unit <> 'count' THEN f.value END AS amount
+WITH own AS (
+    SELECT coalesce(r.region, '') AS region, f.year, f.metric, coalesce(f.applicant, '') AS applicant,
+           count(*) AS units_with_row,
+           count(CASE WHEN f.unit = 'count' THEN as_count(f.value) ELSE f.value END) AS units_reporting,
+           sum(as_count(f.value)) FILTER (WHERE f.unit = 'count') AS n,
+           sum(f.value) FILTER (WHERE f.unit <> 'count') AS amount
     FROM facts f JOIN reports r USING (report_id)
     WHERE f.metric IS NOT NULL
+    GROUP BY ALL
+), sums AS (
+    SELECT unnest(region_prefixes(region)) AS region, year, metric, applicant,
+           units_with_row, units_reporting, n, amount
+    FROM own
+), listed AS (
+    SELECT region, year, count(*) AS units
+    FROM (SELECT unnest(region_prefixes(coalesce(region, ''))) AS region, year FROM coverage)
+    GROUP BY ALL
 )
-SELECT region, year, metric, applicant, count(*) AS units, count(coalesce(n, amount)) AS units_reporting,
-       TRY_CAST(sum(n) AS BIGINT) AS total, round(sum(amount), 6) AS total_wan_yuan
-FROM f
-GROUP BY ALL;
+SELECT s.region, s.year, s.metric, s.applicant,
+       TRY_CAST(greatest(any_value(l.units), sum(s.units_with_row)) AS BIGINT) AS units,
+       TRY_CAST(sum(s.units_reporting) AS BIGINT) AS units_reporting,
+       TRY_CAST(sum(s.n) AS BIGINT) AS total, round(sum(s.amount), 6) AS total_wan_yuan
+FROM sums s LEFT JOIN listed l USING (region, year)
+GROUP BY s.region, s.year, s.metric, s.applicant;
