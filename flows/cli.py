@@ -5,6 +5,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
 
@@ -121,30 +122,42 @@ def _cell(value: object, missing: str = MISSING) -> str:
     return str(value)
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
 def _table(df: "pd.DataFrame", max_colwidth: int | None, missing: str) -> None:
     """A rich table (CJK-aware widths). Not on a terminal: no colour, no truncation, every line whole."""
-    import pandas as pd
     from rich import box
     from rich.cells import cell_len
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    cells = {name: [_cell(v, missing) for v in df[name].tolist()] for name in df.columns}
-    numeric = pd.api.types.is_numeric_dtype
-    right = {name: numeric(df[name]) and not pd.api.types.is_bool_dtype(df[name]) for name in df.columns}
+    values = {name: df[name].tolist() for name in df.columns}
+    cells = {name: [_cell(v, missing) for v in col] for name, col in values.items()}
+    # Numbers to the right, also in a column of objects (numbers and None, as parse's values are).
+    right = {name: any(_is_number(v) for v in col) and all(_is_number(v) or c == missing for v, c in
+                                                           zip(col, cells[name], strict=True))
+             for name, col in values.items()}
     tty = sys.stdout.isatty()
-    # Fixed widths, so that the tables of successive chunks line up as one.
+    console = Console(highlight=False, markup=False, emoji=False, soft_wrap=False)
+    # Fixed widths, so that the tables of successive chunks line up as one; on a terminal, narrowed (the
+    # widest columns first) until the table fits, their cells wrapped, not cut.
     widths = {name: max(cell_len(str(name)), *map(cell_len, col), 1) for name, col in cells.items()}
-    if tty and max_colwidth:
-        widths = {name: min(w, max_colwidth) for name, w in widths.items()}
-    console = Console(highlight=False, markup=False, emoji=False, soft_wrap=False,
-                      **({} if tty else {"width": sum(widths.values()) + 3 * len(widths), "color_system": None}))
+    if tty:
+        cap, room = max_colwidth or max(widths.values()), console.width - 3 * (len(widths) - 1)
+        while cap > 4 and sum(min(w, cap) for w in widths.values()) > room:
+            cap -= 1
+        widths = {name: min(w, cap) for name, w in widths.items()}
+    else:
+        console = Console(highlight=False, markup=False, emoji=False, soft_wrap=False, color_system=None,
+                          width=sum(widths.values()) + 3 * len(widths))
     for start in range(0, max(len(df), 1), _TABLE_CHUNK):
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, show_header=start == 0)
         for name in df.columns:
             table.add_column(str(name), justify="right" if right[name] else "left", width=widths[name],
-                             overflow="ellipsis" if tty else "ignore", no_wrap=True)
+                             overflow="fold", no_wrap=not tty)
         for row in zip(*(col[start:start + _TABLE_CHUNK] for col in cells.values()), strict=True):
             table.add_row(*map(Text, row))
         with console.capture() as out:
