@@ -5,6 +5,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
@@ -119,11 +120,11 @@ def _cell(value: object, missing: str = MISSING) -> str:
         return missing
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else format(value, ".15g")
-    return str(value)
+    return str(value).replace("\t", " ").replace("\r", "")  # rich gives a tab no width: it would cut the cell
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
+    return isinstance(value, Real | Decimal) and not isinstance(value, bool)
 
 
 def _table(df: "pd.DataFrame", max_colwidth: int | None, missing: str) -> None:

@@ -134,6 +134,8 @@ def test_errors_are_one_line_and_exit_1(db, tmp_path):
         err = out.stderr.decode().splitlines()
         assert out.returncode == 1, (args, err)
         assert len(err) == 1 and err[0].startswith(f"govreports export: {message}"), (args, err)
+    out = run(tmp_path / "none.duckdb", "facts", "-o", str(tmp_path / "h.csv"))
+    assert out.returncode == 1 and out.stderr.decode().startswith("govreports export: no warehouse")
     assert kept.read_text(encoding="utf-8") == "mine\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.csv"]  # no file, nor a temporary one, left
     out = run(db, "facts", "-o", str(kept), "--force")
