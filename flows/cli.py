@@ -5,6 +5,8 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
+from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
 
@@ -106,14 +108,76 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
     """Chinese open-government annual reports (政府信息公开工作年度报告) as one checked dataset."""
 
 
-def _print(df: "pd.DataFrame", fmt: str, empty: str = "(no rows)", **table: object) -> None:
-    """A frame on standard output: a table (`empty` when it has no rows), CSV, JSON or JSON lines."""
+MISSING = ""  # how a table spells a missing value (NaN, None, <NA>, NaT alike): as CSV does
+_TABLE_CHUNK = 500  # rows per rich table: rich's layout time grows faster than its rows
+
+
+def _cell(value: object, missing: str = MISSING) -> str:
+    """A value as a table shows it: a whole number without ".0", other numbers with their own decimals."""
+    import pandas as pd  # already loaded: the value comes from a frame
+
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return missing
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else format(value, ".15g")
+    return str(value).replace("\t", " ").replace("\r", "")  # rich gives a tab no width: it would cut the cell
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, Real | Decimal) and not isinstance(value, bool)
+
+
+def _table(df: "pd.DataFrame", max_colwidth: int | None, missing: str) -> None:
+    """A rich table (CJK-aware widths). Not on a terminal: no colour, no truncation, every line whole."""
+    from rich import box
+    from rich.cells import cell_len
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    values = {name: df[name].tolist() for name in df.columns}
+    cells = {name: [_cell(v, missing) for v in col] for name, col in values.items()}
+    # Numbers to the right, also in a column of objects (numbers and None, as parse's values are).
+    right = {name: any(_is_number(v) for v in col) and all(_is_number(v) or c == missing for v, c in
+                                                           zip(col, cells[name], strict=True))
+             for name, col in values.items()}
+    tty = sys.stdout.isatty()
+    console = Console(highlight=False, markup=False, emoji=False, soft_wrap=False)
+    # Fixed widths, so that the tables of successive chunks line up as one; on a terminal, narrowed (the
+    # widest columns first) until the table fits, their cells wrapped, not cut.
+    widths = {name: max(cell_len(str(name)), *map(cell_len, col), 1) for name, col in cells.items()}
+    if tty:
+        cap, room = max_colwidth or max(widths.values()), console.width - 3 * (len(widths) - 1)
+        while cap > 4 and sum(min(w, cap) for w in widths.values()) > room:
+            cap -= 1
+        widths = {name: min(w, cap) for name, w in widths.items()}
+    else:
+        console = Console(highlight=False, markup=False, emoji=False, soft_wrap=False, color_system=None,
+                          width=sum(widths.values()) + 3 * len(widths))
+    for start in range(0, max(len(df), 1), _TABLE_CHUNK):
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, show_header=start == 0)
+        for name in df.columns:
+            table.add_column(str(name), justify="right" if right[name] else "left", width=widths[name],
+                             overflow="fold", no_wrap=not tty)
+        for row in zip(*(col[start:start + _TABLE_CHUNK] for col in cells.values()), strict=True):
+            table.add_row(*map(Text, row))
+        with console.capture() as out:
+            console.print(table)
+        sys.stdout.write("".join(line.rstrip() + "\n" for line in out.get().splitlines()))  # no trailing blanks
+
+
+def _print(df: "pd.DataFrame", fmt: str, empty: str = "(no rows)", max_colwidth: int | None = None,
+           na_rep: str = MISSING) -> None:
+    """A frame on standard output: a table (`empty` when it has no rows), CSV, JSON or JSON lines. CSV and
+    JSON print nulls as empty and null; a table as `na_rep`, by default MISSING, for NaN, None, <NA> alike."""
     if fmt == "csv":
         df.to_csv(sys.stdout, index=False)
     elif fmt in ("json", "jsonl"):
         print(df.to_json(orient="records", lines=fmt == "jsonl", force_ascii=False, date_format="iso").rstrip("\n"))
+    elif len(df):
+        _table(df, max_colwidth, na_rep)
     else:
-        print(df.to_string(index=False, **table) if len(df) else empty)
+        print(empty)
 
 
 # -- parse, query, compare: no Prefect ---------------------------------------------------------------
@@ -191,6 +255,33 @@ def query(ctx: typer.Context,
         _fail(ctx, str(exc))
     _print(df, format)
 
+
+
+@app.command(short_help="write a table or view of the warehouse to CSV, Excel or Parquet")
+def export(ctx: typer.Context,
+           view: Annotated[str, typer.Argument(help="the table or view, e.g. licensing_trend")],
+           output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="the file to write")],
+           format: Annotated[Literal["csv", "xlsx", "parquet"] | None, typer.Option(
+               help="file format (default: FILE's suffix)")] = None,
+           region: Annotated[str | None, typer.Option(
+               help="only this region, as fetch --region matches it (a path prefix or a part, e.g. 宁波市)")] = None,
+           years: Years = None,
+           force: Annotated[bool, typer.Option("--force", help="replace FILE if it exists")] = False,
+           warehouse: WarehouseDir = None, db: DbFile = None) -> None:
+    """Write one table or view of the warehouse, read-only, to a file: CSV (UTF-8, English column names),
+    Excel (Chinese headers, metric codes with their official labels) or Parquet (the database's types)."""
+    from govreports.load.export import FORMATS, ExportError, read, write
+
+    fmt = format or output.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        _fail(ctx, f"cannot tell the format of {output}: give --format {'|'.join(FORMATS)}")
+    span = _years(ctx, years)
+    try:
+        table = read(_warehouse(ctx).db, view, region, span)
+        path = write(table, output, fmt, force)
+    except (ExportError, FileNotFoundError) as exc:
+        _fail(ctx, str(exc))
+    print(f"{table.num_rows} rows of {view} written to {path}")
 
 def _years(ctx: typer.Context, text: str | None) -> tuple[int, int] | None:
     if text is None:

@@ -127,11 +127,23 @@ def cjk_font() -> Path:
     return Path(cvttf_NotoSansCJK_Regular.get_TTF_path())
 
 
-def chart(long: pd.DataFrame, path: str | Path, title: str) -> Path:
-    """A PNG line chart of the yearly values, one line per agency."""
-    import matplotlib
+TEMPLATE_CHANGE = 2020.5  # the 2021 template replaced the 2019 one from the 2021 reports on
 
-    matplotlib.use("Agg")
+
+def decline_order(long: pd.DataFrame) -> list[str]:
+    """The agency ids of `long` in compare's table order: change (last - first year), then pct_change (to one
+    decimal), then id, ascending, agencies without a change last."""
+    by_agency = long.sort_values("year").groupby("agency_id")["value"]
+    first, last = by_agency.first(), by_agency.last()
+    change = last - first
+    order = pd.DataFrame({"change": change, "pct": (100 * change / first.where(first > 0)).round(1)})
+    return list(order.sort_values(["change", "pct"], na_position="last", kind="stable").index)
+
+
+def figure(long: pd.DataFrame, title: str):
+    """The chart as a matplotlib figure: one line per agency, in the legend in compare's decline order, and a
+    marked line between 2020 and 2021 where the template changed (values on either side are not always the
+    same quantity)."""
     from matplotlib import font_manager
     from matplotlib import pyplot as plt
 
@@ -140,18 +152,36 @@ def chart(long: pd.DataFrame, path: str | Path, title: str) -> Path:
     family = font_manager.FontProperties(fname=str(font)).get_name()
     with plt.rc_context({"font.family": [family, "DejaVu Sans"], "axes.unicode_minus": False}):
         fig, ax = plt.subplots(figsize=(10, 6), dpi=110)
-        for (_, agency), rows in long.groupby(["agency_id", "agency"], sort=False):
-            ax.plot(rows["year"], rows["value"], marker="o", label=agency)
+        lines = dict(iter(long.groupby("agency_id", sort=False)))
+        for agency_id in decline_order(long):
+            line = lines[agency_id]
+            ax.plot(line["year"], line["value"], marker="o", label=line["agency"].iat[0])
+        years = sorted(long["year"].unique())
+        if years and years[0] < TEMPLATE_CHANGE < years[-1]:
+            ax.axvline(TEMPLATE_CHANGE, color="grey", linestyle="--", linewidth=1)
+            ax.text(TEMPLATE_CHANGE, 1, " 2021年起新模板\n (template change)", transform=ax.get_xaxis_transform(),
+                    va="top", ha="left", fontsize=8, color="dimgrey")
         ax.set_title(title)
         ax.set_xlabel("年份 (year)")
         ax.set_ylabel("数量")
-        ax.set_xticks(sorted(long["year"].unique()))
+        ax.set_xticks(years)
         ax.grid(alpha=0.3)
         if len(long):
             ax.legend(fontsize=8, loc="best")
         fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
-        plt.close(fig)
+    return fig
+
+
+def chart(long: pd.DataFrame, path: str | Path, title: str) -> Path:
+    """A PNG line chart of the yearly values (`figure`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig = figure(long, title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
     return path

@@ -149,3 +149,72 @@ def test_user_errors_are_one_line_and_exit_1(tmp_path):
         assert out.returncode == 1, (args, err)
         assert len(err) == 1 and err[0].startswith(start), (args, err)
         assert out.stdout == b"", args
+
+
+# -- table output: rich tables, CJK-aware, whole numbers, one spelling of missing, whole when piped ------------
+
+def _cells_to(line: str, text: str) -> int:
+    """Display cells from the start of `line` to the end of the first `text` in it (CJK characters are two)."""
+    from rich.cells import cell_len
+
+    return cell_len(line[:line.index(text) + len(text)])
+
+
+def test_parse_table_aligns_chinese_and_prints_counts_as_integers():
+    out = run("parse", "-", stdin=REPORT)
+    assert out.returncode == 0, out.stderr.decode()
+    text = out.stdout.decode()
+    header, rule, *rows = text.splitlines()
+    assert set(rule) <= {"─", " "} and len(rows) == 3
+    assert "\x1b" not in text  # no colour into a pipe
+    for word in ("1077.0", "12.0", "NaN", "nan", "<NA>", "None"):
+        assert word not in text, word
+    by_metric = {row.split()[3]: row for row in rows}
+    licensing, penalty, coercion = (by_metric[m] for m in ("licensing_decisions", "penalty_decisions",
+                                                           "coercion_decisions"))
+    # Right-aligned numbers end where their header ends, counted in display cells past Chinese text.
+    assert _cells_to(licensing, " 1077 ") - 1 == _cells_to(penalty, " 12 ") - 1 == _cells_to(header, "value")
+    # The missing value (行政强制 "/", status na) is blank, and the columns after it still line up.
+    start = _cells_to(header, "value_status") - len("value_status")
+    assert _cells_to(coercion, "  na ") - 3 == start == _cells_to(licensing, "number") - len("number")
+    assert coercion.split()[-3:] == ["本年处理决定数量", "na", "/"]
+
+
+def test_table_spells_every_missing_value_once_and_numbers_with_their_own_decimals(capsys):
+    import pandas as pd
+
+    from govreports.flows.cli import _print
+
+    df = pd.DataFrame({"count": [23285.0, float("nan")], "money": [12.5, 0.1 + 0.2],
+                       "n": pd.array([None, 3], dtype="Int64"), "who": ["鄞州区交通运输局", None],
+                       "when": pd.to_datetime(["2024-01-31", None])})
+    _print(df, "table")
+    header, _, first, second = capsys.readouterr().out.splitlines()
+    assert first.split() == ["23285", "12.5", "鄞州区交通运输局", "2024-01-31", "00:00:00"]
+    assert second.split() == ["0.3", "3"]
+    assert _cells_to(first, "12.5") == _cells_to(second, "0.3") == _cells_to(header, "money")
+    _print(df.iloc[:0], "table", "(no data)")
+    assert capsys.readouterr().out == "(no data)\n"
+
+
+def test_a_long_table_piped_stays_whole_and_aligned(tmp_path):
+    import duckdb
+    from rich.cells import cell_len
+
+    db = tmp_path / "empty.duckdb"
+    duckdb.connect(str(db)).close()
+    out = run("query", "SELECT '鄞州区' || i AS unit, i * 1000 AS n FROM range(1200) t(i) ORDER BY i", "--db", str(db))
+    assert out.returncode == 0, out.stderr.decode()
+    lines = out.stdout.decode().splitlines()
+    assert len(lines) == 2 + 1200 and lines[0].split() == ["unit", "n"]  # one header, however many rows
+    assert lines[-1].split() == ["鄞州区1199", "1199000"]
+    assert {cell_len(line) for line in lines[2:]} == {cell_len(lines[0])}  # every row ends where the header does
+    assert_quiet_when_the_reader_leaves([*CLI, "query", "SELECT * FROM range(200000)", "--db", str(db)])
+
+
+def test_importing_the_cli_does_not_import_rich_or_pandas():
+    """`parse` and `query` start no slower than before: the table's libraries load when a table is printed."""
+    code = ("import sys; import govreports.flows.cli; "
+            "assert not {'rich', 'pandas'} & set(sys.modules), sorted({'rich', 'pandas'} & set(sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr.decode()
