@@ -13,24 +13,15 @@ import os
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from types import SimpleNamespace
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from govreports.extract.sources import region_matches
 from govreports.load.query import open_locked
 from govreports.transform.dictionary import DATA_DIR, entries
-
-try:
-    from govreports.extract.sources import region_matches
-except ImportError:  # until helper `regions` makes the registry's matcher public: the same rule, adapted
-    from govreports.extract.sources import _region_matches
-
-    def region_matches(region_path: str, wanted: str) -> bool:
-        return _region_matches(SimpleNamespace(region=region_path), wanted)  # type: ignore[arg-type]
-
 
 FORMATS = ("csv", "xlsx", "parquet")
 EXCEL_MAX_ROWS = 1_048_575  # a sheet's rows, less the header
