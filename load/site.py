@@ -11,7 +11,6 @@ Charts are compare.chart's SVG files shown through <img>, so nothing in them can
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import re
 import shutil
@@ -57,16 +56,21 @@ def web(url: object) -> str | None:
     return url if isinstance(url, str) and re.match(r"https?://", url, re.IGNORECASE) else None
 
 
+def missing(value: object) -> bool:
+    """None, NaN, NA or NaT: what pandas gives for a missing value of any type."""
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
 def number(value: object) -> str:
     """A count as an integer, an amount as printed; missing as the empty string."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    if missing(value):
         return ""
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def text(value: object) -> str:
     """A string from the data; missing as the empty string (pandas gives NaN or None for it)."""
-    return "" if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) else str(value)
+    return "" if missing(value) else str(value)
 
 
 def num(value: object, cls: str = "") -> Cell:
