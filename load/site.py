@@ -100,6 +100,7 @@ class Site:
                                       undefined=jinja2.StrictUndefined)
         self.coverage = self.df("SELECT * FROM coverage" + (" WHERE year BETWEEN ? AND ?" if years else ""),
                                 list(years or ()))
+        self.coverage["region"] = self.coverage.region.fillna("")  # an agency the registry gives no region
         self.status = {(r.agency_id, r.year): r.status for r in self.coverage.itertuples()}
         self.chars: set[str] = set()  # every character the pages print, for the font subset
 
@@ -152,7 +153,7 @@ class Site:
             Section("Regions", ["region", "units", "reports read", "missing (agency-years)"], rows,
                     "Each region's page shows the licensing, penalty and request trends of its units."),
             Section("Agencies", ["agency", "region"],
-                    [[self.agency_cell(a.agency_id, a.agency), Cell(a.region, region_page(a.region))]
+                    [[self.agency_cell(a.agency_id, a.agency), Cell(a.region, a.region and region_page(a.region))]
                      for a in agencies.itertuples()]),
         ])
 
@@ -166,7 +167,9 @@ class Site:
             section = Section(spec.label + ", largest declines first")
             if not long.empty:
                 chart = f"{region_page(region)[:-5]}-{measure}.svg"
-                compare.chart(long, self.out / "charts" / chart, f"{spec.label} — {region}")
+                # matplotlib reads $…$ as math (and fails on bad math): a name's dollars are plain text
+                compare.chart(long.assign(agency=long.agency.str.replace("$", r"\$")), self.out / "charts" / chart,
+                              f"{spec.label} — {region}".replace("$", r"\$"))
                 section.charts.append(chart)
             section.columns = ["agency", *map(str, years), "first", "last", "change", "% change"]
             for r in wide.to_dict("records"):
@@ -189,14 +192,14 @@ class Site:
         self.write(region_page(region), f"{region} {span}", sections)
 
     def agency(self, agency_id: str, agency: str, region: str) -> None:
-        reports = self.df("SELECT * FROM reports WHERE agency_id = ? ORDER BY year", [agency_id])
+        versions = self.df("SELECT report_id, content_sha256, published FROM reports_all_versions "
+                           "WHERE agency_id = ?", [agency_id]).set_index("report_id")
         cov = self.coverage[self.coverage.agency_id == agency_id].sort_values("year")
         found = Section("Reports", ["year", "status", "published", "source page", "file's page", "raw copy",
                                     "failure"])
         for c in cov.itertuples():
-            rep = reports[reports.year == c.year]
-            sha = rep.content_sha256.iloc[0] if len(rep) else None
-            published = rep.published.iloc[0] if len(rep) else None
+            # coverage's version: the current one, else (none read) the last loaded, whose raw copy says why
+            sha, published = versions.loc[c.report_id] if c.report_id in versions.index else (None, None)
             found.rows.append([Cell(c.year), Cell(c.status, cls="" if c.status in READ else "missing"),
                                Cell(text(published)[:10]),
                                Cell(text(c.url), web(c.url)), Cell(text(c.source_page), web(c.source_page)),

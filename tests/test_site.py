@@ -19,7 +19,7 @@ from tests import CLI
 from tests.loadhelp import bundle, page
 
 ROOT = Path(__file__).resolve().parent.parent
-HOSTILE = '<script>alert("x")</script>局 & "引号"'
+HOSTILE = '<script>alert("x")</script>局 & "引号" $\\frac{$'  # HTML, and bad math for matplotlib
 EVIL_URL = "javascript:alert(document.domain)"
 # agency_id, name, region, {year: licensing}: 海曙 has no 2020 report; 江东 is in the registry only.
 UNITS = [("330212-jtj", "鄞州区交通运输局", "浙江省/宁波市/鄞州区", {2019: 23285, 2020: 16363, 2021: 12000}),
@@ -84,7 +84,7 @@ def test_hostile_names_and_urls_stay_text(inside):
         html = path.read_text()
         assert "<script" not in html and "javascript:" not in re.sub(r">[^<]*<", "><", html), path.name
     agency = (inside / "agency-330299-evil.html").read_text()
-    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;局 &amp; &#34;引号&#34;" in agency
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;局 &amp; &#34;引号&#34; $\\frac{$" in agency
     assert f"<td>{EVIL_URL}</td>" in agency  # shown, never a link
 
 
