@@ -207,6 +207,8 @@ class Site:
         facts = self.df("SELECT f.year, f.section, f.metric, f.row_label, f.column_label, f.value, f.value_status "
                         "FROM facts f JOIN reports r USING (report_id) WHERE r.agency_id = ? AND f.metric IS NOT NULL "
                         "ORDER BY f.section, f.metric, f.column_label, f.year", [agency_id])
+        if self.years:
+            facts = facts[facts.year.between(*self.years)]
         years = sorted(facts.year.unique())
         numbers = Section("Every year's numbers", ["section", "metric", "label", *map(str, years)],
                           note="the label as the latest report prints it; blank: not printed")
@@ -221,6 +223,8 @@ class Site:
                          "UNION ALL SELECT year, rule, severity, subject, expected, actual, status, "
                          "'across years' FROM cross_year_checks WHERE agency_id = ? "
                          "ORDER BY status IN ('pass', 'match'), year, rule", [agency_id, agency_id])
+        if self.years:
+            checks = checks[checks.year.between(*self.years)]
         checked = Section("Checks", ["year", "rule", "severity", "subject", "expected", "actual", "status", "detail"],
                           note=", ".join(f"{n} {s}" for s, n in checks.status.value_counts().items()) or "none")
         for c in checks.itertuples():

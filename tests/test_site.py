@@ -98,6 +98,7 @@ def test_raw_copy_linked_inside_the_warehouse_sha256_elsewhere(warehouse, inside
     elsewhere = site(warehouse, tmp_path / "pub", "--years", "2020-2021")
     agency = (elsewhere / "agency-330212-jtj.html").read_text()
     assert ">raw copy</a>" not in agency and agency.count("sha256 ") == 2  # two years: --years 2020-2021
+    assert "<th>2019</th>" not in agency and "<th>2021</th>" in agency
 
 
 def test_site_without_a_warehouse_is_one_line(tmp_path):
