@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo lint bench clean wheel-check converter
+.PHONY: install test demo lint bench clean wheel-check converter browser
 
 # LibreOffice converts .doc/.wps/.rtf reports (extract/convert.py). A system package, not a pip one:
 # `install` only says how to get it; `test` installs it where it can (root with apt-get, as on CI).
@@ -13,8 +13,15 @@ HAS_CONVERTER := command -v soffice >/dev/null || command -v libreoffice >/dev/n
 CONVERTER_PKG := libreoffice-writer-nogui
 CONVERTER_HINT := .doc/.wps reports need LibreOffice: apt-get install --no-install-recommends $(CONVERTER_PKG)
 
+# Chromium renders the static site in tests/test_site.py (playwright drives the system's browser; it never
+# downloads its own). Installed like the converter; without it that test is skipped.
+HAS_BROWSER := command -v chromium >/dev/null || command -v chromium-browser >/dev/null
+BROWSER_PKG := chromium
+BROWSER_HINT := the site's browser test needs Chromium: apt-get install --no-install-recommends $(BROWSER_PKG)
+
 install: $(STAMP)
 	@$(HAS_CONVERTER) || echo "note: $(CONVERTER_HINT)"
+	@$(HAS_BROWSER) || echo "note: $(BROWSER_HINT)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +41,18 @@ converter:
 			|| echo "note: could not install $(CONVERTER_PKG); the tests that need it are skipped"; \
 	else echo "note: $(CONVERTER_HINT); the tests that need it are skipped"; fi
 
+browser:
+	@if $(HAS_BROWSER); then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Chromium ($(BROWSER_PKG)) for the site's browser test"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends $(BROWSER_PKG); } >/dev/null \
+			|| echo "note: could not install $(BROWSER_PKG); the browser test is skipped"; \
+	else echo "note: $(BROWSER_HINT); the browser test is skipped"; fi
+
 test: install
 	@$(MAKE) --no-print-directory converter
+	@$(MAKE) --no-print-directory browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 	$(MAKE) --no-print-directory wheel-check
@@ -55,8 +72,10 @@ wheel-check: install
 	test "$$(wc -l < parsed.csv)" -gt 100; \
 	./venv/bin/govreports demo --port 0 --quiet > demo.txt; \
 	grep -q "changed" demo.txt; grep -q "宁波市" demo.txt; \
+	grep -q "^site: .*index.html" demo.txt; test -s data/warehouse/site/style.css; test -s data/warehouse/site/cjk.otf; \
 	echo "wheel-check: $$(basename $$wheel) installed outside the checkout; parse gave $$(($$(wc -l < parsed.csv) - 1)) rows; demo ran"
 
+# The nightly run on the demo site, its comparison, and the static site (its path printed last: site: …)
 demo: install
 	$(BIN)/govreports demo
 

@@ -486,6 +486,23 @@ def serve(ctx: typer.Context, cron: Annotated[str, typer.Option(help="cron sched
     schedule.serve(cron=cron, timezone=timezone, port=port, flow_kwargs=_flow_kwargs(ctx))
 
 
+@app.command(short_help="write a static HTML site of the warehouse (opens from disk)")
+def site(ctx: typer.Context, out: Annotated[Path, typer.Argument(help="the folder to write, e.g. data/warehouse/site")],
+         years: Years = None, warehouse: WarehouseDir = None, db: DbFile = None) -> None:
+    """Write an HTML site of the warehouse into OUT: an index by region, a page per region with the trends of
+    its units (charts and tables, declines first, missing reports marked), a page per agency, and the
+    data-quality and coverage lists. It needs no server and fetches nothing: open OUT/index.html. Written
+    inside the warehouse folder, it links each report's raw copy; elsewhere it shows the copy's sha256."""
+    from govreports.load import site as html
+
+    wh = _warehouse(ctx)
+    try:
+        index = html.build(wh.db, out, raw=wh.raw if wh.local_root else None, years=_years(ctx, years))
+    except FileNotFoundError as exc:
+        _fail(ctx, str(exc))
+    print(f"site: {index}")
+
+
 @app.command(short_help="serve the bundled demo site (sample data) on 127.0.0.1")
 def demo_site(port: Annotated[int, typer.Option(help="port (0 picks a free one)")] = 8000) -> None:
     """Serve data/sample_site on 127.0.0.1 until Ctrl-C."""
@@ -520,6 +537,7 @@ def demo(ctx: typer.Context, port: Annotated[int, typer.Option(help="port of the
         server.server_close()
     print()
     compare(ctx, "licensing", "浙江省/宁波市", chart=str(Path(_warehouse(ctx).root) / "licensing.png"))
+    site(ctx, Path(_warehouse(ctx).root) / "site")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
