@@ -140,6 +140,11 @@ def decline_order(long: pd.DataFrame) -> list[str]:
     return list(order.sort_values(["change", "pct"], na_position="last", kind="stable").index)
 
 
+def _plain(text: str) -> str:
+    """Text matplotlib draws as it is: it reads $…$ as math, and fails on bad math (an agency's name)."""
+    return str(text).replace("$", r"\$")
+
+
 def figure(long: pd.DataFrame, title: str):
     """The chart as a matplotlib figure: one line per agency, in the legend in compare's decline order, and a
     marked line between 2020 and 2021 where the template changed (values on either side are not always the
@@ -155,13 +160,13 @@ def figure(long: pd.DataFrame, title: str):
         lines = dict(iter(long.groupby("agency_id", sort=False)))
         for agency_id in decline_order(long):
             line = lines[agency_id]
-            ax.plot(line["year"], line["value"], marker="o", label=line["agency"].iat[0])
+            ax.plot(line["year"], line["value"], marker="o", label=_plain(line["agency"].iat[0]))
         years = sorted(long["year"].unique())
         if years and years[0] < TEMPLATE_CHANGE < years[-1]:
             ax.axvline(TEMPLATE_CHANGE, color="grey", linestyle="--", linewidth=1)
             ax.text(TEMPLATE_CHANGE, 1, " 2021年起新模板\n (template change)", transform=ax.get_xaxis_transform(),
                     va="top", ha="left", fontsize=8, color="dimgrey")
-        ax.set_title(title)
+        ax.set_title(_plain(title))
         ax.set_xlabel("年份 (year)")
         ax.set_ylabel("数量")
         ax.set_xticks(years)

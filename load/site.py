@@ -163,13 +163,14 @@ class Site:
         span = f"{years[0]}–{years[-1]}" if years else ""
         sections = []
         for measure, (spec, _) in compare.MEASURES.items():
-            wide, long = compare.compare(self.con, measure, region=region, years=self.years)
+            try:
+                wide, long = compare.compare(self.con, measure, region=region, years=self.years)
+            except compare.NoMatch:  # units, but none printed this measure: the table shows their coverage
+                wide, long = pd.DataFrame(), pd.DataFrame()
             section = Section(spec.label + ", largest declines first")
             if not long.empty:
                 chart = f"{region_page(region)[:-5]}-{measure}.svg"
-                # matplotlib reads $…$ as math (and fails on bad math): a name's dollars are plain text
-                compare.chart(long.assign(agency=long.agency.str.replace("$", r"\$")), self.out / "charts" / chart,
-                              f"{spec.label} — {region}".replace("$", r"\$"))
+                compare.chart(long, self.out / "charts" / chart, f"{spec.label} — {region}")
                 section.charts.append(chart)
             section.columns = ["agency", *map(str, years), "first", "last", "change", "% change"]
             for r in wide.to_dict("records"):

@@ -12,7 +12,7 @@ import pytest
 
 from govreports.extract.sources import select
 from govreports.load import export
-from govreports.load.compare import TEMPLATE_CHANGE, compare, figure
+from govreports.load.compare import TEMPLATE_CHANGE, chart, compare, figure
 from govreports.load.lake import Lake
 from govreports.load.warehouse import build, connect
 from tests import CLI
@@ -159,3 +159,14 @@ def test_chart_legend_in_decline_order_and_template_change_marked(db):
     fig = figure(long[long["year"] >= 2021], "2021 only")  # nothing to mark within one template
     assert not fig.axes[0].texts
     plt.close(fig)
+
+
+def test_a_name_matplotlib_would_read_as_math_is_drawn_as_it_is(db, tmp_path):
+    with connect(db) as con:
+        _, long = compare(con, "licensing")
+    name = r"$\frac{$ 局"
+    long = long.assign(agency=long["agency"].where(long["agency_id"] != long["agency_id"].iat[0], name))
+    path = chart(long, tmp_path / "c.png", "行政许可 $x$")  # bad math raised ValueError at draw time
+    assert path.stat().st_size > 1000
+    fig = figure(long, "t")
+    assert name.replace("$", r"\$") in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
