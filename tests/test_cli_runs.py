@@ -54,6 +54,9 @@ def test_demo_runs_the_nightly_then_finds_nothing_changed(tmp_path: Path) -> Non
     chart = warehouse / "licensing.png"
     assert f"chart: {chart}" in first.stdout
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Last, the browsable site of the warehouse, with the font its Chinese text needs.
+    assert first.stdout.rstrip().endswith(f"site: {warehouse / 'site' / 'index.html'}")
+    assert (warehouse / "site" / "cjk.otf").stat().st_size > 1000
 
     second = _demo(warehouse, port, tmp_path / "prefect", "--quiet")
     assert second.returncode == 0, second.stderr[-2000:]
