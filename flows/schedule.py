@@ -21,9 +21,11 @@ DEPLOYMENT = "govreports-nightly"
 
 
 def start_server(port: int, timeout: float = 180.0) -> tuple[subprocess.Popen, str]:
-    """`prefect server start` on 127.0.0.1:port, once its API answers its health check: the process and URL."""
+    """`prefect server start` on 127.0.0.1:port, with its UI (shipped in the prefect package), once its API
+    answers its health check: the process and the API's URL."""
     api_url = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port)}
+    env = {**os.environ, "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
+           "PREFECT_SERVER_UI_ENABLED": "true"}
     env.pop("PREFECT_API_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                              "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -49,7 +51,8 @@ def serve(cron: str, timezone: str, port: int, flow_kwargs: dict) -> None:
     if not os.environ.get("PREFECT_API_URL"):
         proc, api_url = start_server(port)
         os.environ["PREFECT_API_URL"] = api_url
-        print(f"Prefect server on {api_url} (UI off; set PREFECT_API_URL to use your own server)", flush=True)
+        print(f"Prefect server on {api_url.removesuffix('/api')} (its UI; set PREFECT_API_URL to use your own "
+              "server)", flush=True)
     try:
         from prefect.schedules import Cron
 
