@@ -7,7 +7,9 @@ until stopped. The alternative without a server is system cron running `govrepor
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +22,15 @@ from govreports.flows.prefect_env import configure
 DEPLOYMENT = "govreports-nightly"
 
 
+def _own_session() -> None:
+    """In the server's process before it starts: a session of its own, so that a Ctrl-C at the terminal stops
+    serve's runner first (its flow-run processes send their last logs to the server as they exit) and then
+    serve stops the server; and, on Linux, a SIGTERM when serve dies, however it dies."""
+    os.setsid()
+    with suppress(AttributeError, OSError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def start_server(port: int, timeout: float = 180.0) -> tuple[subprocess.Popen, str]:
     """`prefect server start` on 127.0.0.1:port, with its UI (shipped in the prefect package), once its API
     answers its health check: the process and the API's URL."""
@@ -28,7 +39,8 @@ def start_server(port: int, timeout: float = 180.0) -> tuple[subprocess.Popen, s
            "PREFECT_SERVER_UI_ENABLED": "true"}
     env.pop("PREFECT_API_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=_own_session)
     deadline = time.monotonic() + timeout
     try:
         while proc.poll() is None:
