@@ -37,7 +37,8 @@ def configure() -> None:
         os.environ.setdefault(key, value)
     # Prefect makes its home's last folder only, not its parents (~/.govreports on a first run).
     os.makedirs(os.environ["PREFECT_HOME"], exist_ok=True)
-    logging.getLogger("govreports").setLevel(os.environ["PREFECT_LOGGING_LEVEL"].upper())
+    level = os.environ["PREFECT_LOGGING_LEVEL"].upper()  # Prefect takes a name or a number, as logging does
+    logging.getLogger("govreports").setLevel(int(level) if level.isdigit() else level)
 
 
 @contextmanager

@@ -52,6 +52,9 @@ def test_a_run_with_failed_reports_completes_with_its_failures_logged_and_in_a_t
     summary = pipeline.RunSummary(**state.result())
     assert summary.failed_reports > 0 and ("failed reports", summary.failed_reports) in summary.rows()
     assert f"failed reports{' ' * 22} {summary.failed_reports}" in summary.text()
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()  # the run's logs go to the API in batches, in the background
     client, run_id = _api(state)
     with client:
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(
