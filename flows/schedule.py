@@ -63,8 +63,8 @@ def serve(cron: str, timezone: str, port: int, flow_kwargs: dict) -> None:
     if not os.environ.get("PREFECT_API_URL"):
         proc, api_url = start_server(port)
         os.environ["PREFECT_API_URL"] = api_url
-        print(f"Prefect server on {api_url.removesuffix('/api')} (its UI; set PREFECT_API_URL to use your own "
-              "server)", flush=True)
+        print(f"Prefect server (and its UI) on {api_url.removesuffix('/api')}; set PREFECT_API_URL to use your "
+              "own server", flush=True)
     try:
         from prefect.schedules import Cron
 

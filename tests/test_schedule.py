@@ -93,4 +93,4 @@ def test_serve_schedules_the_nightly_flow_and_a_triggered_run_completes(served):
     page = httpx.get(link, headers={"Accept": "text/html"}, timeout=30, follow_redirects=True)
     assert page.status_code == 200 and page.text.lstrip().lower().startswith("<!doctype html>")
     out = printed.read_text()
-    assert f"Prefect server on {ui} " in out and link in "".join(out.split()), out[-2000:]
+    assert f"Prefect server (and its UI) on {ui};" in out and link in "".join(out.split()), out[-2000:]
