@@ -27,7 +27,7 @@ from concurrent.futures.process import BrokenProcessPool  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
 
 from prefect import flow, task  # noqa: E402
-from prefect.artifacts import create_markdown_artifact  # noqa: E402
+from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.context import FlowRunContext  # noqa: E402
 from prefect.settings import PREFECT_API_URL, temporary_settings  # noqa: E402
@@ -57,7 +57,7 @@ class StageFailed(RuntimeError):
 
 
 @dataclass(slots=True)
-class RunSummary:  # a flow's result (as a dict), printed by the CLI and kept as a markdown artifact
+class RunSummary:  # a flow's result (as a dict), printed by the CLI and kept as a markdown and a table artifact
     flow: str
     agencies: int = 0
     discovered: int = 0
@@ -70,7 +70,9 @@ class RunSummary:  # a flow's result (as a dict), printed by the CLI and kept as
     parsed: int = 0
     values: int = 0
     failed_checks: int = 0
+    failed_reports: int = 0  # report pages and files that yielded no report
     failures: list[str] = field(default_factory=list)
+    by_agency: dict[str, dict] = field(default_factory=dict)  # the table artifact's rows (AGENCY_ROW)
     database: str = ""
     seconds: float = 0.0
 
@@ -83,7 +85,7 @@ class RunSummary:  # a flow's result (as a dict), printed by the CLI and kept as
                 ("fetched (new)", self.fetched), ("new versions", self.new_versions),
                 ("unchanged", self.unchanged), ("not readable (attachments, images)", self.not_readable),
                 ("fetch failures", self.fetch_failed), ("capped (--max-reports)", self.capped),
-                ("parsed", self.parsed), ("values", self.values),
+                ("parsed", self.parsed), ("failed reports", self.failed_reports), ("values", self.values),
                 ("failed checks", self.failed_checks), ("seconds", round(self.seconds, 1))]
 
     def text(self) -> str:
@@ -100,6 +102,24 @@ class RunSummary:  # a flow's result (as a dict), printed by the CLI and kept as
         if self.failures:
             out += ["", "## Failures", ""] + [f"- {f}" for f in self.failures[:200]]
         return "\n".join(out)
+
+    def agency(self, agency_id: str) -> dict:
+        return self.by_agency.setdefault(agency_id, {**AGENCY_ROW, "agency": agency_id, "reasons": []})
+
+    def add_failures(self, failures: list[str]) -> None:
+        """Per-report failures ("agency_id url: reason"), counted for the run and for their agency."""
+        self.failures += failures
+        self.failed_reports += len(failures)
+        for f in failures:
+            row = self.agency(f.split(" ", 1)[0])
+            row["failed"] += 1
+            row["reasons"].append(f.split(" ", 1)[-1])
+
+    def table(self) -> list[dict]:
+        return [{**row, "reasons": "; ".join(row["reasons"])[:2000]} for _, row in sorted(self.by_agency.items())]
+
+
+AGENCY_ROW = {"agency": "", "discovered": 0, "fetched": 0, "changed": 0, "failed": 0}
 
 
 def _sources(sources_file: str | None, site: str | None, agencies: Sequence[str] | None = None,
@@ -240,8 +260,11 @@ class _ParseStage:
         except OSError as exc:  # a full disk or a read-only lake fails the stage as a whole
             raise StageFailed(f"cannot write the lake at {self.lake_root}: {exc}") from exc
         progress.advance("parse", len(batch))
-        for name in ("parsed", "values", "failed_checks", "failures"):
+        for name in ("parsed", "values", "failed_checks"):
             setattr(self.summary, name, getattr(self.summary, name) + getattr(outcome, name))
+        self.summary.add_failures(outcome.failures)
+        log.info("parsed and loaded %d pages of %s: %d values, %d failed", outcome.parsed,
+                 ", ".join(sorted({r.agency_id for r in batch})), outcome.values, len(outcome.failures))
 
 
 def _finish(summary: RunSummary, wh: Warehouse, started: float, always_refresh: bool = False) -> RunSummary:
@@ -250,6 +273,7 @@ def _finish(summary: RunSummary, wh: Warehouse, started: float, always_refresh: 
         if always_refresh or summary.parsed or marker.exists() or not wh.db.exists():
             progress.start("refresh", 1)
             summary.database = refresh_task(wh)
+            log.info("database rebuilt: %s", summary.database)
             progress.advance("refresh")
             marker.unlink(missing_ok=True)
         else:  # nothing loaded: the database already says it all (its fetch_log view reads the log live)
@@ -259,6 +283,11 @@ def _finish(summary: RunSummary, wh: Warehouse, started: float, always_refresh: 
     summary.seconds = time.perf_counter() - started
     create_markdown_artifact(summary.markdown(), key=f"govreports-{summary.flow}",
                              description=f"govreports {summary.flow} run summary")
+    create_table_artifact(summary.table(), key=f"govreports-{summary.flow}-agencies",
+                          description=f"govreports {summary.flow}: per agency, what was discovered, fetched, "
+                                      "changed and failed, with the reasons")
+    log.info("%s: %d changed, %d parsed, %d failed reports, %d fetch failures", summary.flow, summary.changed,
+             summary.parsed, summary.failed_reports, summary.fetch_failed)
     return summary
 
 
@@ -299,6 +328,7 @@ def nightly(sources_file: str | None = None, warehouse: str = DEFAULT_WAREHOUSE,
     with _locked(wh) as lock:
         with _ParseStage(summary, wh, wh.lake, {s.agency_id: s for s in sources}, lock) as stage:
             progress.start("fetch", len(sources))
+            log.info("%s: fetching from %d agencies into %s", summary.flow, len(sources), wh.root)
             # One fetch task: the crawl's threads work the hosts. In this process it hands pages on as they reach
             # the fetch log, parsed while the crawl goes on; on a Dask cluster they come with its result.
             pages = queue.SimpleQueue() if _on_threads() else None
@@ -314,6 +344,12 @@ def nightly(sources_file: str | None = None, warehouse: str = DEFAULT_WAREHOUSE,
             for total, count in _CRAWL_COUNTS.items():
                 setattr(summary, total, sum(getattr(s, count) for s in result.agencies.values()))
             summary.failures += [f"{s.agency_id}: {e}" for s in result.agencies.values() for e in s.errors]
+            for s in result.agencies.values():
+                row = summary.agency(s.agency_id)
+                row.update(discovered=s.discovered, fetched=s.fetched, changed=s.fetched + s.new_versions,
+                           failed=row["failed"] + s.failed, reasons=[*s.errors, *row["reasons"]])
+                log.info("%s: %d discovered, %d fetched, %d new versions, %d unchanged, %d failed", s.agency_id,
+                         s.discovered, s.fetched, s.new_versions, s.unchanged, s.failed)
             if result.all_failed:
                 raise StageFailed("every agency failed to fetch: " + "; ".join(summary.failures[:5]))
             stage.add(steps.refs_from_crawl([result]))  # what the log did not hand on (not written, or on Dask)
@@ -339,6 +375,9 @@ def reparse(warehouse: str = DEFAULT_WAREHOUSE, sources_file: str | None = None,
     with _locked(wh) as lock:
         refs = steps.refs_from_log(FetchLog(wh.fetch_log))
         summary = RunSummary(flow="reparse", agencies=len({r.agency_id for r in refs}), discovered=len(refs))
+        for ref in refs:
+            summary.agency(ref.agency_id)["discovered"] += 1
+        log.info("reparsing %d stored pages of %d agencies", len(refs), summary.agencies)
         # An object store cannot swap directories: there the lake is rewritten in place, report by report
         # (a reload replaces a report's rows, so the result is the same).
         lake_dir = wh.local_root / "parquet" if wh.local_root is not None else None

@@ -8,6 +8,7 @@ point PREFECT_API_URL at a real server or change any of these.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,8 +22,13 @@ SETTINGS = {
     "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
     "DO_NOT_TRACK": "1",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
-    "PREFECT_SERVER_UI_ENABLED": "false",
-    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_SERVER_UI_ENABLED": "false",  # the ephemeral API's; `serve` turns it on for its own server
+    # What a run did goes to Prefect at INFO (the UI's run logs, ours included); the terminal gets warnings
+    # only, under the progress bars. Our threads outside a run (the crawl's) log nowhere in Prefect.
+    "PREFECT_LOGGING_LEVEL": "INFO",
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "govreports",
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }
 
 
@@ -31,6 +37,8 @@ def configure() -> None:
         os.environ.setdefault(key, value)
     # Prefect makes its home's last folder only, not its parents (~/.govreports on a first run).
     os.makedirs(os.environ["PREFECT_HOME"], exist_ok=True)
+    level = os.environ["PREFECT_LOGGING_LEVEL"].upper()  # Prefect takes a name or a number, as logging does
+    logging.getLogger("govreports").setLevel(int(level) if level.isdigit() else level)
 
 
 @contextmanager

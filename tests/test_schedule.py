@@ -47,10 +47,11 @@ def served(tmp_path):
         [*CLI, "--warehouse", str(tmp_path / "wh"), "serve", "--port", str(port),
          "--cron", "30 3 * * *", "--sources", str(DATA_DIR / "sample_site" / "sources.csv"), "--site", site_url,
          "--allow-loopback", "--delay", "0"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT, env=env, stdout=(tmp_path / "serve.out").open("wb"), stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
-        yield f"http://127.0.0.1:{port}/api", tmp_path / "wh"
+        yield f"http://127.0.0.1:{port}/api", tmp_path / "wh", tmp_path / "serve.out"
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
@@ -61,7 +62,7 @@ def served(tmp_path):
 
 
 def test_serve_schedules_the_nightly_flow_and_a_triggered_run_completes(served):
-    api, warehouse = served
+    api, warehouse, printed = served
     client = httpx.Client(base_url=api, timeout=10)
 
     def deployment():
@@ -85,3 +86,11 @@ def test_serve_schedules_the_nightly_flow_and_a_triggered_run_completes(served):
     state = wait_for(finished, 240, "the triggered run")
     assert state["type"] == "COMPLETED", state
     assert (warehouse / "govreports.duckdb").exists()
+
+    # serve links to the deployment in the UI of the server it started: a browser gets the page there.
+    ui = api.removesuffix("/api")
+    link = f"{ui}/deployments/deployment/{dep['id']}"
+    page = httpx.get(link, headers={"Accept": "text/html"}, timeout=30, follow_redirects=True)
+    assert page.status_code == 200 and page.text.lstrip().lower().startswith("<!doctype html>")
+    out = printed.read_text()
+    assert f"Prefect server (and its UI) on {ui};" in out and link in "".join(out.split()), out[-2000:]
