@@ -137,6 +137,16 @@ def _table(df: "pd.DataFrame", max_colwidth: int | None, missing: str) -> None:
 
     values = {name: df[name].tolist() for name in df.columns}
     cells = {name: [_cell(v, missing) for v in col] for name, col in values.items()}
+    for name, col in cells.items():
+        # A column of fractions rounded to d decimals (pct_change: -58.7, 73.0) prints each of its numbers
+        # with d, so that 73.0 is not 73 beside -58.7; a column of mostly whole numbers (parse's values,
+        # counts beside a few sums of money) keeps each number its own.
+        floats = [c for v, c in zip(values[name], col, strict=True) if isinstance(v, float) and c != missing]
+        places = {len(c) - c.index(".") - 1 for c in floats if "." in c and "e" not in c}
+        if len(places) == 1 and 2 * sum("." in c for c in floats) > len(floats):
+            d = places.pop()
+            cells[name] = [format(v, f".{d}f") if isinstance(v, float) and c != missing else c
+                           for v, c in zip(values[name], col, strict=True)]
     # Numbers to the right, also in a column of objects (numbers and None, as parse's values are).
     right = {name: any(_is_number(v) for v in col) and all(_is_number(v) or c == missing for v, c in
                                                            zip(col, cells[name], strict=True))

@@ -197,6 +197,16 @@ def test_table_spells_every_missing_value_once_and_numbers_with_their_own_decima
     assert capsys.readouterr().out == "(no data)\n"
 
 
+def test_a_column_of_rounded_fractions_keeps_its_decimals_and_counts_stay_whole(capsys):
+    import pandas as pd
+
+    from govreports.flows.cli import _print
+
+    _print(pd.DataFrame({"pct_change": [-58.7, 0.2, 73.0], "value": [0.0, 12.6, 5.0]}), "table")
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert rows == [["-58.7", "0"], ["0.2", "12.6"], ["73.0", "5"]]
+
+
 def test_a_long_table_piped_stays_whole_and_aligned(tmp_path):
     import duckdb
     from rich.cells import cell_len
