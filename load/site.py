@@ -180,7 +180,9 @@ class Site:
                     status = self.status.get((r["agency_id"], y), "not_found")
                     cells.append(Cell(value, cls="num") if value or status in READ else
                                  Cell(status, cls="missing", tip="no report found, or none readable"))
-                cells += [num(r[k]) for k in ("first", "last", "change", "pct_change")]
+                pct = r["pct_change"]  # one decimal, as compare rounds it: 73.0 beside -58.7
+                cells += [*(num(r[k]) for k in ("first", "last", "change")),
+                          Cell("" if missing(pct) else f"{pct:.1f}", cls="num")]
                 section.rows.append(cells)
             if wide.empty:
                 section.note = "no data"
