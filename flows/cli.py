@@ -120,6 +120,8 @@ def _cell(value: object, missing: str = MISSING) -> str:
         return missing
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else format(value, ".15g")
+    if isinstance(value, pd.Timestamp) and value.tz is None and value == value.normalize():
+        return value.date().isoformat()  # a DATE column (pandas reads it as a midnight timestamp)
     return str(value).replace("\t", " ").replace("\r", "")  # rich gives a tab no width: it would cut the cell
 
 

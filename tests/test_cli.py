@@ -190,7 +190,7 @@ def test_table_spells_every_missing_value_once_and_numbers_with_their_own_decima
                        "when": pd.to_datetime(["2024-01-31", None])})
     _print(df, "table")
     header, _, first, second = capsys.readouterr().out.splitlines()
-    assert first.split() == ["23285", "12.5", "鄞州区交通运输局", "2024-01-31", "00:00:00"]
+    assert first.split() == ["23285", "12.5", "鄞州区交通运输局", "2024-01-31"]
     assert second.split() == ["0.3", "3"]
     assert _cells_to(first, "12.5") == _cells_to(second, "0.3") == _cells_to(header, "money")
     _print(df.iloc[:0], "table", "(no data)")
@@ -205,6 +205,11 @@ def test_a_column_of_rounded_fractions_keeps_its_decimals_and_counts_stay_whole(
     _print(pd.DataFrame({"pct_change": [-58.7, 0.2, 73.0], "value": [0.0, 12.6, 5.0]}), "table")
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
     assert rows == [["-58.7", "0"], ["0.2", "12.6"], ["73.0", "5"]]
+    # A DATE (pandas reads it as a timestamp at midnight) prints as a date; a time keeps its time.
+    _print(pd.DataFrame({"published": pd.to_datetime(["2024-01-15", None]),
+                         "fetched_at": pd.to_datetime(["2024-01-15 10:20", "2024-01-16 00:00"], utc=True)}), "table")
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert rows == [["2024-01-15", "2024-01-15", "10:20:00+00:00"], ["2024-01-16", "00:00:00+00:00"]]
 
 
 def test_a_long_table_piped_stays_whole_and_aligned(tmp_path):
