@@ -200,7 +200,7 @@ TABLE_COLUMNS = {  # what `parse --format table` shows, by --checks
 }
 
 
-@app.command(short_help="parse report pages (HTML or text) into the long frame, or its checks")
+@app.command(short_help="parse report pages and files (HTML, text, PDF, Word) into the long frame, or its checks")
 def parse(paths: Annotated[list[str], typer.Argument(metavar="PATH...",
                                                      help="files to parse; '-' reads standard input")],
           format: Annotated[Literal["table", "csv", "jsonl"], typer.Option(help="output format")] = "table",
