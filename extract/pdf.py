@@ -151,6 +151,11 @@ def _grid(pieces: list[tuple[int, Ruled]], index: int) -> Table:
         else:
             first = texts
         shift = offset - skip
+        # Two parts of one cut row never both hold a number in one column (a number prints on one line):
+        # if they do, the table merely ended near the margin and the next row is a row of its own.
+        split = split and not any(r0 == skip and _NUMBER.search(text) and (offset - 1, c0) in origin
+                                  and _NUMBER.search(grid[origin[(offset - 1, c0)]].text)
+                                  for r0, c0, _, _, text in placed)
         if split and skip < len(rows) - 1:
             # The row the page break cut: its texts join the part above, and the rows under it move up one.
             shift -= 1

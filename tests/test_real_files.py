@@ -81,3 +81,26 @@ def test_a_row_whose_label_is_not_known_keeps_its_values_unparsed_never_shifted(
     others = {k: v for k, v in want.items() if k[0] != "outcome_withheld_state_secret"}
     assert {k: (got[k].value_status, got[k].value) for k in others if k in got} == others
     assert any("unknown text" in p for p in report.meta.problems)
+
+
+def _piece(top: float, rows: list[list[str]], height: float = 792.0, row_h: float = 20.0):
+    """A ruled piece of two columns starting at `top`, one 20-point row per entry."""
+    from govreports.extract.pdf import Ruled
+
+    cells = [((x0, top + i * row_h, x1, top + (i + 1) * row_h), text)
+             for i, row in enumerate(rows) for (x0, x1), text in zip(((30.0, 200.0), (200.0, 300.0)), row, strict=True)]
+    return Ruled(top, 30.0, 300.0, cells, top + len(rows) * row_h, height)
+
+
+@pytest.mark.parametrize(("next_row", "rows"), [
+    (["家秘密", ""], [["信息内容", "总计"], ["1.属于国家秘密", "80"]]),  # the break cut the row: one row again
+    (["行政处罚", "34"], [["信息内容", "总计"], ["行政许可", "12"], ["行政处罚", "34"]]),  # numbers in both: two rows
+])
+def test_a_row_is_joined_across_the_page_break_only_when_the_break_cut_it(next_row, rows) -> None:
+    """A table that runs down to the bottom margin (as wide as the top margin the next page starts at)."""
+    from govreports.extract.pdf import _grid
+
+    first = _piece(752.0 - 40.0, [["信息内容", "总计"], [rows[1][0] if next_row[1] else "1.属于国", rows[1][1]]])
+    table = _grid([(1, first), (2, _piece(40.0, [next_row, ["其他", "1"]]))], 0)
+    texts = [[c.text for c in row if not c.copy] for row in table.rows]
+    assert texts == [*rows, ["其他", "1"]]
