@@ -54,7 +54,7 @@ test: install
 	@$(MAKE) --no-print-directory converter
 	@$(MAKE) --no-print-directory browser
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 	$(MAKE) --no-print-directory wheel-check
 
 # The wheel as a user gets it: built, installed into a fresh virtual environment outside the checkout,
