@@ -25,8 +25,8 @@ FROM dated;
 -- date are counted in `reports` but in neither `on_time` nor `late`.
 CREATE VIEW timeliness_by_region AS
 WITH levels AS (
-    SELECT t.*, array_to_string(string_split(t.region, '/')[1:k], '/') AS rollup_region
-    FROM timeliness t, range(1, len(string_split(t.region, '/')) + 1) AS l(k)
+    SELECT t.*, unnest(region_prefixes(t.region)) AS rollup_region  -- the macro of 30_sections.sql
+    FROM timeliness t
     WHERE t.region IS NOT NULL AND t.region <> ''
 )
 SELECT rollup_region AS region, "year", count(*) AS reports, count(*) FILTER (WHERE on_time) AS on_time,
