@@ -59,9 +59,10 @@ FLOW_STAGES = ("add", "_collect")
 # -- the corpus ------------------------------------------------------------------------------------------------
 
 
-def chunk_site(chunk: int, n_agencies: int, seed: int = 6) -> tuple[list, list]:
+def chunk_site(chunk: int, n_agencies: int, seed: int = 6, padded: bool = True) -> tuple[list, list]:
     """Agencies chunk*CHUNK_AGENCIES … (at most n_agencies in all) with one report per year, renamed to global
-    ids (900001-jtj …) and padded to 30–100 KB pages (html_word pages are 86–98 KB without padding)."""
+    ids (900001-jtj …) and padded to 30–100 KB pages (html_word pages are 86–98 KB without padding); not
+    padded (`padded=False`), pages average 23 KB instead of 70."""
     from benchmarks.sites import synthetic_site
 
     offset = chunk * CHUNK_AGENCIES
@@ -80,7 +81,8 @@ def chunk_site(chunk: int, n_agencies: int, seed: int = 6) -> tuple[list, list]:
     new_reports = []
     for r in reports:
         a = renamed[r.agency_id]
-        chrome = 0 if r.style == "html_word" else rng.randint(25, 95)
+        chrome = rng.randint(25, 95)  # drawn either way, so that the rest of the corpus is the same
+        chrome = chrome if padded and r.style != "html_word" else 0
         path = r.path.replace(f"/{r.agency_id}/", f"/{a.agency_id}/")
         new_reports.append(replace(r, agency_id=a.agency_id, path=path, spec=replace(r.spec, agency=a.name),
                                    chrome_kb=chrome))
@@ -137,7 +139,7 @@ def generate_site(root: Path, n_reports: int) -> dict:
             "sizes": _size_stats([m["bytes"] for m in manifest["reports"]])}
 
 
-def _raw_chunk(args: tuple[int, int, str, str]) -> dict:
+def _raw_chunk(args: tuple[int, int, str, str, bool]) -> dict:
     """One chunk of `reparse`'s corpus: pages into the raw zone, one fetch log file per agency, expected values."""
     import pyarrow.parquet as pq
 
@@ -145,8 +147,8 @@ def _raw_chunk(args: tuple[int, int, str, str]) -> dict:
     from govreports.extract.fetchlog import FetchLog
     from govreports.extract.rawzone import RawZone
 
-    chunk, n_agencies, wh_root, expected_dir = args
-    agencies, reports = chunk_site(chunk, n_agencies)
+    chunk, n_agencies, wh_root, expected_dir, padded = args
+    agencies, reports = chunk_site(chunk, n_agencies, padded=padded)
     raw, log = RawZone(Path(wh_root, "raw")), FetchLog(Path(wh_root, "fetch_log"))
     by_agency: dict[str, list[dict]] = defaultdict(list)
     sizes = []
@@ -165,7 +167,7 @@ def _raw_chunk(args: tuple[int, int, str, str]) -> dict:
     return {"agencies": agencies, "sizes": sizes, "styles": Counter(r.style for r in reports)}
 
 
-def generate_raw(root: Path, n_reports: int, jobs: int) -> dict:
+def generate_raw(root: Path, n_reports: int, jobs: int, padded: bool = True) -> dict:
     """`reparse`'s corpus: root/wh/raw and root/wh/fetch_log, root/sources.csv, root/expected/."""
     from collections import Counter
 
@@ -173,7 +175,7 @@ def generate_raw(root: Path, n_reports: int, jobs: int) -> dict:
 
     n_agencies = n_agencies_for(n_reports)
     (root / "expected").mkdir(parents=True, exist_ok=True)
-    tasks = [(c, n_agencies, str(root / "wh"), str(root / "expected"))
+    tasks = [(c, n_agencies, str(root / "wh"), str(root / "expected"), padded)
              for c in range(math.ceil(n_agencies / CHUNK_AGENCIES))]
     agencies, sizes, styles = [], [], Counter()
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
@@ -182,7 +184,8 @@ def generate_raw(root: Path, n_reports: int, jobs: int) -> dict:
             sizes += out["sizes"]
             styles += out["styles"]
     write_registry(root / "sources.csv", agencies)
-    return {"agencies": len(agencies), "reports": len(sizes), "styles": dict(styles), "sizes": _size_stats(sizes)}
+    return {"agencies": len(agencies), "reports": len(sizes), "styles": dict(styles), "sizes": _size_stats(sizes),
+            "padded": padded}
 
 
 # -- checking what was loaded ----------------------------------------------------------------------------------
@@ -583,9 +586,9 @@ def _print_nightly(r: dict) -> None:
         print(f"  Prefect / plain (first run): {r['prefect_over_plain']}; plain check ok: {r['check_plain']['ok']}")
 
 
-def build_reparse_corpus(root: Path, n: int, jobs: int) -> dict:
+def build_reparse_corpus(root: Path, n: int, jobs: int, padded: bool = True) -> dict:
     t0 = time.perf_counter()
-    corpus = generate_raw(root, n, jobs)
+    corpus = generate_raw(root, n, jobs, padded)
     corpus["generate_s"] = round(time.perf_counter() - t0, 1)
     corpus["raw_mb"] = _du_mb(root / "wh" / "raw")
     corpus["fetch_log_files"] = len(list((root / "wh" / "fetch_log").glob("*.parquet")))
@@ -601,8 +604,10 @@ def cmd_reparse(args: argparse.Namespace) -> dict:
         shutil.rmtree(root / "wh" / "parquet", ignore_errors=True)
     else:
         _fresh(root)
-        corpus = build_reparse_corpus(root, args.reports, args.jobs)
+        corpus = build_reparse_corpus(root, args.reports, args.jobs, not args.unpadded)
         (root / "corpus.json").write_text(json.dumps(corpus))
+    if args.command == "corpus":
+        return {"benchmark": "corpus", "corpus": corpus, "root": str(root)}
     n = corpus["reports"]
     spec = {"warehouse": str(root / "wh"), "sources": str(root / "sources.csv"), "site": SITE_PREFIX, "reports": n}
     run = run_child("reparse", spec, root)
@@ -744,13 +749,17 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("nightly", help="end-to-end nightly flow over a served site, twice, and without Prefect")
     p.add_argument("--reports", type=int, default=1000)
     p.add_argument("--no-plain", action="store_true", help="skip the run without Prefect")
-    for name in ("reparse", "duckdb"):
-        q = sub.add_parser(name, help="reparse from a generated raw zone" if name == "reparse"
-                           else "full scans of licensing_trend and region_rollup")
+    helps = {"reparse": "reparse from a generated raw zone", "duckdb": "full scans of licensing_trend and region_rollup",
+             "corpus": "only generate reparse's raw zone and fetch log (kept, for --reuse)"}
+    for name in ("reparse", "duckdb", "corpus"):
+        q = sub.add_parser(name, help=helps[name])
         q.add_argument("--reports", type=int, default=10_000)
         q.add_argument("--jobs", type=int, default=2, help="processes generating the corpus")
         q.add_argument("--reuse", action="store_true", help="reuse a raw zone built by an earlier run (--keep)")
         q.add_argument("--repeat", type=int, default=5)
+        q.add_argument("--unpadded", action="store_true",
+                       help="pages without the 25–95 KB of padding (23 KB on average instead of 70): a million "
+                            "padded pages need 68 GB of disk")
         if name == "reparse":
             q.add_argument("--queries", action="store_true", help="then time the DuckDB scans on the result")
         else:
@@ -766,7 +775,7 @@ def main(argv: list[str] | None = None) -> None:
         q.add_argument("--json", type=Path, help="write the numbers to this file")
         q.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = parser.parse_args(argv)
-    commands = {"nightly": cmd_nightly, "reparse": cmd_reparse, "duckdb": cmd_duckdb, "profile": cmd_profile}
+    commands = {"nightly": cmd_nightly, "reparse": cmd_reparse, "corpus": cmd_reparse, "duckdb": cmd_duckdb, "profile": cmd_profile}
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     result = commands[args.command](args)
     result |= {"date": started, "command": "python -m benchmarks.scale " + " ".join(argv), "cpus": os.cpu_count()}

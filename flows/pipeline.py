@@ -17,10 +17,8 @@ import logging  # noqa: E402
 import multiprocessing  # noqa: E402
 import os  # noqa: E402
 import queue  # noqa: E402
-import shutil  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
-import uuid  # noqa: E402
 from collections import deque  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from concurrent.futures.process import BrokenProcessPool  # noqa: E402
@@ -42,9 +40,12 @@ from govreports.flows import progress, steps  # noqa: E402
 from govreports.flows.config import DATA_DIR, DEFAULT_WAREHOUSE, Warehouse  # noqa: E402
 from govreports.flows.parse import tune_gc  # noqa: E402
 from govreports.flows.runlock import LockHeld, RunLock, sweep  # noqa: E402
-from govreports.load.lake import Lake  # noqa: E402
+from govreports.load.lake import Lake, StagedFile  # noqa: E402
 
 PARSE_BATCH = 100  # pages per parse-and-load task (whole agencies)
+# Reports staged before the flow merges their files (one per dataset and year) and, in a nightly run, commits
+# them: a killed run loses at most this much parsing, and a year's files come in thousands of reports.
+COMMIT_REPORTS = 5000
 PARSE_AHEAD = 8  # batches in flight
 MIN_PAGES = 200  # a smaller parse stage stays on the flow's threads: starting processes costs more than it saves
 STALE_MARKER = steps.STALE_MARKER  # the database must be rebuilt (a load, or a page back at a known version)
@@ -179,14 +180,20 @@ def _on_threads() -> bool:  # the flow's tasks run on threads of its own process
 
 
 class _ParseStage:
-    """Parse and load in batches of whole agencies (disjoint lake partitions, so in parallel, in processes
-    once the stage is large), submitted as pages come. A task hands back counts only, and a window bounds
-    what is in flight. `loaded`: the report ids not to parse again (None: the lake's, read at first)."""
+    """Parse and stage in batches of whole agencies (in parallel, in processes once the stage is large),
+    submitted as pages come. A task hands back counts and the names of the files it staged, and a window bounds
+    what is in flight. Every COMMIT_REPORTS reports the staged files are merged and committed, and the rest at
+    the end; `replace_all` (reparse): merged as they come, committed once at the end as the whole lake.
+    `loaded`: the report ids not to parse again (None: the lake's, read at first)."""
 
     def __init__(self, summary: RunSummary, wh: Warehouse, lake_root: str, sources: dict[str, Source],
-                 lock: RunLock, loaded: set[str] | None = None) -> None:
+                 lock: RunLock, loaded: set[str] | None = None, replace_all: bool = False) -> None:
         self.summary, self.wh, self.lake_root, self.sources, self.lock = summary, wh, lake_root, sources, lock
         self.seen = loaded
+        self.replace_all = replace_all
+        self.staged: list[StagedFile] = []  # merged, not committed
+        self.pending: list[StagedFile] = []  # as the batches staged them
+        self.pending_reports = 0
         self.stale = (wh.lock_dir / STALE_MARKER).exists()  # at the start: this run's fetch may touch it too
         self.pages = 0
         self.window: deque = deque()
@@ -202,6 +209,21 @@ class _ParseStage:
         with self.stack:
             while self.window and not exc[0]:
                 self._collect()
+        if not exc[0]:
+            self._flush(final=True)
+
+    def _flush(self, final: bool = False) -> None:
+        """Merge what the batches staged; commit it unless this is a reparse before its end."""
+        try:
+            if self.pending:
+                self.staged += Lake(self.lake_root).merge(self.pending)
+                self.pending, self.pending_reports = [], 0
+            if (self.staged and (final or not self.replace_all)) or (final and self.replace_all):
+                versions = steps.commit(self.lake_root, self.staged, replace_all=self.replace_all)
+                log.info("committed %d lake files: versions %s", len(self.staged), versions)
+                self.staged = []
+        except OSError as exc:  # a full disk or a read-only lake fails the stage as a whole
+            raise StageFailed(f"cannot write the lake at {self.lake_root}: {exc}") from exc
 
     def add(self, refs: list[steps.PageRef]) -> None:
         if self.seen is None:
@@ -260,6 +282,10 @@ class _ParseStage:
         except OSError as exc:  # a full disk or a read-only lake fails the stage as a whole
             raise StageFailed(f"cannot write the lake at {self.lake_root}: {exc}") from exc
         progress.advance("parse", len(batch))
+        self.pending += outcome.staged
+        self.pending_reports += outcome.parsed
+        if self.pending_reports >= COMMIT_REPORTS:
+            self._flush()
         for name in ("parsed", "values", "failed_checks"):
             setattr(self.summary, name, getattr(self.summary, name) + getattr(outcome, name))
         self.summary.add_failures(outcome.failures)
@@ -378,18 +404,14 @@ def reparse(warehouse: str = DEFAULT_WAREHOUSE, sources_file: str | None = None,
         for ref in refs:
             summary.agency(ref.agency_id)["discovered"] += 1
         log.info("reparsing %d stored pages of %d agencies", len(refs), summary.agencies)
-        # An object store cannot swap directories: there the lake is rewritten in place, report by report
-        # (a reload replaces a report's rows, so the result is the same).
         lake_dir = wh.local_root / "parquet" if wh.local_root is not None else None
-        fresh = lake_dir.with_name(f"{lake_dir.name}.reparse-{uuid.uuid4().hex[:8]}") if lake_dir else None
-        with _ParseStage(summary, wh, str(fresh or wh.lake), sources, lock, loaded=set()) as stage:
+        if lake_dir is not None and Lake(str(lake_dir)).older_layout():  # kept beside, never deleted
+            aside = lake_dir.with_name(f"{lake_dir.name}.older-layout-{time.strftime('%Y%m%d%H%M%S')}")
+            lake_dir.rename(aside)
+            log.warning("the lake of an older version moved to %s; the new lake is built from the raw zone", aside)
+        # The new rows become the lake's next version in one commit per table, at the end: until then readers
+        # see the old version, and the old versions stay in the lake's history.
+        with _ParseStage(summary, wh, wh.lake, sources, lock, loaded=set(), replace_all=True) as stage:
             stage.add(refs)
         del refs, stage  # the page list is not needed by the rebuild, the run's peak
-        if fresh is not None:  # the new lake swapped in
-            old = lake_dir.with_name(f"{lake_dir.name}.old-{uuid.uuid4().hex[:8]}")
-            if lake_dir.exists():
-                lake_dir.rename(old)
-            if fresh.exists():
-                fresh.rename(lake_dir)
-            shutil.rmtree(old, ignore_errors=True)
         return asdict(_finish(summary, wh, started, always_refresh=True))

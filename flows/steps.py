@@ -22,7 +22,7 @@ from govreports.extract.sources import Source
 from govreports.flows.config import Warehouse
 from govreports.flows.faults import checkpoint
 from govreports.flows.parse import parse_report
-from govreports.load.lake import Lake, ReportBundle, WriteSummary
+from govreports.load.lake import Lake, ReportBundle, StagedFile
 from govreports.load.warehouse import build, loaded_report_ids
 from govreports.transform.report import ParseFailure, report_id_for
 
@@ -201,8 +201,15 @@ def parse_pages(raw_root: str, refs: Sequence[PageRef], sources: Mapping[str, So
     return out
 
 
-def load(lake_root: str, bundles: Sequence[ReportBundle]) -> WriteSummary:
-    return Lake(lake_root).write(bundles, on_file=lambda _path: checkpoint("write"))
+def load(lake_root: str, bundles: Sequence[ReportBundle]) -> list[StagedFile]:
+    """Write a batch's rows to the lake's files, not yet committed (`commit` makes them visible)."""
+    return Lake(lake_root).stage(bundles, on_file=lambda _path: checkpoint("write"))[0]
+
+
+def commit(lake_root: str, staged: Sequence[StagedFile], replace_all: bool = False) -> dict[str, int]:
+    """Merge staged files into one per dataset and year, and commit them: the rows become visible."""
+    lake = Lake(lake_root)
+    return lake.commit(lake.merge(staged), replace_all=replace_all, on_commit=lambda _name: checkpoint("write"))
 
 
 def refresh(wh: Warehouse, sources: Iterable[Source] | None = None) -> Path:
@@ -221,23 +228,25 @@ def refresh(wh: Warehouse, sources: Iterable[Source] | None = None) -> Path:
 
 @dataclass(slots=True)
 class LoadOutcome:
-    """What a parse-and-load batch reports back: counts, not the data (nothing big crosses a task)."""
+    """What a parse-and-load batch reports back: counts and the files it staged, not the data (nothing big
+    crosses a task)."""
 
     parsed: int = 0
     values: int = 0
     failed_checks: int = 0
     failures: list[str] = field(default_factory=list)
+    staged: list[StagedFile] = field(default_factory=list)
 
 
 def parse_and_load(raw_root: str, lake_root: str, refs: Sequence[PageRef],
                    sources: Mapping[str, Source]) -> LoadOutcome:
-    """Parse a batch of stored pages and load it. Batches from `agency_batches` touch disjoint lake
-    partitions, so several may run at once."""
+    """Parse a batch of stored pages and stage its rows in the lake (files of their own: batches may run at
+    once); the flow commits what its batches staged."""
     outcome = parse_pages(raw_root, refs, sources)
     bundles = outcome.bundles
-    load(lake_root, bundles)
+    staged = load(lake_root, bundles)
     return LoadOutcome(len(bundles), sum(len(b.fact_rows) for b in bundles),
-                       sum(int(b.report.get("n_checks_failed") or 0) for b in bundles), outcome.failures)
+                       sum(int(b.report.get("n_checks_failed") or 0) for b in bundles), outcome.failures, staged)
 
 
 def agency_batches(refs: Sequence[PageRef], size: int) -> list[list[PageRef]]:

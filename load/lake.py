@@ -1,69 +1,84 @@
-"""The Parquet lake: facts, reports and checks, partitioned by year and agency.
+"""The Parquet lake: facts, checks and reports as three Delta Lake tables (`deltalake`), by year.
 
-Each partition (one agency's reports of one year, every version of them) is one file,
-`<dataset>/year=<y>/agency_id=<agency_id>/part.parquet`. Loading a report rewrites its partition's file:
-the rows of that report_id are replaced, never duplicated, and the new file is written beside the
-old one and moved over it, so a reader sees the old partition or the new one, never half of one.
-Beside each file, `part.parquet.sha256` holds the sha256 of its bytes (and of the file it replaced: it is
-written first), so a file whose bytes match neither was changed outside the pipeline (`verified`). Which
-version of a report is current is no property of the version: the warehouse decides it at each build,
-from the fetch log (load/views/10_current.sql).
+Every row carries its year and agency_id: that is the lake's logical layout and what a reader sees. On disk
+each dataset is a Delta table partitioned by year, `<root>/<dataset>/year=<y>/part-<uuid>.parquet`, each file
+holding many agencies' reports (one file per agency and year made millions of files at national scale), and
+`<root>/<dataset>/_delta_log/` records which files make each version. Writing is two steps:
+- `stage` writes a batch's rows to new files (one per dataset and year), not yet part of any version: parse
+  workers stage in parallel, and `merge` turns many staged files into one per dataset and year;
+- `commit` makes staged files visible, one Delta commit per dataset: facts, checks, then reports (the reports
+  say what is loaded; a reader takes the facts and checks of the commit the reports name, `snapshot`). A
+  commit replaces the rows of report ids already loaded (never a duplicate), or, for `reparse`, every row.
+Every version is kept (Delta's time travel; nothing is vacuumed), and every data file's sha256 is recorded
+in `<root>/<dataset>/_checksums/` when it is staged: a file whose bytes differ was changed outside the
+pipeline (`verify`). Which version of a report is current is no property of the version: the warehouse
+decides it at each build, from the fetch log (load/views/10_current.sql).
 The root may be a local path or a URL that pyarrow's filesystems understand (file://, s3://).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
+import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
+from urllib.parse import urlparse
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable
+from deltalake.exceptions import TableNotFoundError
+from deltalake.transaction import AddAction, RemoveAction
 
 from govreports.data.schema import CHECKS, FACTS, REPORTS, Column, pandas_types
 from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
 
-PART_FILE = "part.parquet"
-CHECKSUM_SUFFIX = ".sha256"  # part.parquet.sha256: the hex sha256 of part.parquet's bytes
 COMPRESSION = "zstd"
-PARTITION_KEYS = ("year", "agency_id")  # year (int; 0 = not known), the ASCII agency id
+PARTITION = "year"  # the tables' partition column (int; 0 = not known); agency_id is a column of every file
 UNKNOWN_YEAR = 0
 AGENCY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-# The lake's format, in a file at its root: "3" = every partition file has facts.page, reports.form and
-# reports.source_page, and reports.published as a date ("2": maybe an ISO string). Written before the first
-# partition of a new lake (or by reparse); a lake without it may hold older files, which the build then reads
-# by column name (slower, more memory; a column that is a string in any file reads as a string: read without
-# it, the first file's type would win, and an old string that is no real day would fail the build). A
-# partition rewritten by a load is read with the current schema: its older rows are cast on the way.
-FORMAT_FILE, FORMAT = "FORMAT", "3"
+DATASETS = ("facts", "checks", "reports")  # the order of a commit: reports last, it says what is loaded
+CHECKSUMS = "_checksums"  # Delta leaves alone what starts with an underscore
+COMMIT_KEY = "govreports_commit"  # in each Delta commit's metadata: the id shared by one commit's three tables
 DECIDED_AT_BUILD = ("is_current",)  # reports' columns that the warehouse computes, never stored
 REPORT_COLUMNS: dict[str, str] = pandas_types(REPORTS)  # one row per report version (data/schema.py)
+# Rows per file when files are merged: about 1 million fact rows is 10-20 MB of Parquet, few enough files
+# for an object store, and small enough that a merge holds little in memory.
+MERGE_ROWS = 1_000_000
 
 log = logging.getLogger(__name__)
 
 
 def _stored(*columns: Column) -> pa.Schema:
-    """A dataset's file schema: the partition keys live in the path, the build's columns in the
-    warehouse, every other column in the file."""
-    return pa.schema([pa.field(c.name, c.arrow) for c in columns
-                      if c.name not in PARTITION_KEYS + DECIDED_AT_BUILD])
+    """A dataset's file schema: the year lives in the path, the build's columns in the warehouse."""
+    return pa.schema([pa.field(c.name, c.arrow) for c in columns if c.name not in (PARTITION, *DECIDED_AT_BUILD)])
 
 
-SCHEMAS: dict[str, pa.Schema] = {  # the lake's three datasets, declared once
-    "facts": _stored(*FACTS),
-    "reports": _stored(*REPORTS),
-    "checks": _stored(Column("agency", "str", "the report's agency name, as in facts"), *CHECKS),
+def _agency_first(schema: pa.Schema) -> pa.Schema:
+    """agency_id as the first column of every dataset (files are sorted by it)."""
+    rest = [f for f in schema if f.name != "agency_id"]
+    return pa.schema([pa.field("agency_id", pa.string()), *rest])
+
+
+SCHEMAS: dict[str, pa.Schema] = {  # the lake's three datasets' files, declared once
+    "facts": _agency_first(_stored(*FACTS)),
+    "checks": _agency_first(_stored(Column("agency", "str", "the report's agency name, as in facts"), *CHECKS)),
+    "reports": _agency_first(_stored(*REPORTS)),
 }
+# The tables' schemas: the files' columns and the year.
+TABLE_SCHEMAS = {d: pa.schema([pa.field(PARTITION, pa.int64()), *s]) for d, s in SCHEMAS.items()}
 
 
 class LakeError(ValueError):
@@ -81,12 +96,23 @@ class ReportBundle:
     check_rows: list[tuple]
 
 
-class Tampered(NamedTuple):
-    """A partition file whose bytes are not those written by the pipeline."""
+class StagedFile(NamedTuple):
+    """A data file written but not yet committed: what a parse worker hands back (small: no rows)."""
 
     dataset: str
     year: int
-    agency_id: str
+    path: str  # relative to the dataset's table, year=<y>/part-<uuid>.parquet
+    size: int
+    rows: int
+    sha256: str
+
+
+class Tampered(NamedTuple):
+    """A data file whose bytes are not those written by the pipeline."""
+
+    dataset: str
+    year: int
+    unit: str  # the merge that wrote it: its files of that year hold the same reports' rows in every dataset
     path: str
     recorded_sha256: str
     actual_sha256: str
@@ -96,28 +122,27 @@ class WriteSummary(NamedTuple):
     reports: int
     facts: int
     checks: int
-    partitions: set[tuple[int, str]]
+    partitions: set[tuple[int, str]]  # (year, agency_id)
 
 
-def partition_dir(root: str, dataset: str, year: int, agency_id: str) -> str:
-    """The partition's directory. Ids are checked here, at the last step before a path is made,
-    so that no agency id (/, .., NUL, control characters) can leave the lake's root."""
+class Snapshot(NamedTuple):
+    """One consistent state of the lake: each table's version, and its files as DuckDB and pyarrow read them."""
+
+    versions: dict[str, int]
+    files: dict[str, list[str]]
+
+
+def check_partition(year: object, agency_id: object) -> None:
+    """Ids are checked before anything is written: no agency id (/, .., NUL, control characters) can leave
+    the lake or make a path, and a year is a year."""
     if not isinstance(agency_id, str) or not AGENCY_ID.fullmatch(agency_id) or ".." in agency_id:
         raise LakeError(f"agency id {agency_id!r} is not a safe ASCII id")
     if not isinstance(year, int) or not (year == UNKNOWN_YEAR or 1990 <= year <= 2100):
         raise LakeError(f"year {year!r} out of range")
-    return f"{root}/{dataset}/year={year}/agency_id={agency_id}"
 
 
-def _partition(path: str) -> tuple[int, str]:
-    """(year, agency_id) of a partition file's path."""
-    parts = dict(p.split("=", 1) for p in path.split("/")[-3:-1])
-    return int(parts["year"]), parts["agency_id"]
-
-
-def _rows_table(dataset: str, rows: list[tuple], columns: dict[str, str]) -> pa.Table:
-    """Row tuples in `columns` order -> the dataset's stored schema (the partition keys are left to
-    the path)."""
+def _rows_table(dataset: str, rows: list[tuple], columns: Sequence[str]) -> pa.Table:
+    """Row tuples in `columns` order -> the dataset's file schema."""
     schema = SCHEMAS[dataset]
     by_name = dict(zip(columns, zip(*rows, strict=True), strict=True)) if rows else {}
     # A date arrives as an ISO string (extract/page.py validates it): Arrow parses it in the cast.
@@ -126,194 +151,388 @@ def _rows_table(dataset: str, rows: list[tuple], columns: dict[str, str]) -> pa.
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+def _year(report: Mapping) -> int:
+    return UNKNOWN_YEAR if pd.isna(report.get("year")) else int(report["year"])
+
+
 class Lake:
-    def __init__(self, root: str) -> None:
-        """`root`: a local path or a filesystem URL."""
-        if "://" in str(root):
-            self.fs, path = pafs.FileSystem.from_uri(str(root))
-            self.root = path.rstrip("/")
+    def __init__(self, root: str, storage_options: Mapping[str, str] | None = None) -> None:
+        """`root`: a local path or a filesystem URL. `storage_options`: for an object store, what both
+        pyarrow and deltalake need (endpoint_url, access_key, secret_key, region; see docs/scaling.md)."""
+        self.options = dict(storage_options or {})
+        if "://" in str(root) and not str(root).startswith("file://"):
+            self.uri = str(root).rstrip("/")
+            url = urlparse(self.uri)
+            self.fs: pafs.FileSystem = (_s3(self.options) if url.scheme == "s3"
+                                        else pafs.FileSystem.from_uri(self.uri)[0])
+            self.root = f"{url.netloc}{url.path}".rstrip("/")
         else:
-            self.fs, self.root = pafs.LocalFileSystem(), os.path.abspath(root)
+            path = str(root)[len("file://"):] if str(root).startswith("file://") else str(root)
+            self.fs, self.root = pafs.LocalFileSystem(), os.path.abspath(path)
+            self.uri = self.root
+        self.local = isinstance(self.fs, pafs.LocalFileSystem)
 
-    def is_current_format(self) -> bool:
-        """Every partition file has the current columns (the marker says so)."""
+    # -- where things are ----------------------------------------------------------------------------------
+
+    def table_uri(self, dataset: str) -> str:
+        return f"{self.uri}/{dataset}"
+
+    def _table_path(self, dataset: str) -> str:
+        return f"{self.root}/{dataset}"
+
+    def _for_readers(self, dataset: str, relative: str) -> str:
+        """A data file as DuckDB and pyarrow read it: local as a path, else as a URL."""
+        return f"{self.table_uri(dataset)}/{relative}"
+
+    def _table(self, dataset: str, version: int | None = None) -> DeltaTable | None:
         try:
-            with self.fs.open_input_stream(f"{self.root}/{FORMAT_FILE}") as f:
-                return f.read(16).decode().strip() == FORMAT
-        except (FileNotFoundError, OSError):
-            return False
-
-    def mark_format(self) -> None:
-        """Say that every partition file has the current columns (a new lake; a reparse that rewrote all)."""
-        self.fs.create_dir(self.root, recursive=True)
-        with self.fs.open_output_stream(f"{self.root}/{FORMAT_FILE}") as f:
-            f.write(FORMAT.encode() + b"\n")
-
-    def _checksums(self, path: str) -> tuple[list[str] | None, str]:
-        """(the sha256s its checksum file accepts, newest first, or None for a file written before
-        checksums were; the sha256 of its bytes now)."""
-        with self.fs.open_input_stream(path) as f:
-            actual = hashlib.sha256(f.readall()).hexdigest()
-        try:
-            with self.fs.open_input_stream(path + CHECKSUM_SUFFIX) as f:
-                return f.readall().decode("ascii", "replace").split(), actual
-        except FileNotFoundError:
-            return None, actual
-
-    def _read_part(self, directory: str, dataset: str) -> tuple[pa.Table | None, str | None]:
-        """The partition's rows and the sha256 of its file (None, None: no file)."""
-        path = f"{directory}/{PART_FILE}"
-        if self.fs.get_file_info(path).type != pafs.FileType.File:
-            return None, None
-        recorded, actual = self._checksums(path)
-        if recorded is not None and actual not in recorded:  # never merged into the new file: that would launder it
-            log.warning("lake file %s was changed outside the pipeline (sha256 %s, recorded %s): its rows are "
-                        "dropped; `govreports reparse` rebuilds them from the raw zone", path, actual, recorded[:1])
-            return None, None
-        return self._read_file(path, dataset), actual
-
-    def _read_file(self, path: str, dataset: str) -> pa.Table:
-        """A partition file in the dataset's current schema. A date is read as text and parsed: a FORMAT 2
-        file holds it as an ISO string, which older versions did not check (2024-02-30 becomes null)."""
-        schema = SCHEMAS[dataset]
-        as_text = pa.schema([f.with_type(pa.string()) if pa.types.is_date(f.type) else f for f in schema])
-        table = pq.read_table(path, filesystem=self.fs, schema=as_text)
-        for i, f in enumerate(schema):
-            if pa.types.is_date(f.type):
-                day = pc.strptime(table[i], "%Y-%m-%d", "s", error_is_null=True)  # 02-30 reads as 03-02:
-                real = pc.equal(pc.strftime(day, "%Y-%m-%d"), table[i])  # a real day prints as it was written
-                table = table.set_column(i, f, pc.if_else(real, day, None).cast(f.type))
+            table = DeltaTable(self.table_uri(dataset), storage_options=self.options or None)
+        except TableNotFoundError:
+            if self.older_layout():
+                raise LakeError(f"the lake at {self.uri} was written by an older version (a file per agency and "
+                                "year): run `govreports reparse` once to rebuild it from the raw zone") from None
+            return None
+        if version is not None and version != table.version():
+            table.load_as_version(version)
         return table
 
-    def _put(self, path: str, data: bytes | pa.Buffer) -> None:
-        """Write `path` whole: beside it, then moved over it (a rename: atomic on a local filesystem)."""
-        tmp = f"{path.rsplit('/', 1)[0]}/.{uuid.uuid4().hex}.tmp"
-        with self.fs.open_output_stream(tmp) as out:
-            out.write(data)
-        self.fs.move(tmp, path)
+    def older_layout(self) -> bool:
+        """The lake holds files of the layout before Delta tables (a part.parquet per agency and year)."""
+        selector = pafs.FileSelector(self._table_path("reports"), recursive=True, allow_not_found=True)
+        return any(i.base_name == "part.parquet" for i in self.fs.get_file_info(selector))
 
-    def _write_part(self, directory: str, table: pa.Table, previous: str | None) -> None:
-        self.fs.create_dir(directory, recursive=True)
+    def dataset(self, dataset: str, files: Sequence[str]) -> ds.Dataset:
+        """These data files (as `snapshot` names them) as a pyarrow dataset with the year."""
+        prefix = len(self.table_uri(dataset)) + 1
+        base = self._table_path(dataset)
+        return ds.dataset([f"{base}/{uri[prefix:]}" for uri in files], format="parquet", filesystem=self.fs,
+                          schema=TABLE_SCHEMAS[dataset], partition_base_dir=base,
+                          partitioning=ds.partitioning(pa.schema([(PARTITION, pa.int64())]), flavor="hive"))
+
+    # -- writing -------------------------------------------------------------------------------------------
+
+    def _write_file(self, dataset: str, year: int, table: pa.Table, unit: str | None = None) -> StagedFile:
+        """One data file, sorted by agency and report, its sha256 recorded before it can be committed. `unit`:
+        the merge it comes from, in its name (a file changed outside the pipeline takes its unit's files of that
+        year, in every dataset, out of the build: `verify`)."""
+        table = table.sort_by([("agency_id", "ascending"), ("report_id", "ascending")])
         sink = pa.BufferOutputStream()
-        # No dictionary pages: a partition holds one agency-year (~200 rows), too few to repeat values
-        # much; without them the file is smaller and written faster (BENCHMARKS.md, Scale, Round 3).
-        pq.write_table(table, sink, compression=COMPRESSION, use_dictionary=False)
+        # No dictionary pages for small files: they repeat values too little (BENCHMARKS.md, Scale, Round 3).
+        pq.write_table(table, sink, compression=COMPRESSION, use_dictionary=table.num_rows > 50_000)
         data = sink.getvalue()
-        path = f"{directory}/{PART_FILE}"
-        # The checksum first, accepting the file it replaces too: a kill between the two moves leaves
-        # the old file, still accepted (and the report being written not loaded: reports go last).
-        accepted = [hashlib.sha256(data).hexdigest(), *([previous] if previous else [])]
-        self._put(path + CHECKSUM_SUFFIX, "\n".join(accepted).encode())
-        self._put(path, data)
+        name = f"part-{unit or uuid.uuid4().hex[:12]}-{uuid.uuid4().hex[:12]}.parquet"
+        relative = f"{PARTITION}={year}/{name}"
+        sha = hashlib.sha256(data).hexdigest()
+        directory = f"{self._table_path(dataset)}/{PARTITION}={year}"
+        sums = f"{self._table_path(dataset)}/{CHECKSUMS}"
+        self.fs.create_dir(directory, recursive=True)
+        self.fs.create_dir(sums, recursive=True)
+        with self.fs.open_output_stream(f"{sums}/{name}.sha256") as f:
+            f.write(sha.encode())
+        with self.fs.open_output_stream(f"{directory}/{name}") as f:
+            f.write(data)
+        return StagedFile(dataset, year, relative, len(data), table.num_rows, sha)
 
-    def write(self, bundles: Iterable[ReportBundle],
-              on_file: Callable[[str], None] | None = None) -> WriteSummary:
-        """Load report versions, replacing any earlier load of the same report_id. `on_file(path)` is
-        called after each partition file is in place (progress, and the crash tests' checkpoint)."""
-        by_partition: dict[tuple[int, str], list[ReportBundle]] = defaultdict(list)
-        # A new lake is marked before its first partition exists, so whoever sees a partition sees the mark.
-        new = self.fs.get_file_info(f"{self.root}/reports").type == pafs.FileType.NotFound
-        if new and not self.is_current_format():
-            self.mark_format()
+    def stage(self, bundles: Iterable[ReportBundle],
+              on_file: Callable[[str], None] | None = None) -> tuple[list[StagedFile], WriteSummary]:
+        """Write report versions to new files, one per dataset and year, not yet visible to readers."""
+        bundles = list(bundles)
+        partitions = set()
         for b in bundles:
-            year = UNKNOWN_YEAR if pd.isna(b.report.get("year")) else int(b.report["year"])
-            partition_dir(self.root, "facts", year, b.report.get("agency_id"))  # validate before anything is written
-            by_partition[(year, b.report["agency_id"])].append(b)
-        # Each dataset of the whole batch goes to Arrow once (pandas -> Arrow per partition cost more
-        # than the write itself); partitions then take their rows by report_id.
-        ordered = [b for key in sorted(by_partition) for b in by_partition[key]]
+            check_partition(_year(b.report), b.report.get("agency_id"))
+            partitions.add((_year(b.report), b.report["agency_id"]))
+        years = [_year(b.report) for b in bundles]
         batch = {
-            "reports": _rows_table("reports", [tuple(b.report.get(k) for k in REPORT_COLUMNS) for b in ordered],
-                                   REPORT_COLUMNS),
-            "facts": _rows_table("facts", [r for b in ordered for r in b.fact_rows], FACT_COLUMNS),
-            "checks": _rows_table("checks", [(b.report.get("agency"), *r) for b in ordered for r in b.check_rows],
-                                  {"agency": "string", **CHECK_COLUMNS}),
+            "reports": _rows_table("reports", [tuple(b.report.get(k) for k in REPORT_COLUMNS) for b in bundles],
+                                   list(REPORT_COLUMNS)),
+            "facts": _rows_table("facts", [(b.report["agency_id"], *r) for b in bundles for r in b.fact_rows],
+                                 ["agency_id", *FACT_COLUMNS]),
+            "checks": _rows_table("checks", [(b.report["agency_id"], b.report.get("agency"), *r)
+                                             for b in bundles for r in b.check_rows],
+                                  ["agency_id", "agency", *CHECK_COLUMNS]),
         }
-        for (year, agency_id), group in sorted(by_partition.items()):
-            ids = pa.array([b.report["report_id"] for b in group], pa.string())
-            for dataset in ("facts", "checks", "reports"):  # reports last: it says what is loaded
-                directory = partition_dir(self.root, dataset, year, agency_id)
-                table = batch[dataset].filter(pc.is_in(batch[dataset]["report_id"], value_set=ids))
-                old, previous = self._read_part(directory, dataset)
-                if old is not None:
-                    keep = pc.invert(pc.is_in(old["report_id"], value_set=ids))
-                    table = pa.concat_tables([old.filter(keep), table])
-                self._write_part(directory, table, previous)
+        row_years = {"reports": years,
+                     "facts": [y for b, y in zip(bundles, years, strict=True) for _ in b.fact_rows],
+                     "checks": [y for b, y in zip(bundles, years, strict=True) for _ in b.check_rows]}
+        staged = []
+        for dataset in DATASETS:
+            year_of_row = pa.array(row_years[dataset], pa.int64())
+            for year in sorted(set(row_years[dataset])):
+                part = batch[dataset].filter(pc.equal(year_of_row, year))
+                staged.append(self._write_file(dataset, year, part))
                 if on_file is not None:
-                    on_file(directory)
-        return WriteSummary(len(ordered), batch["facts"].num_rows, batch["checks"].num_rows, set(by_partition))
+                    on_file(staged[-1].path)
+        summary = WriteSummary(len(bundles), batch["facts"].num_rows, batch["checks"].num_rows, partitions)
+        return staged, summary
 
-    def _for_duckdb(self, path: str) -> str:
-        """A path as DuckDB reads it: local as it is, else with its scheme (pyarrow's paths drop it)."""
-        return path if isinstance(self.fs, pafs.LocalFileSystem) else f"{self.fs.type_name}://{path}"
+    def _read_relative(self, dataset: str, relative: str) -> pa.Table:
+        with self.fs.open_input_file(f"{self._table_path(dataset)}/{relative}") as f:
+            return pq.read_table(f, schema=SCHEMAS[dataset])
 
-    def glob(self, dataset: str) -> str:
-        """The glob of a dataset's files, for DuckDB's read_parquet."""
-        return self._for_duckdb(f"{self.root}/{dataset}/year=*/agency_id=*/{PART_FILE}")
+    def _delete(self, dataset: str, relative: str) -> None:
+        base, name = self._table_path(dataset), relative.rsplit("/", 1)[-1]
+        for path in (f"{base}/{relative}", f"{base}/{CHECKSUMS}/{name}.sha256"):
+            try:
+                self.fs.delete_file(path)
+            except FileNotFoundError:
+                pass
 
-    def _paths(self, dataset: str) -> list[str]:
-        """Every partition file of a dataset, sorted, as paths in self.fs."""
-        selector = pafs.FileSelector(f"{self.root}/{dataset}", allow_not_found=True, recursive=True)
-        paths = sorted(info.path for info in self.fs.get_file_info(selector) if info.base_name == PART_FILE)
-        old = next((p for p in paths if p.split("/")[-2].startswith("agency=")), None)
-        if old is not None:  # the layout before partitions were named agency_id=
-            raise LakeError(f"the lake at {self.root} was written by an older version ({old}): run "
-                            "`govreports reparse` once to rebuild it from the raw zone (on an object store, "
-                            "delete the lake first)")
-        return paths
-
-    def files(self, dataset: str) -> list[str]:
-        """Every partition file of a dataset, sorted, as DuckDB reads them."""
-        return [self._for_duckdb(path) for path in self._paths(dataset)]
-
-    def verified(self) -> tuple[dict[str, list[str]], list[Tampered]]:
-        """Every dataset's partition files as DuckDB reads them, less the partitions (year, agency) that
-        hold a file whose bytes differ from the checksum recorded when it was written; and those files.
-        A whole partition goes, in every dataset, so that no report is loaded without its facts."""
-        every = [(dataset, path) for dataset in SCHEMAS for path in self._paths(dataset)]
-        with ThreadPoolExecutor(max_workers=4) as pool:  # threads hide an object store's latency
-            sums = list(pool.map(self._checksums, [path for _, path in every]))
-        if unrecorded := sum(recorded is None for recorded, _ in sums):
-            log.warning("%d lake files carry no checksum (written by an older version): loaded unverified; "
-                        "`govreports reparse` records them", unrecorded)
-        tampered = [Tampered(dataset, *_partition(path), self._for_duckdb(path), recorded[0] if recorded else "",
-                             actual)
-                    for (dataset, path), (recorded, actual) in zip(every, sums, strict=True)
-                    if recorded is not None and actual not in recorded]
-        for t in tampered:
-            log.warning("lake file %s was changed outside the pipeline (sha256 %s, recorded %s): partition "
-                        "year=%d agency_id=%s not loaded", t.path, t.actual_sha256, t.recorded_sha256, t.year,
-                        t.agency_id)
-        skip = {(t.year, t.agency_id) for t in tampered}
-        files: dict[str, list[str]] = {dataset: [] for dataset in SCHEMAS}
-        for dataset, path in every:
-            if _partition(path) not in skip:
-                files[dataset].append(self._for_duckdb(path))
-        return files, tampered
-
-    def report_ids(self) -> set[str]:
-        """Every report version the lake holds (what the parse stage may skip). File by file: a pyarrow
-        dataset over the whole lake grows with the lake's files (BENCHMARKS.md, Scale, Round 3)."""
-
-        def ids(path: str) -> list[str]:
-            with self.fs.open_input_file(path) as f:
-                return pq.ParquetFile(f).read(columns=["report_id"], use_threads=False).column(0).to_pylist()
-
-        out: set[str] = set()
-        with ThreadPoolExecutor(max_workers=4) as pool:  # threads hide an object store's latency
-            for chunk in pool.map(ids, self._paths("reports")):
-                out.update(chunk)
+    def merge(self, staged: Sequence[StagedFile]) -> list[StagedFile]:
+        """Staged files -> fewer staged files, one unit: those of one dataset and year are rewritten into files
+        of up to MERGE_ROWS rows, and the small ones deleted (they were never committed)."""
+        groups: dict[tuple[str, int], list[StagedFile]] = defaultdict(list)
+        for s in staged:
+            groups[s.dataset, s.year].append(s)
+        unit = uuid.uuid4().hex[:12]
+        out = []
+        for (dataset, year), files in groups.items():
+            pending: list[pa.Table] = []
+            rows = 0
+            for s in files:
+                pending.append(self._read_relative(dataset, s.path))
+                rows += s.rows
+                if rows >= MERGE_ROWS:
+                    out.append(self._write_file(dataset, year, pa.concat_tables(pending), unit))
+                    pending, rows = [], 0
+            if pending:
+                out.append(self._write_file(dataset, year, pa.concat_tables(pending), unit))
+            for s in files:
+                self._delete(dataset, s.path)
         return out
 
+    def recover(self) -> None:
+        """Undo what a killed commit left: facts or checks committed without the reports of their commit are
+        restored to the version the reports name (the rows were never visible to a reader)."""
+        reports = self._table("reports")
+        last = _commit_id(reports) if reports is not None else None  # None: the tables as created, empty
+        for dataset in ("facts", "checks"):
+            table = self._table(dataset)
+            if table is None or _commit_id(table) == last:
+                continue
+            version = _version_of(table, last)
+            log.warning("the lake's %s hold a commit whose reports were never committed (a killed run): "
+                        "restored to version %s", dataset, version)
+            table.restore(version, commit_properties=CommitProperties(custom_metadata={COMMIT_KEY: last}))
+
+    def commit(self, staged: Sequence[StagedFile], replace_all: bool = False, known_new: bool = False,
+               on_commit: Callable[[str], None] | None = None) -> dict[str, int]:
+        """Make staged files visible: one Delta commit per dataset, reports last, all three under one commit id.
+        Rows of report ids the lake already holds are replaced (their files rewritten without them), unless
+        `known_new` says none are there. `replace_all`: the staged files become the whole lake (reparse).
+        `on_commit(dataset)` is called after each table's commit (the crash tests' checkpoint). Returns each
+        table's new version."""
+        self.recover()
+        commit = uuid.uuid4().hex
+        ids = self._staged_ids(staged)
+        replaced = set() if replace_all or known_new or not ids else ids & self.report_ids()
+        versions = {}
+        for dataset in DATASETS:
+            mine = [s for s in staged if s.dataset == dataset]
+            actions: list[AddAction | RemoveAction] = [_add(s) for s in mine]
+            if replaced:
+                actions += self._without(dataset, replaced)
+            versions[dataset] = self._commit(dataset, actions, commit, replace_all)
+            if on_commit is not None:
+                on_commit(dataset)
+        return versions
+
+    def _staged_ids(self, staged: Sequence[StagedFile]) -> set[str]:
+        ids: set[str] = set()
+        for s in staged:
+            if s.dataset == "reports":
+                with self.fs.open_input_file(f"{self._table_path('reports')}/{s.path}") as f:
+                    ids.update(pq.read_table(f, columns=["report_id"]).column(0).to_pylist())
+        return ids
+
+    def _commit(self, dataset: str, actions: list, commit: str, replace_all: bool) -> int:
+        table = self._table(dataset)
+        properties = CommitProperties(custom_metadata={COMMIT_KEY: commit})
+        if table is None:
+            table = DeltaTable.create(self.table_uri(dataset), TABLE_SCHEMAS[dataset], partition_by=[PARTITION],
+                                      storage_options=self.options or None,
+                                      configuration={"delta.enableExpiredLogCleanup": "false"})
+        # Nothing of this dataset still makes a commit: every table's latest version carries the commit id.
+        adds = [a for a in actions if isinstance(a, AddAction)]
+        table.create_write_transaction(adds if replace_all else actions, mode="overwrite" if replace_all else "append",
+                                       schema=TABLE_SCHEMAS[dataset], partition_by=[PARTITION],
+                                       commit_properties=properties)
+        table.update_incremental()  # the object does not see its own commit until it reads the log again
+        return table.version()
+
+    def _without(self, dataset: str, ids: set[str]) -> list[AddAction | RemoveAction]:
+        """The files of the current version that hold rows of these report ids: removed, and rewritten
+        without those rows (a reload of a report already loaded: rare, and it reads the whole table)."""
+        table = self._table(dataset)
+        if table is None:
+            return []
+        value_set = pa.array(sorted(ids), pa.string())
+        actions: list[AddAction | RemoveAction] = []
+        for path, year in _files_with_year(table):
+            data = self._read_relative(dataset, path)
+            hit = pc.is_in(data["report_id"], value_set=value_set)
+            if not pc.any(hit).as_py():
+                continue
+            actions.append(RemoveAction(path=path, data_change=True, deletion_timestamp=int(time.time() * 1000),
+                                        partition_values={PARTITION: str(year)}))
+            keep = data.filter(pc.invert(hit))
+            if keep.num_rows:
+                actions.append(_add(self._write_file(dataset, year, keep)))
+        return actions
+
+    def write(self, bundles: Iterable[ReportBundle], on_file: Callable[[str], None] | None = None,
+              replace_all: bool = False) -> WriteSummary:
+        """Stage, merge and commit report versions in one go, replacing earlier loads of the same report ids.
+        `on_file(name)` is called after each file is staged and each table committed."""
+        staged, summary = self.stage(bundles, on_file)
+        self.commit(self.merge(staged), replace_all=replace_all, on_commit=on_file)
+        return summary
+
+    # -- reading -------------------------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """The latest consistent state: the reports table's latest version, and the facts and checks of the
+        same commit (never a later one that a running commit has not finished)."""
+        reports = self._table("reports")
+        if reports is None:
+            return Snapshot({}, {d: [] for d in DATASETS})
+        commit = _commit_id(reports)
+        tables = {"reports": reports}
+        for dataset in ("facts", "checks"):
+            table = self._table(dataset)
+            if table is not None and _commit_id(table) != commit:
+                table.load_as_version(_version_of(table, commit))
+            tables[dataset] = table
+        return Snapshot({d: t.version() for d, t in tables.items() if t is not None},
+                        {d: sorted(self._for_readers(d, p) for p, _ in _files_with_year(t)) if t is not None else []
+                         for d, t in tables.items()})
+
+    def changes(self, since: Mapping[str, int], to: Snapshot) -> dict[str, list[str]] | None:
+        """The files added to each table from the versions `since` to the snapshot `to`, as readers read
+        them, when those commits only added rows (loads of new versions; merges that move rows between files
+        without changing them are skipped). None when any commit removed rows (a reload, a reparse, a
+        restore) or the log no longer holds them: the warehouse is then rebuilt whole."""
+        added: dict[str, list[str]] = {}
+        for dataset in DATASETS:
+            start, end = since.get(dataset), to.versions.get(dataset)
+            if start is None or end is None or start > end:
+                return None
+            added[dataset] = []
+            for version in range(start + 1, end + 1):
+                actions = self._log_entry(dataset, version)
+                if actions is None:
+                    return None
+                for action in actions:
+                    if "remove" in action and action["remove"].get("dataChange", True):
+                        return None
+                    if "add" in action and action["add"].get("dataChange", True):
+                        added[dataset].append(self._for_readers(dataset, action["add"]["path"]))
+        return added
+
+    def _log_entry(self, dataset: str, version: int) -> list[dict] | None:
+        """A commit's actions, from its file in the Delta log (the protocol's JSON lines)."""
+        try:
+            with self.fs.open_input_stream(f"{self._table_path(dataset)}/_delta_log/{version:020d}.json") as f:
+                return [json.loads(line) for line in f.readall().decode().splitlines() if line.strip()]
+        except FileNotFoundError:
+            return None
+
+    def verify(self, files: Mapping[str, Sequence[str]]) -> tuple[dict[str, list[str]], list[Tampered]]:
+        """These data files (as `snapshot` names them), less those whose bytes differ from the sha256
+        recorded when they were written, and those. The sums are read in threads (an object store's latency)."""
+        every = [(d, f) for d, paths in files.items() for f in paths]
+
+        def check(item: tuple[str, str]) -> tuple[str | None, str]:
+            dataset, uri = item
+            relative = uri[len(self.table_uri(dataset)) + 1:]
+            path = f"{self._table_path(dataset)}/{relative}"
+            with self.fs.open_input_stream(path) as f:
+                actual = hashlib.sha256(f.readall()).hexdigest()
+            try:
+                with self.fs.open_input_stream(f"{self._table_path(dataset)}/{CHECKSUMS}/"
+                                               f"{relative.rsplit('/', 1)[-1]}.sha256") as f:
+                    return f.readall().decode("ascii", "replace").strip(), actual
+            except FileNotFoundError:
+                return None, actual
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            sums = list(pool.map(check, every))
+        if unrecorded := sum(recorded is None for recorded, _ in sums):
+            log.warning("%d lake files carry no checksum (written outside the pipeline?): loaded unverified",
+                        unrecorded)
+        tampered = [Tampered(dataset, *_unit(uri), uri, recorded, actual)
+                    for (dataset, uri), (recorded, actual) in zip(every, sums, strict=True)
+                    if recorded is not None and recorded != actual]
+        for t in tampered:
+            log.warning("lake file %s was changed outside the pipeline (sha256 %s, recorded %s): its load's files of "
+                        "year %d are not loaded; `govreports reparse` rebuilds them from the raw zone", t.path,
+                        t.actual_sha256, t.recorded_sha256, t.year)
+        out = {(t.year, t.unit) for t in tampered}  # a report is never loaded without its facts and checks
+        return {d: [f for f in paths if _unit(f) not in out] for d, paths in files.items()}, tampered
+
+    def files(self, dataset: str) -> list[str]:
+        """The data files of a dataset's latest consistent version."""
+        return self.snapshot().files[dataset]
+
+    def report_ids(self) -> set[str]:
+        """Every report version the lake holds (what the parse stage may skip)."""
+        table = self._table("reports")
+        if table is None:
+            return set()
+        return set(table.to_pyarrow_dataset().to_table(columns=["report_id"]).column(0).to_pylist())
+
     def read(self, dataset: str) -> pd.DataFrame:
-        """A whole dataset with its partition columns (year, agency_id), for tests and small lakes."""
-        frames = []
-        for path in self._paths(dataset):
-            year, agency_id = _partition(path)
-            df = self._read_file(path, dataset).to_pandas()
-            df.insert(0, "agency_id", agency_id)
-            df.insert(0, "year", year)
-            frames.append(df)
-        if not frames:
-            return pd.DataFrame(columns=["year", "agency_id", *SCHEMAS[dataset].names])
-        return pd.concat(frames, ignore_index=True)
+        """A whole dataset (year first, then agency_id), for tests and small lakes."""
+        table = self._table(dataset)
+        if table is None:
+            return pd.DataFrame(columns=[f.name for f in TABLE_SCHEMAS[dataset]])
+        data = table.to_pyarrow_dataset().to_table()
+        return data.select([f.name for f in TABLE_SCHEMAS[dataset]]).to_pandas()
+
+    def file_count(self) -> int:
+        """Every file under the lake's root (data, checksums, Delta logs): what an object store lists."""
+        selector = pafs.FileSelector(self.root, recursive=True, allow_not_found=True)
+        return sum(1 for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.File)
+
+
+def _unit(uri: str) -> tuple[int, str]:
+    """(year, unit) of a data file, from its path: year=<y>/part-<unit>-<n>.parquet."""
+    directory, name = uri.rsplit("/", 2)[-2:]
+    return int(directory.split("=", 1)[1]), name.split("-")[1]
+
+
+def _s3(options: Mapping[str, str]) -> pafs.S3FileSystem:
+    """pyarrow's S3 client with the options deltalake takes (its names: AWS_ENDPOINT_URL, ...)."""
+    endpoint = options.get("AWS_ENDPOINT_URL")
+    return pafs.S3FileSystem(access_key=options.get("AWS_ACCESS_KEY_ID"),
+                             secret_key=options.get("AWS_SECRET_ACCESS_KEY"),
+                             region=options.get("AWS_REGION", "us-east-1"),
+                             endpoint_override=urlparse(endpoint).netloc if endpoint else None,
+                             scheme=urlparse(endpoint).scheme if endpoint else "https")
+
+
+def _add(s: StagedFile) -> AddAction:
+    return AddAction(path=s.path, size=s.size, partition_values={PARTITION: str(s.year)},
+                     modification_time=int(time.time() * 1000), data_change=True,
+                     stats=json.dumps({"numRecords": s.rows}))
+
+
+def _files_with_year(table: DeltaTable) -> list[tuple[str, int]]:
+    actions = pa.table(table.get_add_actions(flatten=True))
+    paths = actions.column("path").to_pylist()
+    column = f"partition.{PARTITION}"
+    years = actions.column(column).to_pylist() if column in actions.column_names else [UNKNOWN_YEAR] * len(paths)
+    return list(zip(paths, (int(y) for y in years), strict=True))
+
+
+def _commit_id(table: DeltaTable) -> str | None:
+    """The govreports commit id of the table's latest version (None: a version no commit of ours made)."""
+    return next((h.get(COMMIT_KEY) for h in table.history(1)), None)
+
+
+def _version_of(table: DeltaTable, commit: str | None) -> int:
+    """The latest version of the table made by this commit id (or by a restore to it)."""
+    for entry in table.history():
+        if entry.get(COMMIT_KEY) == commit:
+            return int(entry["version"])
+    raise LakeError(f"the lake's {table.table_uri} has no version of commit {commit}: the lake is damaged; "
+                    "`govreports reparse` rebuilds it from the raw zone")

@@ -12,19 +12,22 @@ partition is left out) and is listed in `lake_tampered`. The database carries it
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from govreports.data.schema import CHECKS, FACTS, FETCH_LOG, REPORTS, SOURCES, TYPES, Column, arrow_schema
-from govreports.load.lake import DECIDED_AT_BUILD, REPORT_COLUMNS, Lake, LakeError, Tampered
+from govreports.load.lake import DATASETS, DECIDED_AT_BUILD, REPORT_COLUMNS, Lake, Snapshot, Tampered
 from govreports.transform.dictionary import entries, read_csv
 from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
 
@@ -44,11 +47,7 @@ _BUILD_CONFIG = {"memory_limit": BUILD_MEMORY_LIMIT, "preserve_insertion_order":
 # overflow nor round): the views and the checks table read counts through this, so they are BIGINT.
 _AS_COUNT = ("CREATE MACRO as_count(v) AS "
              "CASE WHEN v = trunc(v) AND abs(v) <= 9007199254740992 THEN CAST(v AS BIGINT) END")
-_HIVE = "hive_partitioning = true, hive_types = {'year': BIGINT, 'agency_id': VARCHAR}"
-# A lake not marked with the current format may hold partitions written before a column was added
-# (facts.page, reports.form): read by name, such a column is null there. It costs time and memory
-# (BENCHMARKS.md, Scale), so a marked lake is read without it.
-_BY_NAME = ", union_by_name = true"
+_HIVE = "hive_partitioning = true, hive_types = {'year': BIGINT}"
 _DUCK_TYPES = {t.pandas: t.duckdb for t in TYPES.values()}  # pandas dtype -> DuckDB type
 _COUNTS = ("expected", "actual")  # checks' sides: every identity (data/identities.csv) is on counts
 # Each dataset's table: its columns in order, from the files and the hive partitions (year, agency_id).
@@ -62,6 +61,7 @@ _COLUMNS = {
 # the fetch log's sightings by load/views/10_current.sql.
 _LOADED = {"facts": "facts_all_versions", "checks": "checks_all_versions", "reports": "reports_stored"}
 _TAMPERED = pa.schema([(name, pa.int64() if name == "year" else pa.string()) for name in Tampered._fields])
+_ARROW_DUCK = {pa.int64(): "BIGINT", pa.string(): "VARCHAR"}
 # When each version was last seen and the year its link names (FetchLog.versions()): 10_current.sql decides
 # the current version by the first, 15_coverage.sql takes the years the runs covered from the second.
 _SEEN = pa.schema([("url", pa.string()), ("sha256", pa.string()), ("last_seen", pa.timestamp("us", tz="UTC")),
@@ -74,7 +74,8 @@ _SHOWS: dict[str, tuple[str | tuple[Column, ...], ...]] = {
     **dict.fromkeys(("facts", "facts_all_versions", "lake_facts", "requests", "request_outcomes",
                      "review_litigation"), (FACTS,)),
     **dict.fromkeys(("checks", "checks_all_versions", "lake_checks", "cross_year_checks"), (CHECKS, FACTS)),
-    **dict.fromkeys(("reports", "reports_all_versions", "lake_reports", "data_quality", "coverage"), (REPORTS,)),
+    **dict.fromkeys(("reports", "reports_all_versions", "reports_stored", "lake_reports", "data_quality", "coverage"),
+                    (REPORTS,)),
     **dict.fromkeys(("licensing_trend", "enforcement_trend"), ("decisions_trend", REPORTS, FACTS)),
     "decisions_trend": (REPORTS, FACTS),
     "narrative_checks": (CHECKS, REPORTS),
@@ -130,14 +131,26 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _select_from(dataset: str, files: list[str] | str | None, by_name: bool = True) -> str:
-    """The SELECT that reads these files (a list, a glob or none) as the dataset's table."""
-    if not files:
+def _select_from(dataset: str, source: str | None) -> str:
+    """The SELECT that reads a relation (a read_parquet call or a registered Arrow dataset) as the dataset's
+    table; None: no rows."""
+    if source is None:
         return _empty(dataset)
-    files_sql = _quote(files) if isinstance(files, str) else "[" + ", ".join(map(_quote, files)) + "]"
     columns = ", ".join(f'as_count("{n}") AS "{n}"' if dataset == "checks" and n in _COUNTS else f'"{n}"'
                         for n in _COLUMNS[dataset])
-    return f"SELECT {columns} FROM read_parquet({files_sql}, {_HIVE}{_BY_NAME if by_name else ''})"
+    return f"SELECT {columns} FROM {source}"
+
+
+def _source(con: duckdb.DuckDBPyConnection, lake: Lake, dataset: str, files: list[str]) -> str | None:
+    """These data files as a relation: DuckDB reads local files itself; an object store's through a pyarrow
+    dataset (DuckDB's own S3 reader is an extension that may not be installable)."""
+    if not files:
+        return None
+    if lake.local:
+        return f"read_parquet([{', '.join(map(_quote, files))}], {_HIVE})"
+    name = f"lake_source_{dataset}"
+    con.register(name, lake.dataset(dataset, files))
+    return name
 
 
 def _seen(versions: pd.DataFrame | None) -> pa.Table:
@@ -146,77 +159,149 @@ def _seen(versions: pd.DataFrame | None) -> pa.Table:
     return pa.Table.from_pandas(versions.reindex(columns=_SEEN.names), preserve_index=False).cast(_SEEN)
 
 
+class BuiltFrom(NamedTuple):
+    """What a database says it was built from (its build_info)."""
+
+    lake: str
+    versions: dict[str, int]
+
+
+def built_from(db_path: str | os.PathLike) -> BuiltFrom | None:
+    """The lake and table versions a database reflects; None when it cannot say (none, an older version's)."""
+    path = Path(db_path)
+    if not path.exists():
+        return None
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            row = con.execute("SELECT lake, versions FROM build_info").fetchone()
+    except duckdb.Error:
+        return None
+    return None if row is None or row[1] is None else BuiltFrom(row[0], json.loads(row[1]))
+
+
+def _drop_derived(con: duckdb.DuckDBPyConnection) -> None:
+    """Everything but the loaded tables, to be made again from them."""
+    for (name,) in con.execute(f"SELECT view_name FROM duckdb_views() WHERE {_MAIN} AND NOT internal").fetchall():
+        con.execute(f'DROP VIEW "{name}"')
+    for (name,) in con.execute(f"SELECT DISTINCT function_name FROM duckdb_functions() WHERE {_MAIN} "
+                               "AND function_type IN ('macro', 'table_macro') AND NOT internal").fetchall():
+        con.execute(f'DROP MACRO IF EXISTS "{name}"; DROP MACRO TABLE IF EXISTS "{name}"')
+    keep = {*_LOADED.values(), "lake_tampered"}
+    for (name,) in con.execute(f"SELECT table_name FROM duckdb_tables() WHERE {_MAIN}").fetchall():
+        if name not in keep:
+            con.execute(f'DROP TABLE "{name}"')
+
+
 def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = None,
           on_step: Callable[[str], None] | None = None, versions: pd.DataFrame | None = None,
-          sources: Iterable[Mapping[str, str]] | None = None) -> Path:
-    """(Re)build the warehouse file from the lake, atomically. Returns its path. `versions`: the fetch
-    log's versions (FetchLog.versions(): url, sha256, last_seen, year), from which the current version of
-    each report is decided. `sources`: the registry's agencies (data/schema.py SOURCES), the rows of
-    `coverage`; without them it covers the agencies the lake holds. `on_step(name)` is called after each
-    table and view file is created (the crash tests' checkpoint)."""
+          sources: Iterable[Mapping[str, str]] | None = None, full: bool = False) -> Path:
+    """Bring the warehouse file up to the lake's latest snapshot, atomically. Returns its path. When the
+    database was built from an earlier version of this lake and the lake has only gained rows since, it is
+    refreshed: a copy takes the new files' rows only, and its tables and views are made again from the
+    loaded tables; otherwise (or `full`) it is rebuilt from every file. `versions`: the fetch log's versions
+    (FetchLog.versions(): url, sha256, last_seen, year), from which the current version of each report is
+    decided. `sources`: the registry's agencies (data/schema.py SOURCES), the rows of `coverage`; without
+    them it covers the agencies the lake holds. `on_step(name)` is called after each table and view file is
+    created (the crash tests' checkpoint)."""
     step = on_step or (lambda _name: None)
     db_path = Path(db_path).resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = db_path.with_name(f".{db_path.name}.{uuid.uuid4().hex}.tmp")
-    with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
-        con.execute(_AS_COUNT)
-    files, tampered = lake.verified()  # one listing each
-    by_name = not lake.is_current_format()
-    if by_name and any(files.values()):
-        log.warning("the lake at %s may hold files of an older version: read by column name (slower); "
-                    "`govreports reparse` once rewrites it", lake.root)
-    for dataset, paths in files.items():
-        for i in range(0, max(len(paths), 1), BUILD_CHUNK_FILES):  # no files: one empty table
-            with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
-                chunk = _select_from(dataset, paths[i:i + BUILD_CHUNK_FILES], by_name)
-                try:
-                    con.execute(f"INSERT INTO {_LOADED[dataset]} {chunk}" if i else
-                                f"CREATE TABLE {_LOADED[dataset]} AS {chunk}")
-                except duckdb.BinderException as exc:  # every file lacks a column: older than this version
-                    raise LakeError(f"the lake at {lake.root} was written by an older version ({exc}): run "
-                                    "`govreports reparse` once to rebuild it from the raw zone") from None
-        step(_LOADED[dataset])
-    with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
-        con.register("report_versions_seen", _seen(versions))
-        con.register("dictionary_cells", _dictionary_cells())
-        con.register("registry", pa.Table.from_pylist(list(sources or ()), schema=arrow_schema(SOURCES)))
-        con.execute("CREATE TABLE sources AS SELECT * FROM registry")
-        con.register("tampered", pa.Table.from_pylist([t._asdict() for t in tampered], schema=_TAMPERED))
-        con.execute("CREATE TABLE lake_tampered AS SELECT * FROM tampered")
-        if fetch_log_glob:
-            # union_by_name: files written before a column was added read as null there
-            con.execute("CREATE VIEW fetch_log AS SELECT * FROM "
-                        f"read_parquet({_quote(fetch_log_glob)}, union_by_name = true)")
-        for sql in sorted(VIEWS_DIR.glob("*.sql")):
-            con.execute(sql.read_text(encoding="utf-8"))
-            step(sql.name)
-        for dataset in (d for d, paths in files.items() if paths):
-            live = _select_from(dataset, lake.glob(dataset), by_name)
-            if dataset == "reports":  # the live rows, current as decided at this build
-                live = (f"SELECT l.*, coalesce(a.is_current, false) AS is_current FROM ({live}) l "
-                        "LEFT JOIN (SELECT report_id, is_current FROM reports_all_versions) a USING (report_id)")
-            con.execute(f"CREATE VIEW lake_{dataset} AS {live}")
-        con.execute("CREATE TABLE build_info (lake VARCHAR, built_at TIMESTAMPTZ)")
-        con.execute("INSERT INTO build_info VALUES (?, now())", [lake.glob("reports")])
-        _comment(con)
-        con.execute("CHECKPOINT")
+    snapshot = lake.snapshot()
+    before = None if full else built_from(db_path)
+    added = lake.changes(before.versions, snapshot) if before is not None and before.lake == lake.uri else None
+    try:
+        if added is None:
+            _load_all(lake, snapshot, tmp, step)
+        else:
+            shutil.copyfile(db_path, tmp)  # readers keep the old file; the copy takes the new rows
+            _load_added(lake, added, tmp, step)
+        with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
+            _derive(con, lake, snapshot, fetch_log_glob, versions, sources, step)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+        raise
     os.replace(tmp, db_path)
     tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
     return db_path
+
+
+def _insert_tampered(con: duckdb.DuckDBPyConnection, tampered: list[Tampered]) -> None:
+    con.register("tampered", pa.Table.from_pylist([t._asdict() for t in tampered], schema=_TAMPERED))
+    con.execute("INSERT INTO lake_tampered SELECT * FROM tampered")
+    con.unregister("tampered")
+
+
+def _load_all(lake: Lake, snapshot: Snapshot, tmp: Path, step: Callable[[str], None]) -> None:
+    """Every file of the snapshot into a new database file."""
+    files, tampered = lake.verify(snapshot.files)
+    for dataset in DATASETS:
+        paths = files.get(dataset, [])
+        for i in range(0, max(len(paths), 1), BUILD_CHUNK_FILES):  # no files: one empty table
+            with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
+                con.execute(_AS_COUNT.replace("CREATE MACRO", "CREATE OR REPLACE MACRO"))
+                chunk = _select_from(dataset, _source(con, lake, dataset, paths[i:i + BUILD_CHUNK_FILES]))
+                con.execute(f"INSERT INTO {_LOADED[dataset]} {chunk}" if i else
+                            f"CREATE TABLE {_LOADED[dataset]} AS {chunk}")
+        step(_LOADED[dataset])
+    with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
+        con.execute(f"CREATE TABLE lake_tampered ({', '.join(f'{f.name} {_ARROW_DUCK[f.type]}' for f in _TAMPERED)})")
+        _insert_tampered(con, tampered)
+
+
+def _load_added(lake: Lake, added: Mapping[str, list[str]], tmp: Path, step: Callable[[str], None]) -> None:
+    """The rows of the files added since the copied database was built: only those files are read."""
+    files, tampered = lake.verify(added)
+    with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
+        _drop_derived(con)
+        con.execute(_AS_COUNT)
+        for dataset in DATASETS:
+            if files.get(dataset):
+                con.execute(f"INSERT INTO {_LOADED[dataset]} "
+                            f"{_select_from(dataset, _source(con, lake, dataset, files[dataset]))}")
+            step(_LOADED[dataset])
+        _insert_tampered(con, tampered)
+
+
+def _derive(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: Snapshot, fetch_log_glob: str | None,
+            versions: pd.DataFrame | None, sources: Iterable[Mapping[str, str]] | None,
+            step: Callable[[str], None]) -> None:
+    """The tables and views made from the loaded tables, the fetch log's sightings and the registry."""
+    con.execute(_AS_COUNT.replace("CREATE MACRO", "CREATE OR REPLACE MACRO"))
+    con.register("report_versions_seen", _seen(versions))
+    con.register("dictionary_cells", _dictionary_cells())
+    con.register("registry", pa.Table.from_pylist(list(sources or ()), schema=arrow_schema(SOURCES)))
+    con.execute("CREATE TABLE sources AS SELECT * FROM registry")
+    if fetch_log_glob:
+        # union_by_name: files written before a column was added read as null there
+        con.execute("CREATE VIEW fetch_log AS SELECT * FROM "
+                    f"read_parquet({_quote(fetch_log_glob)}, union_by_name = true)")
+    for sql in sorted(VIEWS_DIR.glob("*.sql")):
+        con.execute(sql.read_text(encoding="utf-8"))
+        step(sql.name)
+    if lake.local:  # the files of this snapshot, read in place (an object store's need DuckDB's httpfs)
+        for dataset in (d for d, paths in snapshot.files.items() if paths):
+            live = _select_from(dataset, _source(con, lake, dataset, snapshot.files[dataset]))
+            if dataset == "reports":  # current as decided at this build
+                live = (f"SELECT l.*, coalesce(a.is_current, false) AS is_current FROM ({live}) l "
+                        "LEFT JOIN (SELECT report_id, is_current FROM reports_all_versions) a USING (report_id)")
+            con.execute(f"CREATE VIEW lake_{dataset} AS {live}")
+    con.execute("CREATE TABLE build_info (lake VARCHAR, versions VARCHAR, built_at TIMESTAMPTZ)")
+    con.execute("INSERT INTO build_info VALUES (?, ?, now())", [lake.uri, json.dumps(snapshot.versions)])
+    _comment(con)
+    con.execute("CHECKPOINT")
 
 
 def loaded_report_ids(db_path: str | os.PathLike, lake: Lake) -> set[str] | None:
     """The report versions of the database, when it was built from this lake: then they are the lake's
     as of that build, read from one file instead of every lake file. None when it cannot say
     (no database, one built from another lake or by an older version)."""
-    path = Path(db_path)
-    if not path.exists():
+    built = built_from(db_path)
+    if built is None or built.lake != lake.uri:
         return None
     try:
-        with duckdb.connect(str(path), read_only=True) as con:
-            row = con.execute("SELECT lake FROM build_info").fetchone()
-            if row is None or row[0] != lake.glob("reports"):
-                return None
+        with duckdb.connect(str(db_path), read_only=True) as con:
             return {rid for (rid,) in con.execute("SELECT report_id FROM reports_all_versions").fetchall()}
     except duckdb.Error:
         return None

@@ -1,52 +1,76 @@
-"""The Parquet lake on real files: partitions, schemas, idempotent reloads, versions, safe paths."""
+"""The Parquet lake on real files: Delta tables by year, schemas, idempotent reloads, versions, checksums,
+commits that a reader sees whole or not at all, safe paths."""
 
 import datetime as dt
 import hashlib
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from deltalake import DeltaTable
 
-from govreports.load.lake import CHECKSUM_SUFFIX, FORMAT, FORMAT_FILE, SCHEMAS, Lake, LakeError
+from govreports.load.lake import CHECKSUMS, DATASETS, SCHEMAS, Lake, LakeError
 from tests.loadhelp import bundle
 
 
-def test_write_and_read_back_with_partitions_and_chinese_names(tmp_path):
+def _data_files(root: Path, dataset: str) -> list[Path]:
+    return sorted((root / dataset).glob("year=*/part-*.parquet"))
+
+
+def test_write_and_read_back_with_years_and_chinese_names(tmp_path):
     lake = Lake(str(tmp_path / "parquet"))
     b1 = bundle("330212-jtj", "鄞州区交通运输局", 2020, "2019", 16363, 1077)
     b2 = bundle("330212-jtj", "鄞州区交通运输局", 2021, "2021", 15000, 900)
-    summary = lake.write([b1, b2])
-    assert summary.reports == 2 and summary.partitions == {(2020, "330212-jtj"), (2021, "330212-jtj")}
-    part = tmp_path / "parquet" / "facts" / "year=2020" / "agency_id=330212-jtj" / "part.parquet"
-    table = pq.read_table(part)
-    assert table.schema.equals(SCHEMAS["facts"])
-    # The partition keys live in the path; the name is stored under the one name it has everywhere.
-    assert "agency" in table.column_names and not {"agency_id", "year", "agency_name"} & set(table.column_names)
-    assert set(table.column("agency").to_pylist()) == {"鄞州区交通运输局"}
-    assert pq.ParquetFile(part).metadata.row_group(0).column(0).compression == "ZSTD"
+    b3 = bundle("330203-jtj", "海曙区交通运输局", 2021, "2021", 9, 9)
+    summary = lake.write([b1, b2, b3])
+    assert summary.reports == 3 and summary.partitions == {
+        (2020, "330212-jtj"), (2021, "330212-jtj"), (2021, "330203-jtj")}
+    # One file per dataset and year, agencies inside it: not one per agency.
+    files = _data_files(tmp_path / "parquet", "facts")
+    assert [f.parent.name for f in files] == ["year=2020", "year=2021"]
+    table = pq.read_table(files[1], partitioning=None)
+    assert table.schema.equals(SCHEMAS["facts"]) and table.column_names[0] == "agency_id"
+    assert "year" not in table.column_names  # the year lives in the path, as Delta partitions do
+    assert table.column("agency_id").to_pylist() == sorted(table.column("agency_id").to_pylist())
+    assert pq.ParquetFile(files[1]).metadata.row_group(0).column(0).compression == "ZSTD"
     facts = lake.read("facts")
-    assert len(facts) == len(b1.fact_rows) + len(b2.fact_rows)
-    assert set(facts["agency"]) == {"鄞州区交通运输局"}
-    reports = lake.read("reports")
-    assert set(reports["agency"]) == {"鄞州区交通运输局"}
+    assert list(facts.columns[:2]) == ["year", "agency_id"]
+    assert len(facts) == sum(len(b.fact_rows) for b in (b1, b2, b3))
+    assert set(facts["agency"]) == {"鄞州区交通运输局", "海曙区交通运输局"}
     assert set(lake.read("checks")[["agency_id", "agency"]].itertuples(index=False)) == {
-        ("330212-jtj", "鄞州区交通运输局")}
-    assert reports.set_index("year").loc[2021, "template"] == "2021"
+        ("330212-jtj", "鄞州区交通运输局"), ("330203-jtj", "海曙区交通运输局")}
+    reports = lake.read("reports")
+    assert reports.set_index(["year", "agency_id"]).loc[(2021, "330212-jtj"), "template"] == "2021"
+
+
+def test_other_readers_see_the_same_lake(tmp_path):
+    """deltalake with pyarrow, and DuckDB over the files of a snapshot, read what `read` reads."""
+    lake = Lake(str(tmp_path))
+    lake.write([bundle(f"a{i}", f"{i}号区民政局", 2020 + i % 2, "2021", 10 + i, 2) for i in range(4)])
+    ours = lake.read("facts")
+    by_delta = DeltaTable(str(tmp_path / "facts")).to_pyarrow_table().to_pandas()
+    assert len(by_delta) == len(ours) and set(by_delta["report_id"]) == set(ours["report_id"])
+    files = lake.snapshot().files["facts"]
+    with duckdb.connect() as con:
+        count, years = con.execute(f"SELECT count(*), list(DISTINCT year ORDER BY year) FROM read_parquet({files}, "
+                                   "hive_partitioning = true)").fetchone()
+    assert count == len(ours) and years == [2020, 2021]
 
 
 def test_reload_replaces_rows_and_never_duplicates(tmp_path):
     lake = Lake(str(tmp_path))
     b = bundle("a1", "甲区民政局", 2022, "2021", 10, 2)
-    lake.write([b])
+    other = bundle("a2", "乙区民政局", 2022, "2021", 7, 2)
+    lake.write([b, other])
     first = lake.read("facts")
     lake.write([b])
     lake.write([b])
     again = lake.read("facts")
-    assert len(again) == len(first)
-    assert len(lake.read("reports")) == 1
-    assert len(lake.read("checks")) == len(b.check_rows)
-    assert not list(tmp_path.rglob("*.tmp"))
+    assert len(again) == len(first) and sorted(again["value"].dropna()) == sorted(first["value"].dropna())
+    assert len(lake.read("reports")) == 2
+    assert len(lake.read("checks")) == len(b.check_rows) + len(other.check_rows)
 
 
 def test_a_changed_page_is_a_second_version_and_current_is_left_to_the_build(tmp_path):
@@ -62,78 +86,130 @@ def test_a_changed_page_is_a_second_version_and_current_is_left_to_the_build(tmp
     assert "is_current" not in reports.columns and "is_current" not in SCHEMAS["reports"].names
 
 
-def _part(root, dataset="facts", year=2022, agency_id="a1"):
-    return root / dataset / f"year={year}" / f"agency_id={agency_id}" / "part.parquet"
-
-
-def test_each_partition_file_has_the_checksum_of_its_bytes(tmp_path):
-    lake = Lake(f"file://{tmp_path}")  # through a pyarrow filesystem URL, as on an object store
-    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
-    for dataset in SCHEMAS:
-        part = _part(tmp_path, dataset)
-        recorded = part.with_name(part.name + CHECKSUM_SUFFIX).read_text()
-        assert recorded == hashlib.sha256(part.read_bytes()).hexdigest()
-    files, tampered = lake.verified()
-    assert tampered == [] and {d: len(f) for d, f in files.items()} == {d: 1 for d in SCHEMAS}
-
-
-def test_a_file_changed_outside_the_pipeline_is_found_and_its_partition_left_out(tmp_path):
+def test_every_version_of_the_lake_is_kept(tmp_path):
     lake = Lake(str(tmp_path))
-    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2), bundle("a2", "乙区民政局", 2022, "2021", 20, 2)])
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
+    first = lake.snapshot()
+    lake.write([bundle("a2", "乙区民政局", 2022, "2021", 20, 2)])
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])  # a reload: its old rows' file is replaced
+    assert len(lake.read("reports")) == 2
+    old = DeltaTable(str(tmp_path / "reports"), version=first.versions["reports"])
+    assert old.to_pyarrow_table().column("agency_id").to_pylist() == ["a1"]
+    assert all(Path(f).exists() for files in first.files.values() for f in files)  # nothing vacuumed
+
+
+def test_staged_files_are_invisible_until_committed(tmp_path):
+    lake = Lake(str(tmp_path))
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
+    staged, _ = lake.stage([bundle("a2", "乙区民政局", 2022, "2021", 20, 2)])
+    assert len(staged) == 3 and all((tmp_path / s.dataset / s.path).exists() for s in staged)
+    assert set(lake.read("reports")["agency_id"]) == {"a1"}
+    assert lake.report_ids() == {r for r in lake.read("reports")["report_id"]}
+    lake.commit(lake.merge(staged))
+    assert set(lake.read("reports")["agency_id"]) == {"a1", "a2"}
+
+
+def test_merge_makes_one_file_per_dataset_and_year(tmp_path):
+    lake = Lake(str(tmp_path))
+    staged = []
+    for i in range(5):
+        staged += lake.stage([bundle(f"a{i}", f"{i}号区民政局", 2021 + i % 2, "2021", 10 + i, 2)])[0]
+    merged = lake.merge(staged)
+    assert sorted((s.dataset, s.year) for s in merged) == sorted((d, y) for d in DATASETS for y in (2021, 2022))
+    assert sum(s.rows for s in merged if s.dataset == "facts") == sum(s.rows for s in staged if s.dataset == "facts")
+    assert not any((tmp_path / s.dataset / s.path).exists() for s in staged)  # the small files are gone
+    lake.commit(merged)
+    assert len(lake.read("reports")) == 5 and len(_data_files(tmp_path, "facts")) == 2
+
+
+def test_a_commit_killed_between_tables_is_never_seen_and_is_undone(tmp_path):
+    """Facts committed, reports not (a kill between the tables' commits): a reader takes the facts of the
+    commit the reports name, and the next commit first restores facts to it (never a duplicate)."""
+    lake = Lake(str(tmp_path))
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
+    b = bundle("a2", "乙区民政局", 2022, "2021", 20, 2)
+
+    def kill_after_facts(dataset: str) -> None:
+        if dataset == "facts":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        lake.commit(lake.merge(lake.stage([b])[0]), on_commit=kill_after_facts)
+    # The facts table's latest version holds the half commit's rows...
+    assert "a2" in DeltaTable(str(tmp_path / "facts")).to_pyarrow_table().column("agency_id").to_pylist()
+    snap = lake.snapshot()
+    with duckdb.connect() as con:
+        agencies = con.execute(f"SELECT DISTINCT agency_id FROM read_parquet({snap.files['facts']})").fetchall()
+    assert agencies == [("a1",)]  # ...and the snapshot a reader takes does not
+    lake.write([b])  # the same report again, as the next run loads it
+    facts = lake.read("facts")
+    assert len(facts[facts["agency_id"] == "a2"]) == len(b.fact_rows)
+
+
+def test_changes_lists_the_files_an_append_added_and_nothing_else(tmp_path):
+    lake = Lake(str(tmp_path))
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
+    before = lake.snapshot()
+    lake.write([bundle("a2", "乙区民政局", 2023, "2021", 20, 2)])
+    after = lake.snapshot()
+    added = lake.changes(before.versions, after)
+    assert {d: [Path(f).parent.name for f in files] for d, files in added.items()} == {
+        d: ["year=2023"] for d in DATASETS}
+    assert set(added["facts"]) == set(after.files["facts"]) - set(before.files["facts"])
+    assert lake.changes(after.versions, after) == {d: [] for d in DATASETS}
+    lake.write([bundle("a2", "乙区民政局", 2023, "2021", 20, 2)])  # a reload removes rows: no increment
+    assert lake.changes(after.versions, lake.snapshot()) is None
+    assert lake.changes({}, after) is None
+
+
+def test_each_data_file_has_the_checksum_of_its_bytes(tmp_path):
+    lake = Lake(f"file://{tmp_path}")  # through a filesystem URL, as on an object store
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
+    for dataset in DATASETS:
+        (part,) = _data_files(tmp_path, dataset)
+        recorded = (tmp_path / dataset / CHECKSUMS / (part.name + ".sha256")).read_text()
+        assert recorded == hashlib.sha256(part.read_bytes()).hexdigest()
+    files, tampered = lake.verify(lake.snapshot().files)
+    assert tampered == [] and {d: len(f) for d, f in files.items()} == {d: 1 for d in DATASETS}
+
+
+def test_a_file_changed_outside_the_pipeline_is_found_and_its_load_left_out(tmp_path):
+    lake = Lake(str(tmp_path))
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2), bundle("a2", "乙区民政局", 2023, "2021", 20, 2)])
+    lake.write([bundle("a3", "丙区民政局", 2022, "2021", 30, 2)])
     forged = Lake(str(tmp_path / "forged"))
     forged.write([bundle("a1", "甲区民政局", 2022, "2021", 99999, 2)])
-    part = _part(tmp_path)
-    part.write_bytes(_part(tmp_path / "forged").read_bytes())  # valid Parquet of the right schema
-    files, tampered = lake.verified()
-    assert [(t.dataset, t.year, t.agency_id) for t in tampered] == [("facts", 2022, "a1")]
-    assert tampered[0].path == str(part) and tampered[0].actual_sha256 == hashlib.sha256(part.read_bytes()).hexdigest()
-    # The whole partition is left out, in every dataset: no report without its facts.
-    assert {d: [Path(f).parts[-2] for f in fs] for d, fs in files.items()} == {d: ["agency_id=a2"] for d in SCHEMAS}
-    # A new load into that partition does not take the forged rows along (nor record their checksum).
-    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 11, 2)])
-    assert 99999 not in set(lake.read("facts")["value"])
-    assert lake.verified()[1] == []
+    first_2022 = next(f for f in lake.snapshot().files["facts"] if "year=2022" in f and
+                      "a1" in pq.read_table(f, partitioning=None).column("agency_id").to_pylist())
+    Path(first_2022).write_bytes(_data_files(tmp_path / "forged", "facts")[0].read_bytes())  # valid Parquet
+    files, tampered = lake.verify(lake.snapshot().files)
+    assert [(t.dataset, t.year, t.path) for t in tampered] == [("facts", 2022, first_2022)]
+    assert tampered[0].actual_sha256 == hashlib.sha256(Path(first_2022).read_bytes()).hexdigest()
+    # That load's 2022 files are left out in every dataset (no report without its facts); its 2023 files
+    # and the other load's files are read.
+    kept = {d: sorted(a for f in fs for a in set(pq.read_table(f, partitioning=None).column("agency_id").to_pylist()))
+            for d, fs in files.items()}
+    assert kept == {d: ["a2", "a3"] for d in DATASETS}
 
 
-def test_a_kill_between_the_checksum_and_the_file_leaves_the_old_file_accepted(tmp_path):
+def test_a_file_without_a_recorded_checksum_is_loaded_with_a_warning(tmp_path, caplog):
     lake = Lake(str(tmp_path))
     lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
-    before = _part(tmp_path).read_bytes()
-    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 11, 2)])
-    # The state a kill after the checksum's move and before the file's leaves: the old file in place.
-    _part(tmp_path).write_bytes(before)
-    assert lake.verified()[1] == []
-    # A file that was never the pipeline's is still found.
-    _part(tmp_path).write_bytes(_part(tmp_path, "checks").read_bytes())
-    assert [t.dataset for t in lake.verified()[1]] == ["facts"]
-
-
-def test_a_file_from_before_checksums_is_loaded(tmp_path, caplog):
-    lake = Lake(str(tmp_path))
-    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
-    for sidecar in tmp_path.rglob("*" + CHECKSUM_SUFFIX):
+    for sidecar in tmp_path.rglob("*.sha256"):
         sidecar.unlink()
-    files, tampered = lake.verified()
+    files, tampered = lake.verify(lake.snapshot().files)
     assert tampered == [] and all(len(f) == 1 for f in files.values())
     assert "3 lake files carry no checksum" in caplog.text
 
 
 @pytest.mark.parametrize("agency_id", ["../escape", "a/b", "a\x00b", "a\nb", "鄞州", "x" * 300, "", ".."])
-def test_unsafe_agency_ids_cannot_make_paths(tmp_path, agency_id):
+def test_unsafe_agency_ids_are_refused_before_anything_is_written(tmp_path, agency_id):
     lake = Lake(str(tmp_path / "lake"))
     b = bundle("a1", "甲区民政局", 2022, "2021", 10, 2)
     b.report["agency_id"] = agency_id
     with pytest.raises(LakeError):
         lake.write([b])
     assert not (tmp_path / "lake").exists() or not any((tmp_path / "lake").rglob("*.parquet"))
-    assert not (tmp_path / "escape").exists()
-
-
-def test_file_url_root(tmp_path):
-    lake = Lake(f"file://{tmp_path}/lake")
-    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
-    assert (tmp_path / "lake" / "reports" / "year=2022" / "agency_id=a1" / "part.parquet").exists()
-    assert len(Lake(str(tmp_path / "lake")).read("reports")) == 1
 
 
 def test_report_ids_and_files_list_what_the_lake_holds(tmp_path):
@@ -141,33 +217,27 @@ def test_report_ids_and_files_list_what_the_lake_holds(tmp_path):
     assert lake.report_ids() == set() and lake.files("reports") == []
     bundles = [bundle(f"a{i}", f"{i}号区民政局", 2019 + i % 3, "2021", 10 + i, 2) for i in range(7)]
     lake.write(bundles)
-    # Debris of an interrupted write beside a partition file is not part of the lake.
-    (tmp_path / "lake" / "reports" / "year=2019" / "agency_id=a0" / ".part.parquet.tmp").write_bytes(b"PAR1 half")
+    lake.stage([bundle("b1", "乙", 2019, "2021", 1, 1)])  # staged, never committed: not part of the lake
     assert lake.report_ids() == {b.report["report_id"] for b in bundles}
     files = lake.files("facts")
-    assert len(files) == 7 and files == sorted(files)
-    assert all(f.startswith(str(tmp_path / "lake" / "facts")) and f.endswith("/part.parquet") for f in files)
+    assert len(files) == 3 and files == sorted(files)
+    assert all(f.startswith(str(tmp_path / "lake" / "facts" / "year=")) for f in files)
+    assert lake.file_count() == len(list((tmp_path / "lake").rglob("*"))) - len(
+        [p for p in (tmp_path / "lake").rglob("*") if p.is_dir()])
 
 
 def test_a_lake_of_the_old_layout_asks_for_one_reparse(tmp_path):
-    """Lakes written before the partitions were named agency_id= are refused with what to do, never
-    read as empty (the nightly run would take every page for new) or half."""
+    """Lakes of a file per agency and year are refused with what to do, never read as empty (the nightly run
+    would take every page for new) or half."""
+    part = tmp_path / "reports" / "year=2022" / "agency_id=a1" / "part.parquet"
+    part.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"report_id": ["x"]}), part)
     lake = Lake(str(tmp_path))
-    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
-    new = tmp_path / "reports" / "year=2022" / "agency_id=a1"
-    new.rename(new.with_name("agency=a1"))
+    assert lake.older_layout()
     with pytest.raises(LakeError, match="govreports reparse"):
         lake.report_ids()
     with pytest.raises(LakeError, match="govreports reparse"):
-        lake.files("reports")
-
-
-def _stringify_published(part: Path, values: list[str | None]) -> None:
-    """Rewrite a reports file as a FORMAT 2 lake held it: `published` an (unchecked) ISO string."""
-    table = pq.read_table(part)
-    i = table.schema.get_field_index("published")
-    pq.write_table(table.set_column(i, "published", pa.array(values, pa.string())), part)
-    part.with_name(part.name + CHECKSUM_SUFFIX).unlink()
+        lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
 
 
 def test_published_is_stored_as_a_date(tmp_path):
@@ -175,24 +245,6 @@ def test_published_is_stored_as_a_date(tmp_path):
     b = bundle("a1", "甲区民政局", 2022, "2021", 10, 2)
     b.report["published"] = "2023-01-15"  # the parse stage's ISO string (extract/page.py)
     lake.write([b])
-    assert (tmp_path / FORMAT_FILE).read_text().strip() == FORMAT == "3"
-    assert pq.read_table(_part(tmp_path, "reports")).schema.field("published").type == pa.date32()
+    (part,) = _data_files(tmp_path, "reports")
+    assert pq.read_table(part, partitioning=None).schema.field("published").type == pa.date32()
     assert list(lake.read("reports")["published"]) == [dt.date(2023, 1, 15)]
-
-
-def test_a_partition_with_string_dates_is_converted_when_a_load_rewrites_it(tmp_path):
-    """A FORMAT 2 lake: a nightly load into one of its partitions keeps the old rows, as dates; a string
-    that is no real day (older versions did not check) becomes null instead of failing the load."""
-    lake = Lake(str(tmp_path))
-    old = [bundle("a1", "甲区民政局", 2022, "2021", 10 + i, 2, fetched_at=f"2023-01-0{i + 1}") for i in range(2)]
-    lake.write(old)
-    _stringify_published(_part(tmp_path, "reports"), ["2023-01-15", "2023-02-30"])
-    (tmp_path / FORMAT_FILE).write_text("2\n")
-    new = bundle("a1", "甲区民政局", 2022, "2021", 99, 2, fetched_at="2023-03-01")
-    new.report["published"] = "2023-03-01"
-    lake.write([new])
-    assert pq.read_table(_part(tmp_path, "reports")).schema.field("published").type == pa.date32()
-    by_id = dict(lake.read("reports")[["report_id", "published"]].itertuples(index=False))
-    assert by_id == {old[0].report["report_id"]: dt.date(2023, 1, 15), old[1].report["report_id"]: None,
-                     new.report["report_id"]: dt.date(2023, 3, 1)}
-    assert not lake.is_current_format()  # other partitions may still hold strings: the build reads by name

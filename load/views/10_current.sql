@@ -27,7 +27,6 @@ WITH r AS (
 )
 SELECT * EXCLUDE (parsed_ok, file, seen, url_parsed, rank), rank = 1 AND (parsed_ok OR NOT url_parsed) AS is_current
 FROM ranked;
-DROP TABLE reports_stored;
 
 -- The current versions' rows; *_all_versions keep every version.
 CREATE VIEW reports AS SELECT * FROM reports_all_versions WHERE is_current;
