@@ -749,7 +749,8 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("nightly", help="end-to-end nightly flow over a served site, twice, and without Prefect")
     p.add_argument("--reports", type=int, default=1000)
     p.add_argument("--no-plain", action="store_true", help="skip the run without Prefect")
-    helps = {"reparse": "reparse from a generated raw zone", "duckdb": "full scans of licensing_trend and region_rollup",
+    helps = {"reparse": "reparse from a generated raw zone",
+             "duckdb": "full scans of licensing_trend and region_rollup",
              "corpus": "only generate reparse's raw zone and fetch log (kept, for --reuse)"}
     for name in ("reparse", "duckdb", "corpus"):
         q = sub.add_parser(name, help=helps[name])
@@ -775,7 +776,8 @@ def main(argv: list[str] | None = None) -> None:
         q.add_argument("--json", type=Path, help="write the numbers to this file")
         q.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = parser.parse_args(argv)
-    commands = {"nightly": cmd_nightly, "reparse": cmd_reparse, "corpus": cmd_reparse, "duckdb": cmd_duckdb, "profile": cmd_profile}
+    commands = {"nightly": cmd_nightly, "reparse": cmd_reparse, "corpus": cmd_reparse, "duckdb": cmd_duckdb,
+                "profile": cmd_profile}
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     result = commands[args.command](args)
     result |= {"date": started, "command": "python -m benchmarks.scale " + " ".join(argv), "cpus": os.cpu_count()}

@@ -71,11 +71,10 @@ _SEEN = pa.schema([("url", pa.string()), ("sha256", pa.string()), ("last_seen", 
 # is the object's own comment), else, in order, what it says of the objects and what data/schema.py says of
 # the datasets the object shows.
 _SHOWS: dict[str, tuple[str | tuple[Column, ...], ...]] = {
-    **dict.fromkeys(("facts", "facts_all_versions", "lake_facts", "requests", "request_outcomes",
+    **dict.fromkeys(("facts", "facts_all_versions", "requests", "request_outcomes",
                      "review_litigation"), (FACTS,)),
-    **dict.fromkeys(("checks", "checks_all_versions", "lake_checks", "cross_year_checks"), (CHECKS, FACTS)),
-    **dict.fromkeys(("reports", "reports_all_versions", "reports_stored", "lake_reports", "data_quality", "coverage"),
-                    (REPORTS,)),
+    **dict.fromkeys(("checks", "checks_all_versions", "cross_year_checks"), (CHECKS, FACTS)),
+    **dict.fromkeys(("reports", "reports_all_versions", "reports_stored", "data_quality", "coverage"), (REPORTS,)),
     **dict.fromkeys(("licensing_trend", "enforcement_trend"), ("decisions_trend", REPORTS, FACTS)),
     "decisions_trend": (REPORTS, FACTS),
     "narrative_checks": (CHECKS, REPORTS),
@@ -280,13 +279,6 @@ def _derive(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: Snapshot, fetc
     for sql in sorted(VIEWS_DIR.glob("*.sql")):
         con.execute(sql.read_text(encoding="utf-8"))
         step(sql.name)
-    if lake.local:  # the files of this snapshot, read in place (an object store's need DuckDB's httpfs)
-        for dataset in (d for d, paths in snapshot.files.items() if paths):
-            live = _select_from(dataset, _source(con, lake, dataset, snapshot.files[dataset]))
-            if dataset == "reports":  # current as decided at this build
-                live = (f"SELECT l.*, coalesce(a.is_current, false) AS is_current FROM ({live}) l "
-                        "LEFT JOIN (SELECT report_id, is_current FROM reports_all_versions) a USING (report_id)")
-            con.execute(f"CREATE VIEW lake_{dataset} AS {live}")
     con.execute("CREATE TABLE build_info (lake VARCHAR, versions VARCHAR, built_at TIMESTAMPTZ)")
     con.execute("INSERT INTO build_info VALUES (?, ?, now())", [lake.uri, json.dumps(snapshot.versions)])
     _comment(con)

@@ -32,7 +32,7 @@ def test_every_table_view_and_column_has_a_comment(db):
     missing = sorted((obj, col) for obj, col, comment in rows if not (comment or "").strip())
     # The pairs to add to data/columns.csv (column "" = the table or view itself).
     print("missing comments (object, column):", *missing, sep="\n  ")
-    assert {"metrics", "fetch_log", "lake_facts", "requests"} <= {obj for obj, _, _ in rows}
+    assert {"metrics", "fetch_log", "reports_stored", "requests"} <= {obj for obj, _, _ in rows}
     assert not missing
 
 
@@ -45,7 +45,7 @@ def test_a_comment_says_what_the_data_files_say(db):
         assert described(con)["requests", "received"] == comment["requests", "received"]
     assert comment["requests", "received"] == said["requests", "received"]
     assert comment["facts", "value"] == "a number or null, never a string"  # data/schema.py's, not repeated
-    assert comment["lake_reports", "is_current"].startswith("the version of this agency's report")
+    assert comment["reports_all_versions", "is_current"].startswith("the version of this agency's report")
     assert comment["licensing_trend", "decline_rank"] == said["decisions_trend", "decline_rank"]
     assert view["licensing_trend"] == said["licensing_trend", ""]
 

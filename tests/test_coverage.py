@@ -5,18 +5,16 @@ one-report rule (a page before its file), the `coverage` table with each status,
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
 from govreports.extract.sources import Source
 from govreports.flows import steps
 from govreports.flows.config import Warehouse
 from govreports.load.compare import compare, missing, missing_line
-from govreports.load.lake import CHECKSUM_SUFFIX, FORMAT_FILE, Lake, LakeError, ReportBundle
+from govreports.load.lake import Lake, ReportBundle
 from govreports.load.warehouse import build, connect
 from tests.filerender import render_docx, render_image_pdf, render_pdf
 from tests.loadhelp import bundle
@@ -184,23 +182,3 @@ def test_compare_and_the_trend_views_say_how_many_are_missing(built):
     assert set(wide["agency"]) >= {"甲区交通局", "戊区交通局"}
     assert q(db, "SELECT year, agencies, agencies_reporting, missing FROM licensing_trend WHERE agency_id = 'e'") == [
         (2022, 6, 1, 5)]
-
-
-def test_a_partition_written_before_the_page_column_reads_as_null(tmp_path):
-    lake = Lake(str(tmp_path / "parquet"))
-    lake.write([bundle("a", "甲区交通局", 2021, "2021", 5, 1), bundle("b", "乙区交通局", 2021, "2021", 5, 1)])
-    assert lake.is_current_format()  # a new lake is marked: the build reads it without union_by_name
-    old = next(p for p in lake.files("facts") if "agency_id=a" in p)
-    pq.write_table(pq.read_table(old).drop(["page"]), old)
-    os.remove(old + CHECKSUM_SUFFIX)  # as an older version wrote it: no checksum, and no format mark
-    os.remove(tmp_path / "parquet" / FORMAT_FILE)
-    lake.write([bundle("c", "丙区交通局", 2021, "2021", 5, 1)])  # a nightly on the old lake does not mark it
-    assert not lake.is_current_format()
-    db = build(lake, tmp_path / "g.duckdb")
-    assert q(db, "SELECT agency_id, count(*) > 0, count(page) FROM facts GROUP BY 1 ORDER BY 1") == [
-        ("a", True, 0), ("b", True, 0), ("c", True, 0)]
-    for other in (p for p in lake.files("facts") if "agency_id=a" not in p):
-        pq.write_table(pq.read_table(other).drop(["page"]), other)
-        os.remove(other + CHECKSUM_SUFFIX)
-    with pytest.raises(LakeError, match="reparse"):
-        build(lake, tmp_path / "g.duckdb")

@@ -155,8 +155,8 @@ def test_reading_the_warehouse_still_works(wh):
     sqls = {
         "SELECT agency, year, decisions FROM licensing_trend ORDER BY year": [
             "agency,year,decisions", "鄞州区交通运输局,2019,23285", "鄞州区交通运输局,2020,16363"],
-        "SELECT count(*) > 0 AS ok FROM lake_facts": ["ok", "True"],
-        "SELECT year, count(*) > 0 AS ok FROM lake_reports GROUP BY year ORDER BY year": [
+        "SELECT count(*) > 0 AS ok FROM facts_all_versions": ["ok", "True"],
+        "SELECT year, count(*) > 0 AS ok FROM reports_all_versions GROUP BY year ORDER BY year": [
             "year,ok", "2019,True", "2020,True"],
         "SELECT url, outcome FROM fetch_log": ["url,outcome", "http://127.0.0.1/330212-jtj/2019.html,new"],
         f"SELECT count(*) AS n FROM read_parquet('{lake_file(wh)}')": None,

@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import logging
 import random
 import re
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from govreports.extract.page import read_page
 from govreports.extract.sources import Source
 from govreports.flows.steps import PageRef, parse_page
-from govreports.load.lake import CHECKSUM_SUFFIX, FORMAT_FILE, Lake
+from govreports.load.lake import Lake
 from govreports.load.warehouse import build, connect
 from tests.loadhelp import bundle, page
 from tests.render import HTML_STYLES, STYLES, random_spec, render
@@ -143,28 +140,6 @@ def test_the_timeliness_view_on_a_real_warehouse(tmp_path, bundles):
         ("浙江省/宁波市/海曙区", 2022, 1, 1, 0, 0, 1.0), ("浙江省/宁波市/海曙区", 2023, 2, 1, 1, 2, 0.5),
         ("浙江省/宁波市/鄞州区", 2023, 2, 1, 1, 0, 0.5),
     ]
-
-
-def test_a_lake_with_string_dates_still_builds_and_asks_for_a_reparse(tmp_path, bundles, caplog):
-    """A lake written before `published` was a date (FORMAT 2: an ISO string in reports' files)."""
-    root = tmp_path / "parquet"
-    lake = Lake(str(root))
-    lake.write(bundles)
-    for part in root.glob("reports/year=*/agency_id=*/part.parquet"):
-        table = pq.read_table(part, partitioning=None)
-        i = table.schema.get_field_index("published")
-        text = table["published"].cast(pa.string())
-        if "agency_id=a" in str(part):  # older versions did not check the day: read as no date, never a failure
-            text = pa.array(["2024-02-30"])
-        pq.write_table(table.set_column(i, "published", text), part)
-        part.with_name(part.name + CHECKSUM_SUFFIX).unlink()  # as an older version wrote it
-    (root / FORMAT_FILE).write_text("2\n")
-    assert not lake.is_current_format()
-    with caplog.at_level(logging.WARNING):
-        db = build(lake, tmp_path / "g.duckdb")
-    assert "govreports reparse" in caplog.text
-    assert q(db, TIMELINESS + " ORDER BY agency_id") == [
-        ("a", 2023, D(2024, 3, 1), "first_seen", D(2024, 1, 31), 30, False), *EXPECTED[1:]]
 
 
 @pytest.mark.parametrize("style", STYLES)

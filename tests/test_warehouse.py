@@ -308,12 +308,13 @@ def test_counts_are_bigint_and_money_double(warehouse, name):
     assert {c: types[c] for c in _TYPES[name]} == _TYPES[name]
 
 
-def test_lake_views_have_the_columns_of_the_tables(warehouse):
-    # agency_id (the ASCII id) and agency (the name) mean one thing in the lake views and the tables.
+def test_the_lake_has_the_columns_of_the_tables(warehouse):
+    # agency_id (the ASCII id) and agency (the name) mean one thing in the lake and the tables.
+    lake = Lake(str(Path(warehouse).parent / "parquet"))
     for dataset in ("facts", "reports", "checks"):
-        assert _describe(warehouse, f"lake_{dataset}") == _describe(warehouse, f"{dataset}_all_versions")
-    assert q(warehouse, "SELECT DISTINCT agency_id, agency FROM lake_checks ORDER BY 1") == q(
-        warehouse, "SELECT DISTINCT agency_id, agency FROM lake_facts ORDER BY 1") == [
+        assert set(lake.read(dataset).columns) == set(_describe(warehouse, f"{dataset}_all_versions")) - {"is_current"}
+    assert q(warehouse, "SELECT DISTINCT agency_id, agency FROM checks_all_versions ORDER BY 1") == q(
+        warehouse, "SELECT DISTINCT agency_id, agency FROM facts_all_versions ORDER BY 1") == [
         ("330203-jtj", "海曙区交通运输局"), ("330205-jtj", "江北区交通运输局"), ("330212-jtj", "鄞州区交通运输局")]
 
 
@@ -363,11 +364,75 @@ def test_the_current_version_is_the_last_seen_of_those_that_parsed(tmp_path):
              for name, v in {"a": a, "b": b, "bad": bad}.items()])
         db = build(lake, tmp_path / "govreports.duckdb", versions=versions)
         flags = {rid[r]: c for r, c in q(db, "SELECT report_id, is_current FROM reports_all_versions")}
-        assert q(db, "SELECT report_id, is_current FROM lake_reports ORDER BY 1") == q(
-            db, "SELECT report_id, is_current FROM reports_all_versions ORDER BY 1")
         return sorted(name for name, flag in flags.items() if flag)
 
     assert current(None) == ["b"]  # no fetch log: when first fetched; the failed version never displaces
     # A -> B -> A: A was seen last; the failed version, seen after it, does not count.
     assert current({"a": "2024-01-05T00:00Z", "b": "2024-01-04T00:00Z", "bad": "2024-01-06T00:00Z"}) == ["a"]
     assert current({"a": "2024-01-01T00:00Z", "b": "2024-01-04T00:00Z", "bad": "2024-01-09T00:00Z"}) == ["b"]
+
+
+# -- refresh in proportion to the change (issue 17) ---------------------------------------------------------
+
+_EVERY_TABLE = ("reports_all_versions", "facts_all_versions", "checks_all_versions", "coverage", "region_rollup",
+                "licensing_trend", "data_quality", "metrics")
+
+
+def _contents(db: Path) -> dict[str, list[str]]:
+    return {t: sorted(map(repr, q(db, f"SELECT * EXCLUDE (loaded_at) FROM {t}" if t.startswith("reports")
+                                  else f"SELECT * FROM {t}"))) for t in _EVERY_TABLE}
+
+
+def test_a_refresh_after_a_load_reads_only_that_loads_files(tmp_path):
+    """The database built, one report loaded: the refresh reads the new commit's files only. Every other data
+    file is overwritten with garbage first, which any read of it would fail on or report as tampered."""
+    lake = Lake(str(tmp_path / "parquet"))
+    for i in range(4):  # four loads, as four nights
+        lake.write([bundle(f"a{i}", f"{i}号区民政局", 2021 + i % 2, "2021", 10 + i, 2, region=f"{CITY}/{i}区")])
+    db = build(lake, tmp_path / "govreports.duckdb")
+    before = q(db, "SELECT versions FROM build_info")
+    others = [Path(f) for files in lake.snapshot().files.values() for f in files]
+    lake.write([bundle("new", "新区民政局", 2022, "2021", 99, 2, region=f"{CITY}/新区")])
+    for f in others:
+        f.write_bytes(b"not parquet at all")
+    build(lake, db)
+    assert q(db, "SELECT count(*) FROM lake_tampered") == [(0,)]  # the garbage was never read
+    assert q(db, "SELECT agency_id FROM reports ORDER BY 1") == [("a0",), ("a1",), ("a2",), ("a3",), ("new",)]
+    assert q(db, "SELECT decisions FROM licensing_trend WHERE agency_id = 'new'") == [(99,)]
+    assert q(db, "SELECT versions FROM build_info") != before
+
+
+def test_a_refreshed_database_equals_one_built_whole(tmp_path):
+    lake = Lake(str(tmp_path / "parquet"))
+    lake.write([bundle("a1", "甲区民政局", 2021, "2021", 10, 2, region=f"{CITY}/甲区"),
+                bundle("a2", "乙区民政局", 2021, "2021", 20, 2, region=f"{CITY}/乙区")])
+    db = build(lake, tmp_path / "govreports.duckdb")
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 8, 2, region=f"{CITY}/甲区")])
+    # A new version of a2's 2021 report: it becomes current, the old one stays beside it.
+    lake.write([bundle("a2", "乙区民政局", 2021, "2021", 25, 2, region=f"{CITY}/乙区", fetched_at="2024-02-01")])
+    build(lake, db)
+    whole = build(lake, tmp_path / "whole.duckdb", full=True)
+    assert _contents(db) == _contents(whole)
+    assert q(db, "SELECT agency_id, year, decisions FROM licensing_trend ORDER BY 1, 2") == [
+        ("a1", 2021, 10), ("a1", 2022, 8), ("a2", 2021, 25)]
+
+
+def test_a_reload_or_a_database_of_another_lake_is_built_whole(tmp_path, caplog):
+    lake = Lake(str(tmp_path / "parquet"))
+    b = bundle("a1", "甲区民政局", 2021, "2021", 10, 2)
+    lake.write([b])
+    db = build(lake, tmp_path / "govreports.duckdb")
+    lake.write([b])  # a reload removes rows: no increment to add
+    assert lake.changes(json_versions(db), lake.snapshot()) is None
+    build(lake, db)
+    assert q(db, "SELECT count(*) FROM reports_all_versions") == [(1,)]
+    other = Lake(str(tmp_path / "other"))
+    other.write([bundle("z9", "丙区民政局", 2021, "2021", 5, 2)])
+    build(other, db)  # built from another lake: its versions say nothing of this one
+    assert q(db, "SELECT agency_id FROM reports") == [("z9",)]
+
+
+def json_versions(db: Path) -> dict[str, int]:
+    import json
+
+    return json.loads(q(db, "SELECT versions FROM build_info")[0][0])
