@@ -454,6 +454,7 @@ def child_plain(spec: dict) -> dict:
             else:
                 outcomes = list(pool.map(lambda b: steps.parse_and_load(wh.raw, wh.lake, b, by_id), batches))
             parsed = sum(o.parsed for o in outcomes)
+            steps.commit(wh.lake, [f for o in outcomes for f in o.staged])
         if parsed:
             steps.refresh(wh)
         wall = time.perf_counter() - t0
@@ -487,7 +488,90 @@ def child_reparse(spec: dict) -> dict:
     return out
 
 
-CHILDREN = {"nightly": child_nightly, "plain": child_plain, "reparse": child_reparse}
+def _changed_pages(spec: dict, k: int, tag: str) -> list:
+    """k reports of the corpus, republished with a trivial change (a comment appended: a new version, the same
+    values), stored in the raw zone and logged as the crawl logs a new version."""
+    import pandas as pd
+
+    from benchmarks.sites import page_bytes
+    from govreports.extract.fetchlog import FetchLog
+    from govreports.extract.rawzone import RawZone
+    from govreports.flows.steps import PageRef
+
+    n_agencies, padded = spec["agencies"], spec["padded"]
+    chunks = math.ceil(n_agencies / CHUNK_AGENCIES)
+    rng = random.Random(f"{tag}-{k}")
+    picked = sorted(rng.sample(range(chunks * CHUNK_AGENCIES * len(YEARS)), k))
+    raw, log = RawZone(Path(spec["warehouse"], "raw")), FetchLog(Path(spec["warehouse"], "fetch_log"))
+    now = pd.Timestamp.now(tz="UTC")
+    refs, records = [], []
+    for chunk in sorted({i // (CHUNK_AGENCIES * len(YEARS)) for i in picked}):
+        _, reports = chunk_site(chunk, n_agencies, padded=padded)
+        for i in (i for i in picked if i // (CHUNK_AGENCIES * len(YEARS)) == chunk):
+            r = reports[(i % (CHUNK_AGENCIES * len(YEARS))) % len(reports)]
+            data = page_bytes(r) + f"<!-- {tag} -->".encode()
+            sha, _ = raw.put(data)
+            url = SITE_PREFIX + r.path
+            records.append({"url": url, "final_url": url, "agency_id": r.agency_id, "year": r.year, "kind": "report",
+                            "status": 200, "sha256": sha, "bytes": len(data), "outcome": "new_version",
+                            "fetched_at": now})
+            refs.append(PageRef(r.agency_id, url, sha, r.year, None))
+    log.append(records)
+    return refs
+
+
+def child_refresh(spec: dict) -> dict:
+    """A nightly run's work after its requests, for k changed reports, through the flow's step functions (not
+    in a Prefect flow: its share is measured by `nightly`): the parse cache (the database's ids), each version's
+    first sighting (the fetch log), parse and stage in 2 processes, merge and commit, refresh of the database."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from govreports.extract.fetchlog import FetchLog
+    from govreports.extract.sources import load_sources
+    from govreports.flows import steps
+    from govreports.flows.config import Warehouse
+    from govreports.flows.pipeline import PARSE_BATCH, _parse_process_start
+    from govreports.load.lake import Lake
+    from govreports.load.warehouse import built_from
+
+    rss = RssSampler()
+    wh = Warehouse(spec["warehouse"])
+    by_id = {s.agency_id: s for s in load_sources(spec["sources"], site=SITE_PREFIX)}
+    out: dict[str, Any] = {"runs": []}
+    for k in spec["changed"]:
+        refs = _changed_pages(spec, k, f"{spec['tag']}-{k}")
+        times: dict[str, float] = {}
+        cpu0 = cpu_now()
+        t0 = time.perf_counter()
+        todo = steps.not_loaded(refs, Lake(wh.lake), db=wh.db)
+        times["not_loaded"] = time.perf_counter() - t0
+        t = time.perf_counter()
+        todo = steps.with_first_seen(todo, FetchLog(wh.fetch_log))
+        times["with_first_seen"] = time.perf_counter() - t
+        t = time.perf_counter()
+        batches = steps.agency_batches(todo, PARSE_BATCH)
+        with ProcessPoolExecutor(2, multiprocessing.get_context("spawn"), initializer=_parse_process_start) as procs:
+            outcomes = list(procs.map(steps.parse_and_load, [wh.raw] * len(batches), [wh.lake] * len(batches),
+                                      batches, [steps.sources_for(b, by_id) for b in batches]))
+        times["parse_and_stage"] = time.perf_counter() - t
+        t = time.perf_counter()
+        steps.commit(wh.lake, [f for o in outcomes for f in o.staged])
+        times["merge_and_commit"] = time.perf_counter() - t
+        before = built_from(wh.db)
+        t = time.perf_counter()
+        steps.refresh(wh, list(by_id.values()))
+        times["refresh"] = time.perf_counter() - t
+        wall = time.perf_counter() - t0
+        run = {"changed": k, "parsed": sum(o.parsed for o in outcomes), "wall_s": round(wall, 2),
+               "stages_s": {n: round(v, 2) for n, v in times.items()}, "versions_before": before.versions if before
+               else None, "versions_after": built_from(wh.db).versions} | cpu_since(cpu0)
+        out["runs"].append(run)
+        print(f"  {k} changed: {wall:.1f} s {run['stages_s']}", flush=True)
+    out |= rss.stop()
+    return out
+
+
+CHILDREN = {"nightly": child_nightly, "plain": child_plain, "reparse": child_reparse, "refresh": child_refresh}
 
 
 def run_child(kind: str, spec: dict, root: Path) -> dict:
@@ -608,13 +692,15 @@ def cmd_reparse(args: argparse.Namespace) -> dict:
         (root / "corpus.json").write_text(json.dumps(corpus))
     if args.command == "corpus":
         return {"benchmark": "corpus", "corpus": corpus, "root": str(root)}
+    from govreports.load.lake import Lake
+
     n = corpus["reports"]
     spec = {"warehouse": str(root / "wh"), "sources": str(root / "sources.csv"), "site": SITE_PREFIX, "reports": n}
     run = run_child("reparse", spec, root)
     result = {"benchmark": "reparse", "reports": n, "corpus": corpus, "run": run,
               "goal_600s_at_100k_met": run["wall_s"] * 100_000 / n < 600,
               "check": verify(root / "wh" / "govreports.duckdb", str(root / "expected" / "*.parquet"), n),
-              "lake_files": sum(1 for _ in (root / "wh" / "parquet").rglob("part.parquet")),
+              "lake_files": Lake(str(root / "wh" / "parquet")).file_count(),
               "lake_mb": _du_mb(root / "wh" / "parquet"),
               "db_mb": round((root / "wh" / "govreports.duckdb").stat().st_size / 2**20, 1)}
     print(f"\nreparse, {n} reports: {run['wall_s']:.1f} s = {run['reports_per_s']} reports/s; orchestration "
@@ -682,6 +768,23 @@ def replicate(src: Path, dst: Path, copies: int) -> dict:
         con.close()
     return {"copies": copies, "replicate_s": round(time.perf_counter() - t0, 1),
             "db_mb": round(dst.stat().st_size / 2**20, 1)}
+
+
+def cmd_refresh(args: argparse.Namespace) -> dict:
+    """On the warehouse `reparse --keep` left: nights with k changed reports each."""
+    root = args.scratch / f"reparse-{args.reports}"
+    corpus = json.loads((root / "corpus.json").read_text())
+    spec = {"warehouse": str(root / "wh"), "sources": str(root / "sources.csv"), "changed": args.changed,
+            "agencies": corpus["agencies"], "padded": corpus.get("padded", True), "tag": time.strftime("%Y%m%d%H%M%S")}
+    run = run_child("refresh", spec, root)
+    from govreports.load.lake import Lake
+
+    result = {"benchmark": "refresh", "reports": corpus["reports"], "run": run,
+              "lake_files": Lake(str(root / "wh" / "parquet")).file_count(),
+              "db_mb": round((root / "wh" / "govreports.duckdb").stat().st_size / 2**20, 1)}
+    print(f"  peak RSS {run['peak_rss_mb']} MB; whole tree {run['peak_total_pss_mb']} MB PSS; "
+          f"lake {result['lake_files']} files; database {result['db_mb']} MB")
+    return result
 
 
 def cmd_duckdb(args: argparse.Namespace) -> dict:
@@ -767,6 +870,9 @@ def main(argv: list[str] | None = None) -> None:
             q.add_argument("--warehouse", help="time the scans on this warehouse instead of building one")
             q.add_argument("--replicate", type=int, default=1,
                            help="with --warehouse: scan a copy holding this many copies of every report")
+    p = sub.add_parser("refresh", help="nights of k changed reports on the warehouse `reparse --keep` left")
+    p.add_argument("--reports", type=int, required=True, help="the size of the kept reparse corpus")
+    p.add_argument("--changed", type=int, nargs="+", default=[1, 10_000])
     p = sub.add_parser("profile", help="cProfile of parse + load over a built warehouse")
     p.add_argument("--warehouse", required=True)
     p.add_argument("--sources")
@@ -777,7 +883,7 @@ def main(argv: list[str] | None = None) -> None:
         q.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = parser.parse_args(argv)
     commands = {"nightly": cmd_nightly, "reparse": cmd_reparse, "corpus": cmd_reparse, "duckdb": cmd_duckdb,
-                "profile": cmd_profile}
+                "profile": cmd_profile, "refresh": cmd_refresh}
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     result = commands[args.command](args)
     result |= {"date": started, "command": "python -m benchmarks.scale " + " ".join(argv), "cpus": os.cpu_count()}

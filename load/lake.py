@@ -57,6 +57,7 @@ REPORT_COLUMNS: dict[str, str] = pandas_types(REPORTS)  # one row per report ver
 # Rows per file when files are merged: about 1 million fact rows is 10-20 MB of Parquet, few enough files
 # for an object store, and small enough that a merge holds little in memory.
 MERGE_ROWS = 1_000_000
+ROW_GROUP = 128_000  # rows per row group of a merged file, about what DuckDB scans per thread
 
 log = logging.getLogger(__name__)
 
@@ -211,14 +212,26 @@ class Lake:
 
     # -- writing -------------------------------------------------------------------------------------------
 
-    def _write_file(self, dataset: str, year: int, table: pa.Table, unit: str | None = None) -> StagedFile:
-        """One data file, sorted by agency and report, its sha256 recorded before it can be committed. `unit`:
-        the merge it comes from, in its name (a file changed outside the pipeline takes its unit's files of that
-        year, in every dataset, out of the build: `verify`)."""
-        table = table.sort_by([("agency_id", "ascending"), ("report_id", "ascending")])
+    def _write_file(self, dataset: str, year: int, tables: Iterable[pa.Table], unit: str | None = None) -> StagedFile:
+        """One data file from these tables (each sorted by agency and report), written as they come, in row
+        groups of about ROW_GROUP rows; its sha256 recorded before it can be committed. `unit`: the merge it
+        comes from, in its name (a file changed outside the pipeline takes its unit's files of that year, in
+        every dataset, out of the build: `verify`)."""
         sink = pa.BufferOutputStream()
-        # No dictionary pages for small files: they repeat values too little (BENCHMARKS.md, Scale, Round 3).
-        pq.write_table(table, sink, compression=COMPRESSION, use_dictionary=table.num_rows > 50_000)
+        rows = 0
+        # Dictionary pages pay off in a merged file (values repeat across thousands of reports), not in a
+        # batch's (BENCHMARKS.md, Scale, Round 3).
+        with pq.ParquetWriter(sink, SCHEMAS[dataset], compression=COMPRESSION, use_dictionary=unit is not None) as out:
+            pending: list[pa.Table] = []
+            for table in tables:
+                pending.append(table)
+                if sum(t.num_rows for t in pending) >= ROW_GROUP:
+                    out.write_table(pa.concat_tables(pending), row_group_size=2 * ROW_GROUP)
+                    rows += sum(t.num_rows for t in pending)
+                    pending = []
+            if pending or not rows:
+                out.write_table(pa.concat_tables(pending) if pending else SCHEMAS[dataset].empty_table())
+                rows += sum(t.num_rows for t in pending)
         data = sink.getvalue()
         name = f"part-{unit or uuid.uuid4().hex[:12]}-{uuid.uuid4().hex[:12]}.parquet"
         relative = f"{PARTITION}={year}/{name}"
@@ -231,7 +244,7 @@ class Lake:
             f.write(sha.encode())
         with self.fs.open_output_stream(f"{directory}/{name}") as f:
             f.write(data)
-        return StagedFile(dataset, year, relative, len(data), table.num_rows, sha)
+        return StagedFile(dataset, year, relative, len(data), rows, sha)
 
     def stage(self, bundles: Iterable[ReportBundle],
               on_file: Callable[[str], None] | None = None) -> tuple[list[StagedFile], WriteSummary]:
@@ -259,7 +272,8 @@ class Lake:
             year_of_row = pa.array(row_years[dataset], pa.int64())
             for year in sorted(set(row_years[dataset])):
                 part = batch[dataset].filter(pc.equal(year_of_row, year))
-                staged.append(self._write_file(dataset, year, part))
+                part = part.sort_by([("agency_id", "ascending"), ("report_id", "ascending")])
+                staged.append(self._write_file(dataset, year, [part]))
                 if on_file is not None:
                     on_file(staged[-1].path)
         summary = WriteSummary(len(bundles), batch["facts"].num_rows, batch["checks"].num_rows, partitions)
@@ -286,16 +300,13 @@ class Lake:
         unit = uuid.uuid4().hex[:12]
         out = []
         for (dataset, year), files in groups.items():
-            pending: list[pa.Table] = []
-            rows = 0
-            for s in files:
-                pending.append(self._read_relative(dataset, s.path))
-                rows += s.rows
-                if rows >= MERGE_ROWS:
-                    out.append(self._write_file(dataset, year, pa.concat_tables(pending), unit))
-                    pending, rows = [], 0
-            if pending:
-                out.append(self._write_file(dataset, year, pa.concat_tables(pending), unit))
+            chunk: list[StagedFile] = []
+            for s in files:  # files of up to MERGE_ROWS rows, read one small file at a time
+                chunk.append(s)
+                if sum(c.rows for c in chunk) >= MERGE_ROWS or s is files[-1]:
+                    out.append(self._write_file(dataset, year, (self._read_relative(dataset, c.path) for c in chunk),
+                                                unit))
+                    chunk = []
             for s in files:
                 self._delete(dataset, s.path)
         return out
@@ -376,7 +387,7 @@ class Lake:
                                         partition_values={PARTITION: str(year)}))
             keep = data.filter(pc.invert(hit))
             if keep.num_rows:
-                actions.append(_add(self._write_file(dataset, year, keep)))
+                actions.append(_add(self._write_file(dataset, year, [keep], _unit(path)[1])))
         return actions
 
     def write(self, bundles: Iterable[ReportBundle], on_file: Callable[[str], None] | None = None,
