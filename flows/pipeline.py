@@ -219,7 +219,9 @@ class _ParseStage:
                 self.staged += Lake(self.lake_root).merge(self.pending)
                 self.pending, self.pending_reports = [], 0
             if (self.staged and (final or not self.replace_all)) or (final and self.replace_all):
-                versions = steps.commit(self.lake_root, self.staged, replace_all=self.replace_all)
+                # The parse cache (`seen`: the database's ids, or the lake's after an unfinished run) left out
+                # what the lake holds: the commit need not read the lake's ids again.
+                versions = steps.commit(self.lake_root, self.staged, replace_all=self.replace_all, known_new=True)
                 log.info("committed %d lake files: versions %s", len(self.staged), versions)
                 self.staged = []
         except OSError as exc:  # a full disk or a read-only lake fails the stage as a whole

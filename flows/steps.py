@@ -206,10 +206,13 @@ def load(lake_root: str, bundles: Sequence[ReportBundle]) -> list[StagedFile]:
     return Lake(lake_root).stage(bundles, on_file=lambda _path: checkpoint("write"))[0]
 
 
-def commit(lake_root: str, staged: Sequence[StagedFile], replace_all: bool = False) -> dict[str, int]:
-    """Merge staged files into one per dataset and year, and commit them: the rows become visible."""
+def commit(lake_root: str, staged: Sequence[StagedFile], replace_all: bool = False,
+           known_new: bool = False) -> dict[str, int]:
+    """Merge staged files into one per dataset and year, and commit them: the rows become visible. `known_new`:
+    the parse cache already left out every report id the lake holds (so no file of the lake is read)."""
     lake = Lake(lake_root)
-    return lake.commit(lake.merge(staged), replace_all=replace_all, on_commit=lambda _name: checkpoint("write"))
+    return lake.commit(lake.merge(staged), replace_all=replace_all, known_new=known_new,
+                       on_commit=lambda _name: checkpoint("write"))
 
 
 def refresh(wh: Warehouse, sources: Iterable[Source] | None = None) -> Path:

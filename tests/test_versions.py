@@ -136,3 +136,32 @@ def test_a_to_b_to_a_makes_a_current_again_and_reparse_agrees(pipeline, site, fr
     with connect(Warehouse(str(wh)).db) as con:
         assert con.execute("SELECT report_id, is_current FROM reports_all_versions ORDER BY 1").fetchall() == current
     assert_as_fresh(site, wh, fresh)
+
+
+def test_a_night_that_loads_one_report_reads_no_other_lake_file(pipeline, site, tmp_path):
+    """Issue 17: the refresh costs what changed. After a first run over every agency, every data file of the
+    lake is overwritten with garbage; the next night one report changed: the run loads it and refreshes the
+    database from the new files alone (reading any other file would fail, or list it in lake_tampered)."""
+    root, url = site
+    serve_page(site, GOOD)
+    wh = tmp_path / "wh"
+    run = dict(sources_file=str(root / "sources.csv"), warehouse=str(wh), site=url, allow_loopback=True, delay=0.0,
+               timeout=5.0)
+    first = pipeline.nightly(**run)
+    assert first["parsed"] > 10
+    before = tables(wh)
+    others = [p for p in (wh / "parquet").rglob("part-*.parquet")]
+    for p in others:
+        p.write_bytes(b"garbage, not Parquet")
+    serve_page(site, CHANGED)
+    try:
+        second = pipeline.nightly(**run)
+    finally:
+        serve_page(site, GOOD)
+    assert second["parsed"] == 1 and not second["failures"]
+    assert licensing(wh) == [14121.0]
+    after = tables(wh)
+    theirs = {name: df[df["agency_id"] != AGENCY].reset_index(drop=True) for name, df in after.items()}
+    assert all(theirs[n].equals(before[n][before[n]["agency_id"] != AGENCY].reset_index(drop=True)) for n in theirs)
+    with connect(Warehouse(str(wh)).db) as con:
+        assert con.execute("SELECT count(*) FROM lake_tampered").fetchone() == (0,)
