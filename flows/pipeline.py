@@ -224,6 +224,8 @@ class _ParseStage:
                 versions = steps.commit(self.lake_root, self.staged, replace_all=self.replace_all, known_new=True)
                 log.info("committed %d lake files: versions %s", len(self.staged), versions)
                 self.staged = []
+            if final and not self.replace_all and (merged := steps.compact(self.lake_root)):
+                log.info("merged %d small lake files", merged)
         except OSError as exc:  # a full disk or a read-only lake fails the stage as a whole
             raise StageFailed(f"cannot write the lake at {self.lake_root}: {exc}") from exc
 

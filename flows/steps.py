@@ -215,6 +215,11 @@ def commit(lake_root: str, staged: Sequence[StagedFile], replace_all: bool = Fal
                        on_commit=lambda _name: checkpoint("write"))
 
 
+def compact(lake_root: str) -> int:
+    """Merge each year's small loads once they pile up (Lake.compact): the nightly commits' files stay few."""
+    return Lake(lake_root).compact(on_commit=lambda _name: checkpoint("write"))
+
+
 def refresh(wh: Warehouse, sources: Iterable[Source] | None = None) -> Path:
     """Rebuild the analysts' database from the lake (atomically replacing the old file), with the current
     version of each report decided from when the fetch log last saw each version. `sources`: the run's

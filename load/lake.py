@@ -398,6 +398,55 @@ class Lake:
         self.commit(self.merge(staged), replace_all=replace_all, on_commit=on_file)
         return summary
 
+    def compact(self, at: int = 16, on_commit: Callable[[str], None] | None = None) -> int:
+        """Merge the small loads of each year, once a year has `at` of them (nightly loads add a few files each):
+        the files of those loads, in every dataset, into files of up to MERGE_ROWS rows, committed as a change
+        of files, not of rows (dataChange false: a refresh skips it). Files that fail their checksum are left as
+        they are. Returns the number of files merged away."""
+        self.recover()
+        snapshot = self.snapshot()
+        units: dict[int, set[str]] = defaultdict(set)  # year -> its loads (from the files' names: nothing read)
+        for uri in snapshot.files["reports"]:
+            year, unit = _unit(uri)
+            units[year].add(unit)
+        merge = {year: found for year, found in units.items() if len(found) >= at}
+        chosen = {d: [u for u in snapshot.files[d] if _unit(u)[1] in merge.get(_unit(u)[0], ())] for d in DATASETS}
+        checked, tampered = self.verify(chosen)  # a changed file is never merged into a new one: that would launder it
+        for t in tampered:
+            merge[t.year].discard(t.unit)
+        merge = {year: found for year, found in merge.items() if len(found) >= 2}
+        checked = {d: [u for u in paths if _unit(u)[1] in merge.get(_unit(u)[0], ())] for d, paths in checked.items()}
+        if not merge:
+            return 0
+        commit, merged = uuid.uuid4().hex, 0
+        units_of = {year: uuid.uuid4().hex[:12] for year in merge}  # one per year, the same in every dataset
+        for dataset in DATASETS:
+            prefix = len(self.table_uri(dataset)) + 1
+            actions: list[AddAction | RemoveAction] = []
+            by_year: dict[int, list[str]] = defaultdict(list)
+            for uri in checked[dataset]:
+                by_year[_unit(uri)[0]].append(uri[prefix:])
+            counts = _records(self._table(dataset))
+            for year, paths in by_year.items():
+                rows = [counts.get(p, 0) for p in paths]
+                start = 0
+                while start < len(paths):
+                    end, total = start, 0
+                    while end < len(paths) and (total < MERGE_ROWS or end == start):
+                        total += rows[end]
+                        end += 1
+                    new = self._write_file(dataset, year, (self._read_relative(dataset, p) for p in paths[start:end]),
+                                           units_of[year])
+                    actions.append(_add(new, data_change=False))
+                    start = end
+                actions += [RemoveAction(path=p, data_change=False, deletion_timestamp=int(time.time() * 1000),
+                                         partition_values={PARTITION: str(year)}) for p in paths]
+                merged += len(paths)
+            self._commit(dataset, actions, commit, replace_all=False)
+            if on_commit is not None:
+                on_commit(dataset)
+        return merged
+
     # -- reading -------------------------------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
@@ -521,10 +570,18 @@ def _s3(options: Mapping[str, str]) -> pafs.S3FileSystem:
                              scheme=urlparse(endpoint).scheme if endpoint else "https")
 
 
-def _add(s: StagedFile) -> AddAction:
+def _add(s: StagedFile, data_change: bool = True) -> AddAction:
     return AddAction(path=s.path, size=s.size, partition_values={PARTITION: str(s.year)},
-                     modification_time=int(time.time() * 1000), data_change=True,
+                     modification_time=int(time.time() * 1000), data_change=data_change,
                      stats=json.dumps({"numRecords": s.rows}))
+
+
+def _records(table: DeltaTable | None) -> dict[str, int]:
+    """Rows per data file of the table's version, from the log (each add's numRecords)."""
+    if table is None:
+        return {}
+    actions = pa.table(table.get_add_actions(flatten=True))
+    return dict(zip(actions.column("path").to_pylist(), actions.column("num_records").to_pylist(), strict=True))
 
 
 def _files_with_year(table: DeltaTable) -> list[tuple[str, int]]:

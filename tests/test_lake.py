@@ -248,3 +248,34 @@ def test_published_is_stored_as_a_date(tmp_path):
     (part,) = _data_files(tmp_path, "reports")
     assert pq.read_table(part, partitioning=None).schema.field("published").type == pa.date32()
     assert list(lake.read("reports")["published"]) == [dt.date(2023, 1, 15)]
+
+
+def _canon(df) -> list[tuple]:
+    return sorted(map(tuple, df.astype(str).values.tolist()))
+
+
+def test_compaction_merges_small_loads_without_changing_rows(tmp_path):
+    lake = Lake(str(tmp_path))
+    for i in range(6):  # six nights, two years
+        lake.write([bundle(f"a{i}", f"{i}号区民政局", 2021 + i % 2, "2021", 10 + i, 2)])
+    before, rows = lake.snapshot(), {d: lake.read(d) for d in DATASETS}
+    assert lake.compact(at=4) == 0  # three loads a year: not yet
+    assert lake.compact(at=3) == 18  # every file of both years, in every dataset
+    after = lake.snapshot()
+    assert {d: len(f) for d, f in after.files.items()} == {d: 2 for d in DATASETS}
+    for d in DATASETS:
+        assert _canon(lake.read(d)) == _canon(rows[d]) and len(rows[d]) > 0
+    # A change of files, not of rows: a refresh has nothing to add; every earlier version is still readable.
+    assert lake.changes(before.versions, after) == {d: [] for d in DATASETS}
+    assert all(Path(f).exists() for files in before.files.values() for f in files)
+    assert lake.verify(after.files)[1] == []
+
+
+def test_compaction_leaves_a_changed_file_alone(tmp_path):
+    lake = Lake(str(tmp_path))
+    for i in range(3):
+        lake.write([bundle(f"a{i}", f"{i}号区民政局", 2021, "2021", 10 + i, 2)])
+    victim = Path(lake.snapshot().files["facts"][0])
+    victim.write_bytes(Path(lake.snapshot().files["facts"][1]).read_bytes())
+    assert lake.compact(at=3) == 6  # the two good loads merged, in every dataset; the changed one left as it was
+    assert victim.exists() and str(victim) in lake.snapshot().files["facts"]
