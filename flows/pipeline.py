@@ -46,6 +46,7 @@ PARSE_BATCH = 100  # pages per parse-and-load task (whole agencies)
 # Reports staged before the flow merges their files (one per dataset and year) and, in a nightly run, commits
 # them: a killed run loses at most this much parsing, and a year's files come in thousands of reports.
 COMMIT_REPORTS = 5000
+MERGE_REPORTS = 50_000  # a reparse commits once, at its end: it merges in larger steps, into fewer, fuller files
 PARSE_AHEAD = 8  # batches in flight
 MIN_PAGES = 200  # a smaller parse stage stays on the flow's threads: starting processes costs more than it saves
 STALE_MARKER = steps.STALE_MARKER  # the database must be rebuilt (a load, or a page back at a known version)
@@ -288,7 +289,7 @@ class _ParseStage:
         progress.advance("parse", len(batch))
         self.pending += outcome.staged
         self.pending_reports += outcome.parsed
-        if self.pending_reports >= COMMIT_REPORTS:
+        if self.pending_reports >= (MERGE_REPORTS if self.replace_all else COMMIT_REPORTS):
             self._flush()
         for name in ("parsed", "values", "failed_checks"):
             setattr(self.summary, name, getattr(self.summary, name) + getattr(outcome, name))
