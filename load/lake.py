@@ -334,8 +334,7 @@ class Lake:
         table's new version."""
         self.recover()
         commit = uuid.uuid4().hex
-        ids = self._staged_ids(staged)
-        replaced = set() if replace_all or known_new or not ids else ids & self.report_ids()
+        replaced = set() if replace_all or known_new else self._staged_ids(staged) & self.report_ids()
         versions = {}
         for dataset in DATASETS:
             mine = [s for s in staged if s.dataset == dataset]
