@@ -202,7 +202,7 @@ def child_run(spec: dict) -> dict:
     out: dict[str, Any] = {"workers": w, "prefect_api": spec["prefect_api"], "prefect_startup_s": round(startup, 2)}
     t_c = time.perf_counter()
     with LocalCluster(n_workers=w, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         client.run(_install_counters)
         out["cluster_start_s"] = round(time.perf_counter() - t_c, 2)
         out["scheduler_address"] = cluster.scheduler_address
