@@ -201,6 +201,10 @@ class _ParseStage:
         self.pool: ProcessPoolTaskRunner | None = None
         self.pool_tried = False
         self.stack = contextlib.ExitStack()
+        if not _on_threads():  # a Dask cluster: its workers report to this flow's API, not each to a server of
+            # its own (one per worker, all on one SQLite file: BENCHMARKS.md, Dask LocalCluster)
+            self.stack.enter_context(temporary_settings(
+                updates={PREFECT_API_URL: str(FlowRunContext.get().client.api_url)}))
         progress.start("parse", 0)
 
     def __enter__(self) -> _ParseStage:
