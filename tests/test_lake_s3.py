@@ -39,10 +39,12 @@ server.stop()
 
 
 @contextlib.contextmanager
-def moto_s3() -> Iterator[str]:
-    """An S3 server on loopback (moto, objects in its memory) with an empty bucket BUCKET: its endpoint URL."""
+def moto_s3(log: Path | None = None) -> Iterator[str]:
+    """An S3 server on loopback (moto, objects in its memory) with an empty bucket BUCKET: its endpoint URL.
+    `log`: a file for the server's request log, a line per request (benchmarks/lake_s3.py counts them)."""
+    errors = open(log, "w") if log is not None else subprocess.DEVNULL
     child = subprocess.Popen([sys.executable, "-c", _SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True)
+                             stderr=errors, text=True)
     try:
         endpoint = f"http://127.0.0.1:{int(child.stdout.readline())}"
         client(endpoint).create_bucket(Bucket=BUCKET)
@@ -53,6 +55,8 @@ def moto_s3() -> Iterator[str]:
             child.wait(timeout=10)
         except subprocess.TimeoutExpired:
             child.kill()
+        if log is not None:
+            errors.close()
 
 
 def storage_options(endpoint: str) -> dict[str, str]:
