@@ -238,8 +238,9 @@ class Lake:
         sha = hashlib.sha256(data).hexdigest()
         directory = f"{self._table_path(dataset)}/{PARTITION}={year}"
         sums = f"{self._table_path(dataset)}/{CHECKSUMS}"
-        self.fs.create_dir(directory, recursive=True)
-        self.fs.create_dir(sums, recursive=True)
+        if self.local:  # an object store has no folders: pyarrow would PUT a marker object for each
+            self.fs.create_dir(directory, recursive=True)
+            self.fs.create_dir(sums, recursive=True)
         with self.fs.open_output_stream(f"{sums}/{name}.sha256") as f:
             f.write(sha.encode())
         with self.fs.open_output_stream(f"{directory}/{name}") as f:

@@ -33,7 +33,7 @@ from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
 
 log = logging.getLogger(__name__)
 VIEWS_DIR = Path(str(resources.files("govreports.load") / "views"))
-BUILD_MEMORY_LIMIT = os.environ.get("GOVREPORTS_DUCKDB_MEMORY", "160MB")
+BUILD_MEMORY_LIMIT = os.environ.get("GOVREPORTS_DUCKDB_MEMORY", "256MB")
 # Files read per statement and per connection. DuckDB keeps state for every Parquet file a database
 # instance has read (its object cache) and buffers parallel scans to keep insertion order: over one
 # glob of the whole lake that grows with the lake (BENCHMARKS.md, Scale, Round 3). Chunks on fresh
