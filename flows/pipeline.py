@@ -400,7 +400,7 @@ backfill = nightly.with_options(name="backfill")
 def reparse(warehouse: str = DEFAULT_WAREHOUSE, sources_file: str | None = None,
             site: str | None = None) -> dict:
     """Rebuild facts, reports and checks from the raw zone and the fetch log, with no network (after a
-    parser upgrade). The new lake is built beside the old one and swapped in when complete."""
+    parser upgrade). The new rows become each lake table's next version in one commit at the end."""
     started = time.perf_counter()
     wh = Warehouse(warehouse)
     try:
