@@ -31,7 +31,6 @@ import logging
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -244,24 +243,6 @@ def child_run(spec: dict) -> dict:
     return out
 
 
-def run_child(spec: dict, root: Path) -> dict:
-    """The child in a process of its own, so that its peak memory and its workers are its own."""
-    tag = f"dask-{spec['workers']}"
-    spec_file, out_file, time_file = root / f"{tag}.spec.json", root / f"{tag}.out.json", root / f"{tag}.time.txt"
-    spec_file.write_text(json.dumps(spec))
-    cmd = [sys.executable, "-m", "benchmarks.dask_workers", "_child", str(spec_file), str(out_file)]
-    if Path("/usr/bin/time").exists():
-        cmd = ["/usr/bin/time", "-v", "-o", str(time_file), *cmd]
-    env = dict(os.environ, PREFECT_HOME=str(root / "prefect-home"), PYTHONUNBUFFERED="1")
-    subprocess.run(cmd, check=True, env=env, cwd=Path(__file__).resolve().parent.parent)
-    out = json.loads(out_file.read_text())
-    if time_file.exists():
-        for line in time_file.read_text().splitlines():
-            if "Maximum resident set size" in line:  # the largest single process of the tree
-                out["time_v_max_rss_mb"] = round(int(line.rsplit(":", 1)[1]) / 1024, 1)
-    return out
-
-
 # -- the command -----------------------------------------------------------------------------------------------
 
 
@@ -324,7 +305,7 @@ def print_table(result: dict) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_child"]:
-        spec_file, out_file = argv[1:3]
+        spec_file, out_file = argv[2:4]  # after the kind, as scale.run_child passes it
         Path(out_file).write_text(json.dumps(child_run(json.loads(Path(spec_file).read_text())), default=str))
         return
     parser = argparse.ArgumentParser(prog="python -m benchmarks.dask_workers", description=__doc__.split("\n\n")[0])
@@ -354,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{time.strftime('%H:%M:%S')} {w} worker(s): reparse of {n} reports from an empty lake", flush=True)
         spec = {"workers": w, "reports": n, "warehouse": str(wh), "sources": str(root / "sources.csv"),
                 "site": scale.SITE_PREFIX, "progress": args.progress, "prefect_api": args.prefect_api}
-        run = run_child(spec, root)
+        run = scale.run_child(f"dask-{spec['workers']}", spec, root, module="benchmarks.dask_workers")
         run["loadavg_after"] = os.getloadavg()
         run["check"] = scale.verify(wh / "govreports.duckdb", str(root / "expected" / "*.parquet"), n)
         run["lake_parquet_files"] = _lake_files(wh / "parquet")

@@ -409,11 +409,23 @@ def child_nightly(spec: dict) -> dict:
     return out
 
 
+def _parse_in_processes(wh: Any, batches: list, by_id: dict, processes: int) -> list:
+    """parse_and_load over the batches in spawned processes, as the flow's process pool runs them."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from govreports.flows import steps
+    from govreports.flows.pipeline import _parse_process_start
+
+    with ProcessPoolExecutor(processes, multiprocessing.get_context("spawn"), initializer=_parse_process_start) as p:
+        return list(p.map(steps.parse_and_load, [wh.raw] * len(batches), [wh.lake] * len(batches), batches,
+                          [steps.sources_for(b, by_id) for b in batches]))
+
+
 def child_plain(spec: dict) -> dict:
     """The nightly's stages without Prefect: one crawl, then (not overlapping it, unlike the flow)
     parse-and-load batches of whole agencies on 4 threads (in a spawned process pool when the flow would
     use one), then one refresh."""
-    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor
 
     clock = StageClock()
     clock.install()
@@ -423,7 +435,7 @@ def child_plain(spec: dict) -> dict:
     from govreports.extract.sources import load_sources
     from govreports.flows import steps
     from govreports.flows.config import Warehouse
-    from govreports.flows.pipeline import PARSE_BATCH, _parse_process_start, parse_processes
+    from govreports.flows.pipeline import PARSE_BATCH, parse_processes
     from govreports.load.lake import Lake
 
     wh = Warehouse(spec["warehouse"])
@@ -447,10 +459,7 @@ def child_plain(spec: dict) -> dict:
                                          log)
             batches = steps.agency_batches(todo, PARSE_BATCH)
             if (n := parse_processes(len(todo))) > 1:
-                with ProcessPoolExecutor(n, multiprocessing.get_context("spawn"),
-                                         initializer=_parse_process_start) as procs:
-                    outcomes = list(procs.map(steps.parse_and_load, [wh.raw] * len(batches), [wh.lake] * len(batches),
-                                              batches, [steps.sources_for(b, by_id) for b in batches]))
+                outcomes = _parse_in_processes(wh, batches, by_id, n)
             else:
                 outcomes = list(pool.map(lambda b: steps.parse_and_load(wh.raw, wh.lake, b, by_id), batches))
             parsed = sum(o.parsed for o in outcomes)
@@ -524,13 +533,12 @@ def child_refresh(spec: dict) -> dict:
     """A nightly run's work after its requests, for k changed reports, through the flow's step functions (not
     in a Prefect flow: its share is measured by `nightly`): the parse cache (the database's ids), each version's
     first sighting (the fetch log), parse and stage in 2 processes, merge and commit, refresh of the database."""
-    from concurrent.futures import ProcessPoolExecutor
 
     from govreports.extract.fetchlog import FetchLog
     from govreports.extract.sources import load_sources
     from govreports.flows import steps
     from govreports.flows.config import Warehouse
-    from govreports.flows.pipeline import PARSE_BATCH, _parse_process_start
+    from govreports.flows.pipeline import PARSE_BATCH
     from govreports.load.lake import Lake
     from govreports.load.warehouse import built_from
 
@@ -550,9 +558,7 @@ def child_refresh(spec: dict) -> dict:
         times["with_first_seen"] = time.perf_counter() - t
         t = time.perf_counter()
         batches = steps.agency_batches(todo, PARSE_BATCH)
-        with ProcessPoolExecutor(2, multiprocessing.get_context("spawn"), initializer=_parse_process_start) as procs:
-            outcomes = list(procs.map(steps.parse_and_load, [wh.raw] * len(batches), [wh.lake] * len(batches),
-                                      batches, [steps.sources_for(b, by_id) for b in batches]))
+        outcomes = _parse_in_processes(wh, batches, by_id, 2)
         times["parse_and_stage"] = time.perf_counter() - t
         t = time.perf_counter()
         steps.commit(wh.lake, [f for o in outcomes for f in o.staged])
@@ -574,11 +580,12 @@ def child_refresh(spec: dict) -> dict:
 CHILDREN = {"nightly": child_nightly, "plain": child_plain, "reparse": child_reparse, "refresh": child_refresh}
 
 
-def run_child(kind: str, spec: dict, root: Path) -> dict:
-    """Run a measured child process; returns what it wrote, with /usr/bin/time's peak RSS when available."""
+def run_child(kind: str, spec: dict, root: Path, module: str = "benchmarks.scale") -> dict:
+    """Run a measured child process (`python -m <module> _child <kind> <spec> <out>`); returns what it wrote, with
+    /usr/bin/time's peak RSS (the largest single process of the tree) when available."""
     spec_file, out_file, time_file = root / f"{kind}.spec.json", root / f"{kind}.out.json", root / f"{kind}.time.txt"
     spec_file.write_text(json.dumps(spec))
-    cmd = [sys.executable, "-m", "benchmarks.scale", "_child", kind, str(spec_file), str(out_file)]
+    cmd = [sys.executable, "-m", module, "_child", kind, str(spec_file), str(out_file)]
     if Path("/usr/bin/time").exists():
         cmd = ["/usr/bin/time", "-v", "-o", str(time_file), *cmd]
     env = dict(os.environ, PREFECT_HOME=str(root / "prefect-home"), PYTHONUNBUFFERED="1")

@@ -223,7 +223,7 @@ class _ParseStage:
             if self.pending:
                 self.staged += Lake(self.lake_root).merge(self.pending)
                 self.pending, self.pending_reports = [], 0
-            if (self.staged and (final or not self.replace_all)) or (final and self.replace_all):
+            if (final if self.replace_all else self.staged):  # a reparse commits once, even nothing: an empty lake
                 # The parse cache (`seen`: the database's ids, or the lake's after an unfinished run) left out
                 # what the lake holds: the commit need not read the lake's ids again.
                 versions = steps.commit(self.lake_root, self.staged, replace_all=self.replace_all, known_new=True)

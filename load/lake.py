@@ -223,15 +223,16 @@ class Lake:
         # batch's (BENCHMARKS.md, Scale, Round 3).
         with pq.ParquetWriter(sink, SCHEMAS[dataset], compression=COMPRESSION, use_dictionary=unit is not None) as out:
             pending: list[pa.Table] = []
+            held = 0  # rows in pending
             for table in tables:
                 pending.append(table)
-                if sum(t.num_rows for t in pending) >= ROW_GROUP:
+                held += table.num_rows
+                if held >= ROW_GROUP:
                     out.write_table(pa.concat_tables(pending), row_group_size=2 * ROW_GROUP)
-                    rows += sum(t.num_rows for t in pending)
-                    pending = []
+                    rows, pending, held = rows + held, [], 0
             if pending or not rows:
                 out.write_table(pa.concat_tables(pending) if pending else SCHEMAS[dataset].empty_table())
-                rows += sum(t.num_rows for t in pending)
+                rows += held
         data = sink.getvalue()
         name = f"part-{unit or uuid.uuid4().hex[:12]}-{uuid.uuid4().hex[:12]}.parquet"
         relative = f"{PARTITION}={year}/{name}"

@@ -1,12 +1,11 @@
 """The DuckDB warehouse that analysts open: the lake's datasets as tables, and comparison views.
 
-The database is rebuilt from the Parquet lake into a new file that then replaces the old one
-(os.replace). An analyst's open connection keeps reading the file it opened, a new connection gets
-the new one: a query sees the old state or the new, never a mix, and since the loader never writes
-to the file analysts have open, they never meet a lock. Analysts open it read-only (`connect`).
-`lake_*` views read the Parquet files directly (absolute paths, explicit hive types) for whoever
-wants the lake's live state. A lake file whose checksum no longer matches is not loaded (its whole
-partition is left out) and is listed in `lake_tampered`. The database carries its dictionary: the table
+The database is built from a version of the Parquet lake (or refreshed from the files the lake's commits added
+since) into a new file that then replaces the old one (os.replace). An analyst's open connection keeps reading
+the file it opened, a new connection gets the new one: a query sees the old state or the new, never a mix, and
+since the loader never writes to the file analysts have open, they never meet a lock. Analysts open it
+read-only (`connect`). A lake file whose checksum no longer matches is not loaded (its load's files of that
+year are left out) and is listed in `lake_tampered`. The database carries its dictionary: the table
 `metrics` (data/dictionary.csv) and a comment on every table, view and column (data/columns.csv).
 """
 
@@ -45,7 +44,7 @@ _BUILD_CONFIG = {"memory_limit": BUILD_MEMORY_LIMIT, "preserve_insertion_order":
 # facts.value is DOUBLE: it holds counts and money (万元) alike. A count is an integer that a DOUBLE
 # holds exactly, else null (a fraction or 17 digits is no count a report prints, and null can neither
 # overflow nor round): the views and the checks table read counts through this, so they are BIGINT.
-_AS_COUNT = ("CREATE MACRO as_count(v) AS "
+_AS_COUNT = ("CREATE OR REPLACE MACRO as_count(v) AS "
              "CASE WHEN v = trunc(v) AND abs(v) <= 9007199254740992 THEN CAST(v AS BIGINT) END")
 _HIVE = "hive_partitioning = true, hive_types = {'year': BIGINT}"
 _DUCK_TYPES = {t.pandas: t.duckdb for t in TYPES.values()}  # pandas dtype -> DuckDB type
@@ -239,7 +238,7 @@ def _load_all(lake: Lake, snapshot: Snapshot, tmp: Path, step: Callable[[str], N
         paths = files.get(dataset, [])
         for i in range(0, max(len(paths), 1), BUILD_CHUNK_FILES):  # no files: one empty table
             with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
-                con.execute(_AS_COUNT.replace("CREATE MACRO", "CREATE OR REPLACE MACRO"))
+                con.execute(_AS_COUNT)
                 chunk = _select_from(dataset, _source(con, lake, dataset, paths[i:i + BUILD_CHUNK_FILES]))
                 con.execute(f"INSERT INTO {_LOADED[dataset]} {chunk}" if i else
                             f"CREATE TABLE {_LOADED[dataset]} AS {chunk}")
@@ -267,7 +266,7 @@ def _derive(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: Snapshot, fetc
             versions: pd.DataFrame | None, sources: Iterable[Mapping[str, str]] | None,
             step: Callable[[str], None]) -> None:
     """The tables and views made from the loaded tables, the fetch log's sightings and the registry."""
-    con.execute(_AS_COUNT.replace("CREATE MACRO", "CREATE OR REPLACE MACRO"))
+    con.execute(_AS_COUNT)
     con.register("report_versions_seen", _seen(versions))
     con.register("dictionary_cells", _dictionary_cells())
     con.register("registry", pa.Table.from_pylist(list(sources or ()), schema=arrow_schema(SOURCES)))
