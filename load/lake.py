@@ -387,7 +387,9 @@ class Lake:
             actions.append(RemoveAction(path=path, data_change=True, deletion_timestamp=int(time.time() * 1000),
                                         partition_values={PARTITION: str(year)}))
             keep = data.filter(pc.invert(hit))
-            if keep.num_rows:
+            # A file changed outside the pipeline is dropped, not rewritten: a new file would carry its rows
+            # under a checksum of ours (`reparse` rebuilds what it held).
+            if keep.num_rows and not self.verify({dataset: [self._for_readers(dataset, path)]})[1]:
                 actions.append(_add(self._write_file(dataset, year, [keep], _unit(path)[1])))
         return actions
 

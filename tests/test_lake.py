@@ -279,3 +279,20 @@ def test_compaction_leaves_a_changed_file_alone(tmp_path):
     victim.write_bytes(Path(lake.snapshot().files["facts"][1]).read_bytes())
     assert lake.compact(at=3) == 6  # the two good loads merged, in every dataset; the changed one left as it was
     assert victim.exists() and str(victim) in lake.snapshot().files["facts"]
+
+
+def test_a_reload_drops_a_changed_file_instead_of_rewriting_it(tmp_path):
+    """A reload rewrites the files holding the reloaded reports without them; a file changed outside the
+    pipeline is not rewritten (its forged rows would get a checksum of ours): it goes."""
+    lake = Lake(str(tmp_path))
+    a1, a2 = bundle("a1", "甲区民政局", 2022, "2021", 10, 2), bundle("a2", "乙区民政局", 2022, "2021", 20, 2)
+    lake.write([a1, a2])
+    (facts,) = lake.files("facts")
+    table = pq.read_table(facts, partitioning=None)
+    forged = table.set_column(table.schema.get_field_index("value"), "value",
+                              pa.array([99999.0] * table.num_rows, pa.float64()))
+    pq.write_table(forged, facts)  # a2's rows forged, in the file that also holds a1's
+    lake.write([a1])  # a1 reloaded
+    facts_now = lake.read("facts")
+    assert 99999 not in set(facts_now["value"]) and set(facts_now["agency_id"]) == {"a1"}
+    assert lake.verify(lake.snapshot().files)[1] == []
