@@ -476,8 +476,8 @@ def backfill(ctx: typer.Context,
 def reparse(ctx: typer.Context,
             sources: Annotated[str | None, typer.Option(help="the registry CSV, for agency names and regions")] = None,
             site: Site = None, quiet: Quiet = False, warehouse: WarehouseDir = None, db: DbFile = None) -> None:
-    """Parse every stored page version again (after a parser upgrade) into a new lake, swap it in, and rebuild
-    the database."""
+    """Parse every stored page version again (after a parser upgrade) into the lake's next version (committed
+    once, at the end; the old versions are kept), and rebuild the database."""
     if sources is not None:
         _select(ctx, ctx.params)  # a bad registry: one line now, not a failed flow
     _run_flow(ctx, "reparse", {"warehouse": _warehouse(ctx).root, "sources_file": sources, "site": site})
