@@ -185,7 +185,7 @@ def _api_for_workers(mode: str) -> Iterator[None]:
 def child_run(spec: dict) -> dict:
     """One worker count: a LocalCluster, the reparse flow on it, what each worker did."""
     clock = scale.StageClock()
-    clock.install()  # the flow's side: refs_from_log, the parse stage's add/_collect, refresh
+    clock.install()  # the flow's side: the parse stage's add/_collect (reading the fetch log in add), refresh
     rss = scale.RssSampler()  # this process (flow, Prefect client, Dask scheduler) and every descendant
     warnings = _DaskWarnings()
     for name in ("distributed", "dask"):

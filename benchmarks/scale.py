@@ -49,7 +49,7 @@ SCRATCH = Path("/tmp/govreports-scale")
 YEARS = (2019, 2020, 2021, 2022, 2023, 2024)
 CHUNK_AGENCIES = 400  # agencies generated per chunk (a multiple of 8: synthetic_site's department cycle)
 SITE_PREFIX = "http://127.0.0.1:8000"  # URLs written to the fetch log by `reparse` (no server is needed)
-STAGES = ("fetch", "refs_from_crawl", "with_first_seen", "refs_from_log", "not_loaded", "parse_pages", "load",
+STAGES = ("fetch", "refs_from_crawl", "with_first_seen", "not_loaded", "parse_pages", "load",
           "refresh")
 # The parse stage seen from the flow's process (with parse processes, parse_pages and load run in them):
 # handing pages to batches, and waiting for the batches' counts.

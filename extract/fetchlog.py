@@ -13,6 +13,7 @@ deleting its inputs leaves some attempts twice; every read takes exact duplicate
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -46,6 +47,8 @@ _NAMES = LOG_SCHEMA.names
 _COLUMNS = ", ".join(_NAMES)
 _ANCHORS = ("etag", "last_modified", "sha256")  # what a conditional request or a sha256 comparison needs
 _ROW_GROUP = 131_072
+COMPACT_GROUP = 2000  # files merged at a time
+MEMORY_LIMIT = "256MB"  # DuckDB's, reading the log
 
 # `a` is the attempts with the file each came from and its row there: their order as written is
 # (filename, file_row_number). Exact duplicates (a stopped compaction) give the same latest attempt and
@@ -67,8 +70,10 @@ WITH v AS (
     FROM a WHERE {_SUCCESS} AND sha256 IS NOT NULL GROUP BY url, sha256
 )
 SELECT * EXCLUDE (_last), sha256 = arg_max(sha256, _last) OVER (PARTITION BY url) AS is_current
-FROM v ORDER BY url, first_seen, _last
+FROM v
 """
+_VERSION_COLUMNS = ["url", "sha256", "agency_id", "year", "kind", "link_agency", "linked_from", "first_seen",
+                    "last_seen", "is_current"]
 _FRAME = f"SELECT {_COLUMNS} FROM a GROUP BY ALL ORDER BY fetched_at, min((filename, file_row_number))"
 _ALL = f"SELECT {_COLUMNS} FROM a"  # in the order written (DuckDB keeps insertion order)
 
@@ -101,11 +106,15 @@ class FetchLog:
         infos = self._fs.get_file_info(pafs.FileSelector(self._base, allow_not_found=True))
         return sorted(i.path for i in infos if i.base_name.endswith(".parquet") and not i.base_name.startswith("."))
 
-    def _query(self, sql: str, files: Sequence[str]) -> pa.RecordBatchReader:
+    def _query(self, sql: str, files: Sequence[str], rows: int = _ROW_GROUP) -> pa.RecordBatchReader:
         """The result of `sql` over the attempts in `files` as table `a`. DuckDB reads local files
         itself (the leanest read); files on another filesystem are streamed to it through pyarrow."""
-        con = duckdb.connect(config={"threads": 1})  # one thread: less memory, a little more time (BENCHMARKS.md)
+        # One thread and a memory limit beyond which DuckDB spills to a folder of its own (it removes it):
+        # a million versions' aggregate otherwise takes 1.3 GB (BENCHMARKS.md).
+        con = duckdb.connect(config={"threads": 1, "memory_limit": MEMORY_LIMIT,
+                                     "temp_directory": f"{tempfile.gettempdir()}/govreports-log-{uuid.uuid4().hex}"})
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
         if isinstance(self._fs, pafs.LocalFileSystem):
             paths = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
             con.register("log_schema", LOG_SCHEMA.empty_table())  # the columns that every file may lack
@@ -115,7 +124,7 @@ class FetchLog:
             con.register("a", self._stream(files))
         relation = con.sql(sql)
         # duckdb 2 renamed fetch_record_batch (which 1.x has) to to_arrow_reader
-        return (getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch)(_ROW_GROUP)
+        return (getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch)(rows)
 
     def _stream(self, files: Sequence[str]) -> pa.RecordBatchReader:
         """The attempts in `files` with the columns that DuckDB's read_parquet adds."""
@@ -195,13 +204,20 @@ class FetchLog:
         """One row per (url, sha256) ever stored, with when it was first and last seen, the agency_id,
         year, kind, link_agency and linked_from of its latest attempt that gave one, and whether it is the body of
         the URL's latest successful fetch."""
-        cols = ["url", "sha256", "agency_id", "year", "kind", "link_agency", "linked_from", "first_seen", "last_seen",
-                "is_current"]
         files = self._files()
         if not files:
-            return pd.DataFrame({c: pd.Series(dtype=bool if c == "is_current" else object) for c in cols})
-        table = self._query(_VERSIONS, files).read_all()
-        return table.to_pandas(types_mapper=_INT_TYPES.get)[cols]
+            return pd.DataFrame({c: pd.Series(dtype=bool if c == "is_current" else object) for c in _VERSION_COLUMNS})
+        table = self._query(_VERSIONS + " ORDER BY url, first_seen, _last", files).read_all()
+        return table.to_pandas(types_mapper=_INT_TYPES.get)[_VERSION_COLUMNS]
+
+    def versions_by_agency(self, rows: int = 20_000) -> Iterator[pd.DataFrame]:
+        """`versions()` in frames of `rows` rows, ordered by agency_id (then url): a reader that takes them
+        as they come never holds the whole log's versions (a million at national scale) at once."""
+        files = self._files()
+        if not files:
+            return
+        for batch in self._query(_VERSIONS + " ORDER BY agency_id, url, first_seen, _last", files, rows):
+            yield pa.Table.from_batches([batch]).to_pandas(types_mapper=_INT_TYPES.get)[_VERSION_COLUMNS]
 
     def frame(self) -> pd.DataFrame:
         """Every attempt, once, in fetched_at order (in the order written within the same microsecond)."""
@@ -212,11 +228,23 @@ class FetchLog:
     def compact(self, min_files: int = 64) -> int:
         """Merge every file into one when `min_files` or more have piled up (a crawl writes one per 64
         agencies). The merged file, named at the first input's time so that it sorts before anything
-        written later, is written whole, then the inputs are deleted. Call it holding the run lock.
-        Returns the number of files merged."""
+        written later, is written whole, then the inputs are deleted. Many files are merged COMPACT_GROUP at a
+        time first: DuckDB holds a reader per file it reads (BENCHMARKS.md, National scale). Call it holding
+        the run lock. Returns the number of files merged."""
         files = self._files()
         if len(files) < max(min_files, 2):
             return 0
+        merged = len(files)
+        while len(files) > COMPACT_GROUP:  # groups of consecutive files: the merged ones keep the order
+            for start in range(0, len(files), COMPACT_GROUP):
+                self._merge(files[start:start + COMPACT_GROUP])
+            files = self._files()
+        self._merge(files)
+        return merged
+
+    def _merge(self, files: Sequence[str]) -> None:
+        if len(files) < 2:
+            return
         stamp = files[0].rsplit("/", 1)[-1].split("-", 1)[0]
         batches = self._query(_ALL, files)
         with self._publish(f"{stamp}-compact-{uuid.uuid4().hex[:12]}.parquet") as out:
@@ -225,4 +253,3 @@ class FetchLog:
                     writer.write_table(pa.Table.from_batches([batch]).cast(LOG_SCHEMA))
         for path in files:
             self._fs.delete_file(path)
-        return len(files)

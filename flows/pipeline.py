@@ -42,7 +42,10 @@ from govreports.flows.parse import tune_gc  # noqa: E402
 from govreports.flows.runlock import LockHeld, RunLock, sweep  # noqa: E402
 from govreports.load.lake import Lake, StagedFile  # noqa: E402
 
-PARSE_BATCH = 100  # pages per parse-and-load task (whole agencies)
+PARSE_BATCH = 100  # pages per parse-and-load task (whole agencies) at least
+# ... and at most: a large stage's batches are larger, since each task has a cost of its own in Prefect (its
+# settings serialised by the flow, a client made by the process: BENCHMARKS.md, National scale)
+MAX_BATCH = 500
 # Reports staged before the flow merges their files (one per dataset and year) and, in a nightly run, commits
 # them: a killed run loses at most this much parsing, and a year's files come in thousands of reports.
 COMMIT_REPORTS = 5000
@@ -168,6 +171,12 @@ def parse_processes(pages: int) -> int:
     return int(raw) if int(raw) > 1 and pages else 0
 
 
+def batch_size(pages: int, processes: int) -> int:
+    """Pages per task for a stage handed `pages` at once: enough batches to keep the window full
+    (PARSE_AHEAD per process), within PARSE_BATCH..MAX_BATCH."""
+    return max(PARSE_BATCH, min(MAX_BATCH, pages // (PARSE_AHEAD * max(processes, 1))))
+
+
 def _parse_process_start() -> None:
     """Start of a parse process: it exits when the run's process ends, even killed (a pool's worker would
     wait for work for good)."""
@@ -260,7 +269,7 @@ class _ParseStage:
             self.stack.enter_context(temporary_settings(updates={PREFECT_API_URL: api}))
             self.pool = self.stack.enter_context(ProcessPoolTaskRunner(max_workers=n,
                                                                        initializer=_parse_process_start))
-        for batch in steps.agency_batches(todo, PARSE_BATCH):
+        for batch in steps.agency_batches(todo, batch_size(len(todo), n)):
             self._submit(batch)
 
     def _submit(self, batch: list[steps.PageRef]) -> None:
@@ -408,19 +417,24 @@ def reparse(warehouse: str = DEFAULT_WAREHOUSE, sources_file: str | None = None,
     except ValueError:
         sources = {}  # the registry is optional here: names then come from the pages
     with _locked(wh) as lock:
-        refs = steps.refs_from_log(FetchLog(wh.fetch_log))
-        summary = RunSummary(flow="reparse", agencies=len({r.agency_id for r in refs}), discovered=len(refs))
-        for ref in refs:
-            summary.agency(ref.agency_id)["discovered"] += 1
-        log.info("reparsing %d stored pages of %d agencies", len(refs), summary.agencies)
+        summary = RunSummary(flow="reparse")
         lake_dir = wh.local_root / "parquet" if wh.local_root is not None else None
         if lake_dir is not None and Lake(str(lake_dir)).older_layout():  # kept beside, never deleted
             aside = lake_dir.with_name(f"{lake_dir.name}.older-layout-{time.strftime('%Y%m%d%H%M%S')}")
             lake_dir.rename(aside)
             log.warning("the lake of an older version moved to %s; the new lake is built from the raw zone", aside)
         # The new rows become the lake's next version in one commit per table, at the end: until then readers
-        # see the old version, and the old versions stay in the lake's history.
+        # see the old version, and the old versions stay in the lake's history. The fetch log's versions come a
+        # few agencies at a time, parsed as they come.
+        fetch_log = FetchLog(wh.fetch_log)
+        fetch_log.compact()  # as a nightly does after its crawl: a log of many small files is slow to read
         with _ParseStage(summary, wh, wh.lake, sources, lock, loaded=set(), replace_all=True) as stage:
-            stage.add(refs)
-        del refs, stage  # the page list is not needed by the rebuild, the run's peak
+            for refs in steps.ref_chunks_from_log(fetch_log):
+                summary.discovered += len(refs)
+                for ref in refs:
+                    summary.agency(ref.agency_id)["discovered"] += 1
+                stage.add(refs)
+        summary.agencies = len({a for a, row in summary.by_agency.items() if row["discovered"]})
+        log.info("reparsed %d stored pages of %d agencies", summary.discovered, summary.agencies)
+        del stage
         return asdict(_finish(summary, wh, started, always_refresh=True))

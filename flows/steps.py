@@ -6,7 +6,7 @@ sha256) the lake already holds, so a rerun after a crash picks up what was fetch
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -109,14 +109,34 @@ def with_first_seen(refs: list[PageRef], log: FetchLog) -> list[PageRef]:
             for ref in refs]
 
 
+REF_CHUNK = 20_000  # page versions read from the fetch log at a time by a reparse
+
+
 def refs_from_log(log: FetchLog) -> list[PageRef]:
     """Every stored version of every report page and file, from the fetch log alone (no network)."""
-    versions = log.versions()
-    versions = versions[versions["kind"].fillna("report").isin(FETCHED_KINDS)]
-    return [PageRef(row.agency_id, row.url, row.sha256, None if pd.isna(row.year) else int(row.year),
-                    pd.Timestamp(row.first_seen), link_agency=None if pd.isna(row.link_agency) else row.link_agency,
-                    linked_from=None if pd.isna(row.linked_from) else row.linked_from)
-            for row in versions.itertuples(index=False)]
+    return [ref for chunk in ref_chunks_from_log(log) for ref in chunk]
+
+
+def ref_chunks_from_log(log: FetchLog, size: int = REF_CHUNK) -> Iterator[list[PageRef]]:
+    """`refs_from_log` as it is read, in lists of about `size` refs holding whole agencies: a reparse of a
+    million versions holds one list at a time, not a million refs."""
+    held: list[PageRef] = []
+    for versions in log.versions_by_agency(size):
+        versions = versions[versions["kind"].fillna("report").isin(FETCHED_KINDS)]
+        held += [PageRef(row.agency_id, row.url, row.sha256, None if pd.isna(row.year) else int(row.year),
+                         pd.Timestamp(row.first_seen),
+                         link_agency=None if pd.isna(row.link_agency) else row.link_agency,
+                         linked_from=None if pd.isna(row.linked_from) else row.linked_from)
+                 for row in versions.itertuples(index=False)]
+        if len(held) >= size:  # the last agency may go on in the next frame: it waits for it
+            cut = len(held)
+            while cut and held[cut - 1].agency_id == held[-1].agency_id:
+                cut -= 1
+            if cut:
+                yield held[:cut]
+                held = held[cut:]
+    if held:
+        yield held
 
 
 def loaded_ids(lake: Lake, db: Path | None = None) -> set[str]:

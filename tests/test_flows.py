@@ -278,3 +278,11 @@ def test_an_unwritable_warehouse_fails_the_run_with_a_clear_message(pipeline, si
     blocker.write_text("not a directory")
     with pytest.raises(pipeline.StageFailed, match="not writable"):
         run(pipeline, "nightly", **common(site, blocker / "wh"))
+
+
+def test_a_large_parse_stage_goes_in_larger_batches():
+    from govreports.flows.pipeline import MAX_BATCH, PARSE_BATCH, batch_size
+
+    assert batch_size(150, 2) == PARSE_BATCH  # a nightly's few pages: small batches, parsed as they come
+    assert batch_size(1_000_000, 2) == MAX_BATCH  # a reparse: Prefect's cost per task paid 5 times less often
+    assert PARSE_BATCH < batch_size(5_000, 2) < MAX_BATCH  # still enough batches for every process's window

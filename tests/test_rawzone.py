@@ -286,6 +286,21 @@ def test_compact_merges_files_and_keeps_every_attempt(tmp_path):
     assert FetchLog(tmp_path / "log").last_success("http://127.0.0.1/3")["sha256"] == f"{3:064x}"
 
 
+def test_many_files_are_compacted_in_groups_that_keep_the_order_of_writing(tmp_path, monkeypatch):
+    from govreports.extract import fetchlog
+
+    monkeypatch.setattr(fetchlog, "COMPACT_GROUP", 3)  # 10 files: groups of 3, then one
+    log = FetchLog(tmp_path / "log")
+    for i in range(10):  # one URL fetched ten times at one instant: only the order written tells the latest
+        log.append([rec("http://h/same", "new_version", 0, sha256=f"{i:064x}", etag=f'"{i}"')])
+    before, versions = log.frame(), log.versions()
+    assert log.compact(min_files=4) == 10
+    assert len(list((tmp_path / "log").glob("*.parquet"))) == 1
+    fresh = FetchLog(tmp_path / "log")
+    assert fresh.frame().equals(before) and fresh.versions().equals(versions)
+    assert fresh.last_success("http://h/same")["etag"] == '"9"'
+
+
 def test_compaction_merges_every_file_into_one_that_sorts_before_later_files(tmp_path):
     log = FetchLog(tmp_path / "log")
     for night in range(3):

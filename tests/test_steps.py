@@ -159,3 +159,22 @@ def test_files_in_the_log_are_parse_candidates_that_name_their_page(tmp_path):
     ref = next(r for r in from_log if r.url == file_url)
     report = steps.parse_page(b"%PDF-1.4 not a real file", ref, None, pd.Timestamp.now(tz="UTC")).report
     assert (report["status"], report["source_page"], report["url"]) == ("failed", page_url, file_url)
+
+
+def test_the_log_is_read_a_few_whole_agencies_at_a_time(tmp_path):
+    from govreports.extract.fetchlog import FetchLog
+
+    log = FetchLog(tmp_path / "log")
+    agencies = ["c", "a", "b", "d"]  # written in no order; b has five versions, the others two
+    for n, agency in enumerate(agencies):
+        log.append([{"url": f"http://127.0.0.1/{agency}/{i}.html", "agency_id": agency, "kind": "report",
+                     "outcome": "new", "sha256": f"{n * 10 + i:064x}"} for i in range(5 if agency == "b" else 2)])
+    chunks = list(steps.ref_chunks_from_log(log, size=3))
+    assert len(chunks) > 1
+    # no agency is split between chunks, and every version comes once, agencies in order
+    by_chunk = [sorted({r.agency_id for r in c}) for c in chunks]
+    assert sorted(a for agencies in by_chunk for a in agencies) == ["a", "b", "c", "d"]
+    assert all(len(c) <= 5 for c in chunks)  # about `size`: at most one agency's more
+    refs = [r for c in chunks for r in c]
+    assert sorted(r.sha256 for r in refs) == sorted(v for v in log.versions()["sha256"])
+    assert [r.agency_id for r in refs] == sorted(r.agency_id for r in refs)
