@@ -40,7 +40,7 @@ from govreports.flows import progress, steps  # noqa: E402
 from govreports.flows.config import DATA_DIR, DEFAULT_WAREHOUSE, Warehouse  # noqa: E402
 from govreports.flows.parse import tune_gc  # noqa: E402
 from govreports.flows.runlock import LockHeld, RunLock, sweep  # noqa: E402
-from govreports.load.lake import Lake, StagedFile  # noqa: E402
+from govreports.load.lake import Lake, LakeError, StagedFile  # noqa: E402
 
 PARSE_BATCH = 100  # pages per parse-and-load task (whole agencies) at least
 # ... and at most: a large stage's batches are larger, since each task has a cost of its own in Prefect (its
@@ -345,6 +345,11 @@ def _locked(wh: Warehouse) -> RunLock:
     except OSError as exc:
         raise StageFailed(f"warehouse {wh.root} not writable: {exc}") from exc
     sweep(wh.lock_dir, deep=lock.needs_sweep)
+    if lock.needs_sweep:  # the last run died: the files it staged and never committed go too
+        try:
+            Lake(wh.lake).sweep()
+        except (OSError, LakeError) as exc:  # the lake's own errors are the run's, raised where it is read
+            log.warning("could not sweep the lake at %s: %s", wh.lake, exc)
     return lock
 
 

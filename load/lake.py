@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import pandas as pd
 import pyarrow as pa
@@ -531,6 +531,33 @@ class Lake:
                         t.actual_sha256, t.recorded_sha256, t.year)
         out = {(t.year, t.unit) for t in tampered}  # a report is never loaded without its facts and checks
         return {d: [f for f in paths if _unit(f) not in out] for d, paths in files.items()}, tampered
+
+    def sweep(self) -> int:
+        """Delete the data files that no version of their table ever committed, with their checksums: what a run
+        killed between staging and committing left (never read, only disk). Only with the run lock held: a
+        running load's staged files look the same. Returns how many data files were deleted."""
+        if self.older_layout():  # reparse moves such a lake aside whole; nothing in it is a staged file
+            return 0
+        removed = 0
+        for dataset in DATASETS:
+            base = self._table_path(dataset)
+            committed: set[str] = set()  # no table yet: a first run killed before its first commit
+            logs = self.fs.get_file_info(pafs.FileSelector(f"{base}/_delta_log", allow_not_found=True))
+            for info in logs:  # every commit: nothing is vacuumed, so a file of any version is still read
+                if info.base_name.endswith(".json") and info.base_name[:-5].isdigit():
+                    for action in self._log_entry(dataset, int(info.base_name[:-5])) or ():
+                        if "add" in action:
+                            committed.add(unquote(action["add"]["path"]))
+            selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
+            for info in self.fs.get_file_info(selector):
+                relative = info.path[len(base) + 1:]
+                if (info.type == pafs.FileType.File and relative.startswith(f"{PARTITION}=")
+                        and relative.endswith(".parquet") and relative not in committed):
+                    self._delete(dataset, relative)
+                    removed += 1
+        if removed:
+            log.warning("deleted %d lake files that a killed run staged and never committed", removed)
+        return removed
 
     def files(self, dataset: str) -> list[str]:
         """The data files of a dataset's latest consistent version."""

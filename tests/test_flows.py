@@ -286,3 +286,20 @@ def test_a_large_parse_stage_goes_in_larger_batches():
     assert batch_size(150, 2) == PARSE_BATCH  # a nightly's few pages: small batches, parsed as they come
     assert batch_size(1_000_000, 2) == MAX_BATCH  # a reparse: Prefect's cost per task paid 5 times less often
     assert PARSE_BATCH < batch_size(5_000, 2) < MAX_BATCH  # still enough batches for every process's window
+
+
+def test_a_run_after_a_killed_one_deletes_what_it_staged_and_never_committed(pipeline, tmp_path):
+    from govreports.flows.runlock import LOCK_NAME
+    from tests.loadhelp import bundle
+
+    wh = Warehouse(str(tmp_path))
+    lake = Lake(wh.lake)
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
+    dead, _ = lake.stage([bundle("a2", "乙区民政局", 2022, "2021", 20, 2)])
+    wh.lock_dir.mkdir(parents=True, exist_ok=True)
+    (wh.lock_dir / LOCK_NAME).write_text("pid 1, started earlier\n")  # its holder never released it
+    with pipeline._locked(wh):
+        assert not any((Path(wh.lake) / s.dataset / s.path).exists() for s in dead)
+        assert set(lake.read("reports")["agency_id"]) == {"a1"}
+    with pipeline._locked(wh):  # released cleanly: nothing to sweep, the committed files stay
+        assert len(lake.read("reports")) == 1

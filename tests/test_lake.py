@@ -109,6 +109,31 @@ def test_staged_files_are_invisible_until_committed(tmp_path):
     assert set(lake.read("reports")["agency_id"]) == {"a1", "a2"}
 
 
+def test_a_sweep_deletes_only_files_that_no_version_committed(tmp_path):
+    lake = Lake(str(tmp_path))
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
+    first = lake.snapshot()
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 11, 2)])  # a reload: the first version's files leave it
+    dead, _ = lake.stage([bundle("a2", "乙区民政局", 2022, "2021", 20, 2)])  # a run killed before its commit
+    kept = {p for d in DATASETS for p in _data_files(tmp_path, d)} - {tmp_path / s.dataset / s.path for s in dead}
+    old_rows = DeltaTable(str(tmp_path / "facts"), version=first.versions["facts"]).to_pyarrow_table().num_rows
+    assert lake.sweep() == 3
+    assert {p for d in DATASETS for p in _data_files(tmp_path, d)} == kept
+    assert not any((tmp_path / s.dataset / CHECKSUMS / (Path(s.path).name + ".sha256")).exists() for s in dead)
+    old = DeltaTable(str(tmp_path / "facts"), version=first.versions["facts"])
+    assert old_rows and old.to_pyarrow_table().num_rows == old_rows  # the older version still reads whole
+    assert lake.sweep() == 0
+
+
+def test_a_sweep_before_any_commit_and_of_an_older_lake(tmp_path):
+    staged, _ = Lake(str(tmp_path / "new")).stage([bundle("a1", "甲区民政局", 2022, "2021", 10, 2)])
+    assert Lake(str(tmp_path / "new")).sweep() == len(staged)
+    old = tmp_path / "old" / "reports" / "year=2022" / "agency_id=a1"
+    old.mkdir(parents=True)
+    (old / "part.parquet").write_bytes(b"PAR1")
+    assert Lake(str(tmp_path / "old")).sweep() == 0 and (old / "part.parquet").exists()
+
+
 def test_merge_makes_one_file_per_dataset_and_year(tmp_path):
     lake = Lake(str(tmp_path))
     staged = []
