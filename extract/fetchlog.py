@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import numpy as np
@@ -60,18 +60,19 @@ SELECT UNNEST(arg_max({{{", ".join(f"'{c}': {c}" for c in _NAMES)}}}, {_ORDER}))
 WHERE {_SUCCESS} AND ({" OR ".join(f"{c} <> ''" for c in _ANCHORS)})
 GROUP BY url
 """
-_VERSIONS = f"""
+_VERSIONS_OF = f"""
 WITH v AS (
     SELECT url, sha256,
            arg_max(agency_id, {_ORDER}) AS agency_id, arg_max("year", {_ORDER}) AS "year",
            arg_max(kind, {_ORDER}) AS kind, arg_max(link_agency, {_ORDER}) AS link_agency,
            arg_max(linked_from, {_ORDER}) AS linked_from,
            min(fetched_at) AS first_seen, max(fetched_at) AS last_seen, max({_ORDER}) AS _last
-    FROM a WHERE {_SUCCESS} AND sha256 IS NOT NULL GROUP BY url, sha256
+    FROM {{attempts}} WHERE {_SUCCESS} AND sha256 IS NOT NULL GROUP BY url, sha256
 )
 SELECT * EXCLUDE (_last), sha256 = arg_max(sha256, _last) OVER (PARTITION BY url) AS is_current
 FROM v
 """
+_VERSIONS = _VERSIONS_OF.format(attempts="a")
 _VERSION_COLUMNS = ["url", "sha256", "agency_id", "year", "kind", "link_agency", "linked_from", "first_seen",
                     "last_seen", "is_current"]
 _FRAME = f"SELECT {_COLUMNS} FROM a GROUP BY ALL ORDER BY fetched_at, min((filename, file_row_number))"
@@ -89,6 +90,17 @@ def _when(value: Any) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value
+
+
+class Sightings(NamedTuple):
+    """What the log says of the versions it stored after a time: a database that keeps each version's sightings
+    adds those of each run instead of reading the whole log again (load/warehouse.py)."""
+
+    versions: pd.DataFrame  # url, sha256, first_seen, last_seen, year, of the successful attempts after `after`
+    after: datetime | None  # None: every attempt
+    upto: datetime | None  # the log's latest attempt (None: an empty log)
+    attempts: int  # every attempt in the log
+    attempts_after: int  # those after `after`
 
 
 class FetchLog:
@@ -209,6 +221,22 @@ class FetchLog:
             return pd.DataFrame({c: pd.Series(dtype=bool if c == "is_current" else object) for c in _VERSION_COLUMNS})
         table = self._query(_VERSIONS + " ORDER BY url, first_seen, _last", files).read_all()
         return table.to_pandas(types_mapper=_INT_TYPES.get)[_VERSION_COLUMNS]
+
+    def sightings(self, after: datetime | None = None) -> Sightings:
+        """`versions()` of the attempts after `after` (first_seen, last_seen and year among those only), with
+        the log's latest attempt and how many attempts it holds: the reader can tell whether anything was
+        written since `after` that is not after it (a clock set back), and then read everything again."""
+        columns = ["url", "sha256", "first_seen", "last_seen", "year"]
+        files = self._files()
+        if not files:
+            return Sightings(pd.DataFrame({c: pd.Series(dtype=object) for c in columns}), after, None, 0, 0)
+        since = "true" if after is None else f"fetched_at > TIMESTAMPTZ '{pd.Timestamp(after).isoformat()}'"
+        upto, attempts, attempts_after = self._query(
+            f"SELECT max(fetched_at), count(*), count(*) FILTER (WHERE {since}) FROM a", files).read_all().to_pylist(
+        )[0].values()
+        sql = _VERSIONS_OF.format(attempts=f"(SELECT * FROM a WHERE {since})")
+        versions = self._query(sql, files).read_all().to_pandas(types_mapper=_INT_TYPES.get)[columns]
+        return Sightings(versions, after, upto, attempts, attempts_after)
 
     def versions_by_agency(self, rows: int = 20_000) -> Iterator[pd.DataFrame]:
         """`versions()` in frames of `rows` rows, ordered by agency_id (then url): a reader that takes them

@@ -242,7 +242,8 @@ def compact(lake_root: str) -> int:
 
 def refresh(wh: Warehouse, sources: Iterable[Source] | None = None) -> Path:
     """Rebuild the analysts' database from the lake (atomically replacing the old file), with the current
-    version of each report decided from when the fetch log last saw each version. `sources`: the run's
+    version of each report decided from when the fetch log last saw each version (the attempts logged since
+    the database was built, added to the sightings it holds). `sources`: the run's
     registry, the agencies `coverage` lists (without it, the agencies the lake holds)."""
     local = wh.local_root
     has_log = local is not None and any((local / "fetch_log").glob("*.parquet"))
@@ -251,7 +252,7 @@ def refresh(wh: Warehouse, sources: Iterable[Source] | None = None) -> Path:
         {"agency_id": s.agency_id, "agency": s.name, "region": s.region, "level": s.level, "kind": s.kind}
         for s in sources]
     return build(Lake(wh.lake), wh.db, fetch_log_glob=log_glob, on_step=lambda _name: checkpoint("refresh"),
-                 versions=FetchLog(wh.fetch_log).versions(), sources=registry)
+                 sightings=FetchLog(wh.fetch_log).sightings, sources=registry)
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
@@ -26,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from govreports.data.schema import CHECKS, FACTS, FETCH_LOG, REPORTS, SOURCES, TYPES, Column, arrow_schema
+from govreports.extract.fetchlog import Sightings
 from govreports.load.lake import DATASETS, DECIDED_AT_BUILD, REPORT_COLUMNS, Lake, Snapshot, Tampered
 from govreports.transform.dictionary import entries, read_csv
 from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
@@ -63,6 +65,7 @@ _TAMPERED = pa.schema([(name, pa.int64() if name == "year" else pa.string()) for
 _ARROW_DUCK = {pa.int64(): "BIGINT", pa.string(): "VARCHAR"}
 # When each version was last seen and the year its link names (FetchLog.versions()): 10_current.sql decides
 # the current version by the first, 15_coverage.sql takes the years the runs covered from the second.
+_SIGHTINGS = "report_versions_seen"  # kept from build to build: a refresh adds the sightings logged since
 _SEEN = pa.schema([("url", pa.string()), ("sha256", pa.string()), ("last_seen", pa.timestamp("us", tz="UTC")),
                    ("year", pa.int64())])
 
@@ -162,6 +165,8 @@ class BuiltFrom(NamedTuple):
 
     lake: str
     versions: dict[str, int]
+    log_upto: datetime | None = None  # the fetch log's latest attempt its sightings hold
+    log_attempts: int | None = None  # the attempts the log held then
 
 
 def built_from(db_path: str | os.PathLike) -> BuiltFrom | None:
@@ -171,10 +176,10 @@ def built_from(db_path: str | os.PathLike) -> BuiltFrom | None:
         return None
     try:
         with duckdb.connect(str(path), read_only=True) as con:
-            row = con.execute("SELECT lake, versions FROM build_info").fetchone()
+            row = con.execute("SELECT lake, versions, log_upto, log_attempts FROM build_info").fetchone()
     except duckdb.Error:
         return None
-    return None if row is None or row[1] is None else BuiltFrom(row[0], json.loads(row[1]))
+    return None if row is None or row[1] is None else BuiltFrom(row[0], json.loads(row[1]), row[2], row[3])
 
 
 def _drop_derived(con: duckdb.DuckDBPyConnection) -> None:
@@ -184,7 +189,7 @@ def _drop_derived(con: duckdb.DuckDBPyConnection) -> None:
     for (name,) in con.execute(f"SELECT DISTINCT function_name FROM duckdb_functions() WHERE {_MAIN} "
                                "AND function_type IN ('macro', 'table_macro') AND NOT internal").fetchall():
         con.execute(f'DROP MACRO IF EXISTS "{name}"; DROP MACRO TABLE IF EXISTS "{name}"')
-    keep = {*_LOADED.values(), "lake_tampered"}
+    keep = {*_LOADED.values(), "lake_tampered", _SIGHTINGS}
     for (name,) in con.execute(f"SELECT table_name FROM duckdb_tables() WHERE {_MAIN}").fetchall():
         if name not in keep:
             con.execute(f'DROP TABLE "{name}"')
@@ -192,15 +197,18 @@ def _drop_derived(con: duckdb.DuckDBPyConnection) -> None:
 
 def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = None,
           on_step: Callable[[str], None] | None = None, versions: pd.DataFrame | None = None,
-          sources: Iterable[Mapping[str, str]] | None = None, full: bool = False) -> Path:
+          sources: Iterable[Mapping[str, str]] | None = None, full: bool = False,
+          sightings: Callable[[datetime | None], Sightings] | None = None) -> Path:
     """Bring the warehouse file up to the lake's latest snapshot, atomically. Returns its path. When the
     database was built from an earlier version of this lake and the lake has only gained rows since, it is
     refreshed: a copy takes the new files' rows only, and its tables and views are made again from the
     loaded tables; otherwise (or `full`) it is rebuilt from every file. `versions`: the fetch log's versions
     (FetchLog.versions(): url, sha256, last_seen, year), from which the current version of each report is
-    decided. `sources`: the registry's agencies (data/schema.py SOURCES), the rows of `coverage`; without
-    them it covers the agencies the lake holds. `on_step(name)` is called after each table and view file is
-    created (the crash tests' checkpoint)."""
+    decided. `sightings` (FetchLog.sightings), instead of `versions`: a refresh then adds the sightings of the
+    attempts logged since the database was built to those it holds, instead of reading the whole log.
+    `sources`: the registry's agencies (data/schema.py SOURCES), the rows of `coverage`; without them it covers
+    the agencies the lake holds. `on_step(name)` is called after each table and view file is created (the crash
+    tests' checkpoint)."""
     step = on_step or (lambda _name: None)
     db_path = Path(db_path).resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -208,6 +216,7 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
     snapshot = lake.snapshot()
     before = None if full else built_from(db_path)
     added = lake.changes(before.versions, snapshot) if before is not None and before.lake == lake.uri else None
+    seen = _sightings(before if added is not None else None, sightings, versions)
     try:
         if added is None:
             _load_all(lake, snapshot, tmp, step)
@@ -215,7 +224,8 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
             shutil.copyfile(db_path, tmp)  # readers keep the old file; the copy takes the new rows
             _load_added(lake, added, tmp, step)
         with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
-            _derive(con, lake, snapshot, fetch_log_glob, versions, sources, step)
+            _store_sightings(con, seen)
+            _derive(con, lake, snapshot, fetch_log_glob, seen, sources, step)
     except BaseException:
         tmp.unlink(missing_ok=True)
         tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
@@ -223,6 +233,36 @@ def build(lake: Lake, db_path: str | os.PathLike, fetch_log_glob: str | None = N
     os.replace(tmp, db_path)
     tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
     return db_path
+
+
+def _sightings(before: BuiltFrom | None, read: Callable[[datetime | None], Sightings] | None,
+               versions: pd.DataFrame | None) -> Sightings:
+    """The sightings to store: those since the database's build when it holds the rest (`before`: a refresh)
+    and the log holds exactly what it held then and what came after; else the whole log's."""
+    if read is None:
+        return Sightings(versions if versions is not None else pd.DataFrame(columns=_SEEN.names), None, None, 0, 0)
+    if before is not None and before.log_upto is not None and before.log_attempts is not None:
+        since = read(before.log_upto)
+        if since.attempts == before.log_attempts + since.attempts_after:
+            return since
+        log.warning("the fetch log holds attempts from before the last build that it did not hold then (a clock "
+                    "set back, a log restored): every version's sightings are read again")
+    return read(None)
+
+
+def _store_sightings(con: duckdb.DuckDBPyConnection, seen: Sightings) -> None:
+    """The table of each version's sightings: made from `seen`, or `seen` (attempts after the database's build)
+    added to it: the later sighting, and the year of the latest attempt that gave one."""
+    con.register("sighted", _seen(seen.versions))
+    if seen.after is None:
+        con.execute(f"CREATE OR REPLACE TABLE {_SIGHTINGS} AS SELECT * FROM sighted")
+    else:
+        con.execute(f"""
+            MERGE INTO {_SIGHTINGS} s USING sighted n ON s.url = n.url AND s.sha256 = n.sha256
+            WHEN MATCHED THEN UPDATE SET last_seen = greatest(s.last_seen, n.last_seen),
+                                         "year" = coalesce(n."year", s."year")
+            WHEN NOT MATCHED THEN INSERT BY NAME""")
+    con.unregister("sighted")
 
 
 def _insert_tampered(con: duckdb.DuckDBPyConnection, tampered: list[Tampered]) -> None:
@@ -263,11 +303,9 @@ def _load_added(lake: Lake, added: Mapping[str, list[str]], tmp: Path, step: Cal
 
 
 def _derive(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: Snapshot, fetch_log_glob: str | None,
-            versions: pd.DataFrame | None, sources: Iterable[Mapping[str, str]] | None,
-            step: Callable[[str], None]) -> None:
-    """The tables and views made from the loaded tables, the fetch log's sightings and the registry."""
+            seen: Sightings, sources: Iterable[Mapping[str, str]] | None, step: Callable[[str], None]) -> None:
+    """The tables and views made from the loaded tables, the fetch log's sightings (stored) and the registry."""
     con.execute(_AS_COUNT)
-    con.register("report_versions_seen", _seen(versions))
     con.register("dictionary_cells", _dictionary_cells())
     con.register("registry", pa.Table.from_pylist(list(sources or ()), schema=arrow_schema(SOURCES)))
     con.execute("CREATE TABLE sources AS SELECT * FROM registry")
@@ -278,8 +316,10 @@ def _derive(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: Snapshot, fetc
     for sql in sorted(VIEWS_DIR.glob("*.sql")):
         con.execute(sql.read_text(encoding="utf-8"))
         step(sql.name)
-    con.execute("CREATE TABLE build_info (lake VARCHAR, versions VARCHAR, built_at TIMESTAMPTZ)")
-    con.execute("INSERT INTO build_info VALUES (?, ?, now())", [lake.uri, json.dumps(snapshot.versions)])
+    con.execute("CREATE TABLE build_info (lake VARCHAR, versions VARCHAR, built_at TIMESTAMPTZ, "
+                "log_upto TIMESTAMPTZ, log_attempts BIGINT)")
+    con.execute("INSERT INTO build_info VALUES (?, ?, now(), ?, ?)",
+                [lake.uri, json.dumps(snapshot.versions), seen.upto, seen.attempts if seen.upto else None])
     _comment(con)
     con.execute("CHECKPOINT")
 

@@ -375,7 +375,7 @@ def test_the_current_version_is_the_last_seen_of_those_that_parsed(tmp_path):
 # -- refresh in proportion to the change (issue 17) ---------------------------------------------------------
 
 _EVERY_TABLE = ("reports_all_versions", "facts_all_versions", "checks_all_versions", "coverage", "region_rollup",
-                "licensing_trend", "data_quality", "metrics")
+                "report_versions_seen", "licensing_trend", "data_quality", "metrics")
 
 
 def _contents(db: Path) -> dict[str, list[str]]:
@@ -436,3 +436,47 @@ def json_versions(db: Path) -> dict[str, int]:
     import json
 
     return json.loads(q(db, "SELECT versions FROM build_info")[0][0])
+
+
+def test_a_refresh_adds_the_sightings_logged_since_and_reads_no_earlier_attempt(tmp_path, caplog):
+    """A page went A -> B -> A: the refresh that follows reads only the attempts after the last build, and
+    decides the current version as a build from the whole log does. An attempt logged since then but dated
+    before it (a clock set back) makes it read every attempt again."""
+    from datetime import UTC, datetime, timedelta
+
+    from govreports.extract.fetchlog import FetchLog
+
+    log = FetchLog(tmp_path / "fetch_log")
+    reads: list[object] = []
+
+    def sightings(after):  # the log's own reader, its argument noted
+        reads.append(after)
+        return log.sightings(after)
+
+    def seen(b, day: int, outcome: str = "new_version") -> dict:
+        r = b.report
+        return {"url": r["url"], "sha256": r["content_sha256"], "agency_id": r["agency_id"], "kind": "report",
+                "outcome": outcome, "year": 2021, "fetched_at": datetime(2024, 2, day, tzinfo=UTC)}
+
+    a = bundle("a1", "甲区民政局", 2021, "2021", 10, 2, region=f"{CITY}/甲区", fetched_at="2024-02-01")
+    b = bundle("a1", "甲区民政局", 2021, "2021", 30, 2, region=f"{CITY}/甲区", fetched_at="2024-02-02")
+    lake = Lake(str(tmp_path / "parquet"))
+    lake.write([a, b])
+    log.append([seen(a, 1, "new")])
+    log.append([seen(b, 2)])
+    db = build(lake, tmp_path / "govreports.duckdb", sightings=sightings)
+    assert reads == [None] and q(db, "SELECT decisions FROM licensing_trend") == [(30,)]
+    log.append([seen(a, 3)])  # back at A
+    lake.write([bundle("a2", "乙区民政局", 2021, "2021", 5, 2, region=f"{CITY}/乙区")])  # a load: a refresh
+    build(lake, db, sightings=sightings)
+    assert reads[1] == datetime(2024, 2, 2, tzinfo=UTC)  # only what came after the first build
+    assert q(db, "SELECT agency_id, decisions FROM licensing_trend ORDER BY 1") == [("a1", 10), ("a2", 5)]
+    whole = build(lake, tmp_path / "whole.duckdb", full=True, sightings=log.sightings)
+    assert _contents(db) == _contents(whole)
+    assert q(db, "SELECT count(*) FROM report_versions_seen") == [(2,)]
+
+    log.append([seen(b, 2) | {"fetched_at": datetime(2024, 2, 3, tzinfo=UTC) - timedelta(hours=1)}])  # back-dated
+    lake.write([bundle("a3", "丙区民政局", 2021, "2021", 7, 2, region=f"{CITY}/丙区")])
+    build(lake, db, sightings=sightings)
+    assert reads[2:] == [datetime(2024, 2, 3, tzinfo=UTC), None] and "clock set back" in caplog.text
+    assert _contents(db) == _contents(build(lake, tmp_path / "whole2.duckdb", full=True, sightings=log.sightings))
