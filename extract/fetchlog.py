@@ -48,6 +48,7 @@ _COLUMNS = ", ".join(_NAMES)
 _ANCHORS = ("etag", "last_modified", "sha256")  # what a conditional request or a sha256 comparison needs
 _ROW_GROUP = 131_072
 COMPACT_GROUP = 2000  # files merged at a time
+_MERGED = "-compact-"  # in a merged file's name
 MEMORY_LIMIT = "256MB"  # DuckDB's, reading the log
 
 # `a` is the attempts with the file each came from and its row there: their order as written is
@@ -254,28 +255,33 @@ class FetchLog:
         return table.to_pandas(types_mapper=_INT_TYPES.get)
 
     def compact(self, min_files: int = 64) -> int:
-        """Merge every file into one when `min_files` or more have piled up (a crawl writes one per 64
-        agencies). The merged file, named at the first input's time so that it sorts before anything
-        written later, is written whole, then the inputs are deleted. Many files are merged COMPACT_GROUP at a
-        time first: DuckDB holds a reader per file it reads (BENCHMARKS.md, National scale). Call it holding
-        the run lock. Returns the number of files merged."""
+        """Merge the files written since the last compaction into one when `min_files` or more files have piled
+        up (a crawl writes one per 64 agencies); earlier merges are left as they are, so a night rewrites its own
+        attempts, not the log's history, until `min_files` merges pile up and are merged in turn. A merged file,
+        named at its first input's time so that it sorts where its inputs did, is written whole, then the inputs
+        are deleted. Many files are merged COMPACT_GROUP at a time: DuckDB holds a reader per file it reads
+        (BENCHMARKS.md, National scale). Call it holding the run lock. Returns the number of files merged."""
         files = self._files()
         if len(files) < max(min_files, 2):
             return 0
-        merged = len(files)
+        merged = [f for f in files if _MERGED in f.rsplit("/", 1)[-1]]
+        if len(merged) < max(min_files, 2):  # the files written since, only (all later than what was merged)
+            files = [f for f in files if f not in merged]
+        count = len(files)
         while len(files) > COMPACT_GROUP:  # groups of consecutive files: the merged ones keep the order
             for start in range(0, len(files), COMPACT_GROUP):
                 self._merge(files[start:start + COMPACT_GROUP])
-            files = self._files()
+            first = files[0].rsplit("/", 1)[-1].split("-", 1)[0]  # the stamp of the first file chosen
+            files = [f for f in self._files() if f.rsplit("/", 1)[-1] >= first]
         self._merge(files)
-        return merged
+        return count if count > 1 else 0
 
     def _merge(self, files: Sequence[str]) -> None:
         if len(files) < 2:
             return
         stamp = files[0].rsplit("/", 1)[-1].split("-", 1)[0]
         batches = self._query(_ALL, files)
-        with self._publish(f"{stamp}-compact-{uuid.uuid4().hex[:12]}.parquet") as out:
+        with self._publish(f"{stamp}{_MERGED}{uuid.uuid4().hex[:12]}.parquet") as out:
             with pq.ParquetWriter(out, LOG_SCHEMA, compression="zstd") as writer:
                 for batch in batches:
                     writer.write_table(pa.Table.from_batches([batch]).cast(LOG_SCHEMA))

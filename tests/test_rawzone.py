@@ -301,13 +301,20 @@ def test_many_files_are_compacted_in_groups_that_keep_the_order_of_writing(tmp_p
     assert fresh.last_success("http://h/same")["etag"] == '"9"'
 
 
-def test_compaction_merges_every_file_into_one_that_sorts_before_later_files(tmp_path):
+def test_compaction_merges_a_nights_files_and_leaves_earlier_merges_alone(tmp_path):
     log = FetchLog(tmp_path / "log")
+    merged_first = None
     for night in range(3):
         for i in range(3):
             log.append([rec(f"http://h/{i}", "new" if night == 0 else "unchanged", 10 * night + i,
                             sha256=f"{i:064x}", etag=f'"{night}"')])
         log.compact(min_files=4)
+        merged_first = merged_first or next((tmp_path / "log").glob("*-compact-*.parquet"), None)
+    files = sorted((tmp_path / "log").glob("*.parquet"))
+    # night 1 merged nights 0 and 1; night 2 merged its own three files only: the history is not rewritten
+    assert len(files) == 2 and all("-compact-" in f.name for f in files) and files[0] == merged_first
+    assert len(pq.read_table(files[1])) == 3
+    log.compact(min_files=2)  # as many merges as min_files: they are merged in turn
     files = sorted((tmp_path / "log").glob("*.parquet"))
     assert len(files) == 1 and "-compact-" in files[0].name
     assert len(FetchLog(tmp_path / "log").frame()) == 9  # every attempt once
@@ -345,7 +352,7 @@ def test_a_compaction_stopped_before_deleting_its_inputs_changes_no_read(tmp_pat
     assert log.compact(min_files=2) == 6
     for f in sorted(aside.iterdir())[:4]:  # the inputs not deleted yet when the run was killed
         shutil.copy(f, root / f.name)
-    for merged in (5, 0):
+    for merged in (4, 2, 0):  # the four leftovers, then the two merged files once they are as many as min_files
         got_frame, got_versions, got_last = reads()
         pd.testing.assert_frame_equal(got_frame, frame)
         pd.testing.assert_frame_equal(got_versions, versions)
