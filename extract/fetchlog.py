@@ -241,12 +241,19 @@ class FetchLog:
 
     def versions_by_agency(self, rows: int = 20_000) -> Iterator[pd.DataFrame]:
         """`versions()` in frames of `rows` rows, ordered by agency_id (then url): a reader that takes them
-        as they come never holds the whole log's versions (a million at national scale) at once."""
+        as they come never holds the whole log's versions (a million at national scale) at once. They are
+        sorted into a file of their own first, so that DuckDB's memory is let go before the first frame."""
         files = self._files()
         if not files:
             return
-        for batch in self._query(_VERSIONS + " ORDER BY agency_id, url, first_seen, _last", files, rows):
-            yield pa.Table.from_batches([batch]).to_pandas(types_mapper=_INT_TYPES.get)[_VERSION_COLUMNS]
+        with tempfile.TemporaryDirectory(prefix="govreports-versions-") as tmp:
+            reader = self._query(_VERSIONS + " ORDER BY agency_id, url, first_seen, _last", files, rows)
+            with pq.ParquetWriter(f"{tmp}/versions.parquet", reader.schema) as out:
+                for batch in reader:
+                    out.write_batch(batch)
+            del reader  # and its connection
+            for batch in pq.ParquetFile(f"{tmp}/versions.parquet").iter_batches(batch_size=rows):
+                yield pa.Table.from_batches([batch]).to_pandas(types_mapper=_INT_TYPES.get)[_VERSION_COLUMNS]
 
     def frame(self) -> pd.DataFrame:
         """Every attempt, once, in fetched_at order (in the order written within the same microsecond)."""

@@ -311,6 +311,7 @@ class Lake:
                     chunk = []
             for s in files:
                 self._delete(dataset, s.path)
+        pa.default_memory_pool().release_unused()  # the flow merges all run long: give the buffers back
         return out
 
     def recover(self) -> None:
