@@ -252,7 +252,8 @@ def _connect(ctx: typer.Context):
 @app.command(short_help="run SQL on the warehouse (read-only)")
 def query(ctx: typer.Context,
           sql: Annotated[str, typer.Argument(help="the SQL to run, e.g. \"SELECT * FROM licensing_trend LIMIT 5\"")],
-          format: Annotated[Literal["table", "csv", "json"], typer.Option(help="output format")] = "table",
+          format: Annotated[Literal["table", "csv", "json", "jsonl"], typer.Option(
+              help="output format (jsonl: one JSON object a line)")] = "table",
           allow_dir: Annotated[list[Path] | None, typer.Option(
               "--allow-dir", metavar="DIR", exists=True, file_okay=False,
               help="also let the SQL read files in this folder, e.g. your own CSV (repeatable)")] = None,

@@ -112,6 +112,10 @@ def test_query_options_after_the_command_empty_sql_and_a_closed_pipe(db):
     out = run("query", "SELECT count(*) AS n FROM facts", "--db", str(db), "--format", "csv")
     assert out.returncode == 0, out.stderr.decode()
     assert out.stdout.decode().splitlines()[0] == "n"
+    out = run("query", "SELECT * FROM (VALUES (1, '甲'), (2, NULL)) t(n, name)", "--db", str(db), "--format", "jsonl")
+    assert out.returncode == 0, out.stderr.decode()
+    assert [json.loads(line) for line in out.stdout.decode().splitlines()] == [{"n": 1, "name": "甲"},
+                                                                              {"n": 2, "name": None}]
     for empty in ("", "  ", ";", "/* nothing */"):
         out = run("query", empty, "--db", str(db))
         assert out.returncode == 1 and out.stdout == b""
