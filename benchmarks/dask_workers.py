@@ -194,7 +194,7 @@ def child_run(spec: dict) -> dict:
     from distributed import Client, LocalCluster, get_task_stream
     from prefect_dask import DaskTaskRunner
 
-    from govreports.flows.pipeline import reparse
+    from govreports.flows.pipeline import MAX_BATCH, reparse
     from govreports.flows.prefect_env import local_runs
 
     w, n = spec["workers"], spec["reports"]
@@ -209,7 +209,7 @@ def child_run(spec: dict) -> dict:
         done = threading.Event()
 
         def progress() -> None:
-            batches = -(-n // 100)  # about PARSE_BATCH pages of whole agencies each
+            batches = -(-n // MAX_BATCH)  # a reparse's batches: about MAX_BATCH pages of whole agencies each
             while not done.wait(spec["progress"]):
                 collected = len(clock.spans.get("_collect", ()))
                 print(f"  [{w} worker{'s' * (w > 1)}] {time.perf_counter() - t0:7.0f} s: {collected}/~{batches} "

@@ -435,7 +435,7 @@ def child_plain(spec: dict) -> dict:
     from govreports.extract.sources import load_sources
     from govreports.flows import steps
     from govreports.flows.config import Warehouse
-    from govreports.flows.pipeline import PARSE_BATCH, parse_processes
+    from govreports.flows.pipeline import batch_size, parse_processes
     from govreports.load.lake import Lake
 
     wh = Warehouse(spec["warehouse"])
@@ -457,8 +457,9 @@ def child_plain(spec: dict) -> dict:
             log.compact()
             todo = steps.with_first_seen(steps.not_loaded(steps.refs_from_crawl(results), Lake(wh.lake), db=wh.db),
                                          log)
-            batches = steps.agency_batches(todo, PARSE_BATCH)
-            if (n := parse_processes(len(todo))) > 1:
+            n = parse_processes(len(todo))
+            batches = steps.agency_batches(todo, batch_size(len(todo), n))
+            if n > 1:
                 outcomes = _parse_in_processes(wh, batches, by_id, n)
             else:
                 outcomes = list(pool.map(lambda b: steps.parse_and_load(wh.raw, wh.lake, b, by_id), batches))
@@ -499,7 +500,8 @@ def child_reparse(spec: dict) -> dict:
 
 def _changed_pages(spec: dict, k: int, tag: str) -> list:
     """k reports of the corpus, republished with a trivial change (a comment appended: a new version, the same
-    values), stored in the raw zone and logged as the crawl logs a new version."""
+    values), stored in the raw zone and logged as the crawl logs a new version, and handed on as the crawl hands
+    it on (with the time it was fetched: no read of the log's versions for it)."""
     import pandas as pd
 
     from benchmarks.sites import page_bytes
@@ -510,7 +512,11 @@ def _changed_pages(spec: dict, k: int, tag: str) -> list:
     n_agencies, padded = spec["agencies"], spec["padded"]
     chunks = math.ceil(n_agencies / CHUNK_AGENCIES)
     rng = random.Random(f"{tag}-{k}")
-    picked = sorted(rng.sample(range(chunks * CHUNK_AGENCIES * len(YEARS)), k))
+    # From as few chunks as hold k reports: each chunk is generated again to republish its pages (at a million
+    # reports, one of 417 chunks; where the changed reports are makes no difference to the pipeline's work).
+    per_chunk = CHUNK_AGENCIES * len(YEARS)
+    few = rng.sample(range(chunks), min(chunks, math.ceil(k / per_chunk) + 1))
+    picked = sorted(rng.sample([c * per_chunk + j for c in few for j in range(per_chunk)], k))
     raw, log = RawZone(Path(spec["warehouse"], "raw")), FetchLog(Path(spec["warehouse"], "fetch_log"))
     now = pd.Timestamp.now(tz="UTC")
     refs, records = [], []
@@ -524,7 +530,7 @@ def _changed_pages(spec: dict, k: int, tag: str) -> list:
             records.append({"url": url, "final_url": url, "agency_id": r.agency_id, "year": r.year, "kind": "report",
                             "status": 200, "sha256": sha, "bytes": len(data), "outcome": "new_version",
                             "fetched_at": now})
-            refs.append(PageRef(r.agency_id, url, sha, r.year, None))
+            refs.append(PageRef(r.agency_id, url, sha, r.year, now))  # as the crawl hands on a new version
     log.append(records)
     return refs
 
@@ -538,7 +544,7 @@ def child_refresh(spec: dict) -> dict:
     from govreports.extract.sources import load_sources
     from govreports.flows import steps
     from govreports.flows.config import Warehouse
-    from govreports.flows.pipeline import PARSE_BATCH
+    from govreports.flows.pipeline import batch_size
     from govreports.load.lake import Lake
     from govreports.load.warehouse import built_from
 
@@ -557,7 +563,7 @@ def child_refresh(spec: dict) -> dict:
         todo = steps.with_first_seen(todo, FetchLog(wh.fetch_log))
         times["with_first_seen"] = time.perf_counter() - t
         t = time.perf_counter()
-        batches = steps.agency_batches(todo, PARSE_BATCH)
+        batches = steps.agency_batches(todo, batch_size(len(todo), 2))
         outcomes = _parse_in_processes(wh, batches, by_id, 2)
         times["parse_and_stage"] = time.perf_counter() - t
         t = time.perf_counter()
