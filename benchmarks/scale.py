@@ -583,7 +583,65 @@ def child_refresh(spec: dict) -> dict:
     return out
 
 
-CHILDREN = {"nightly": child_nightly, "plain": child_plain, "reparse": child_reparse, "refresh": child_refresh}
+def child_quiet(spec: dict) -> dict:
+    """A nightly with nothing changed, after its requests: the latest attempt per URL (what the crawl's
+    conditional requests read first), the night's attempts logged as the crawl logs them (every report page
+    answered 304, a file per 64 agencies: the requests themselves, not timed), the parse cache over every page the
+    crawl hands on (twice, as the flow: as they come and from the crawl's result), the compaction of the night's
+    log files. Nothing is parsed, so the flow does not refresh the database (pipeline._finish)."""
+    import pandas as pd
+
+    from govreports.extract.fetchlog import FetchLog
+    from govreports.flows import steps
+    from govreports.flows.config import Warehouse
+    from govreports.load.lake import Lake
+
+    rss = RssSampler()
+    wh = Warehouse(spec["warehouse"])
+    log = FetchLog(wh.fetch_log)
+    times: dict[str, float] = {}
+    cpu0 = cpu_now()
+    t = time.perf_counter()
+    log.last_success(SITE_PREFIX + "/")
+    times["latest_attempts"] = time.perf_counter() - t
+    cpu_latest = cpu_since(cpu0)
+    versions = log.versions()
+    versions = versions[versions["is_current"]]
+    now = pd.Timestamp.now(tz="UTC")
+    records = [{"url": u, "final_url": u, "agency_id": a, "year": None if pd.isna(y) else int(y), "kind": "report",
+                "status": 304, "sha256": h, "outcome": "not_modified", "fetched_at": now}
+               for u, a, y, h in zip(versions["url"], versions["agency_id"], versions["year"], versions["sha256"],
+                                     strict=True)]
+    by_agency: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        by_agency[r["agency_id"]].append(r)
+    agencies = list(by_agency)
+    t = time.perf_counter()
+    for i in range(0, len(agencies), 64):
+        log.append([r for a in agencies[i:i + 64] for r in by_agency[a]])
+    logged_s = time.perf_counter() - t
+    refs = [steps.PageRef(r["agency_id"], r["url"], r["sha256"], r["year"], None) for r in records]
+    del records, by_agency, versions
+    cpu1 = cpu_now()
+    t = time.perf_counter()
+    seen = steps.loaded_ids(Lake(wh.lake), wh.db)
+    times["loaded_ids"] = time.perf_counter() - t
+    t = time.perf_counter()
+    todo = steps.unseen(refs, seen) + steps.unseen(refs, seen)
+    times["parse_cache_twice"] = time.perf_counter() - t
+    t = time.perf_counter()
+    merged = log.compact()
+    times["compact_log"] = time.perf_counter() - t
+    cpu = cpu_since(cpu1)
+    print(f"  nothing changed: {len(refs)} pages handed on, {len(todo)} to parse; {times} "
+          f"(the night's {len(agencies) // 64 + 1} log files written in {logged_s:.1f} s, not counted)", flush=True)
+    return {"pages": len(refs), "to_parse": len(todo), "times_s": {n: round(v, 2) for n, v in times.items()},
+            "log_files_merged": merged, "night_logged_s": round(logged_s, 1),
+            "cpu_latest_attempts": cpu_latest, "cpu_after_requests": cpu} | rss.stop()
+
+
+CHILDREN = {"nightly": child_nightly, "plain": child_plain, "reparse": child_reparse, "refresh": child_refresh,
+            "quiet": child_quiet}
 
 
 def run_child(kind: str, spec: dict, root: Path, module: str = "benchmarks.scale") -> dict:
@@ -800,6 +858,15 @@ def cmd_refresh(args: argparse.Namespace) -> dict:
     return result
 
 
+def cmd_quiet(args: argparse.Namespace) -> dict:
+    """On the warehouse `reparse --keep` left: a nightly with nothing changed, after its requests."""
+    root = args.scratch / f"reparse-{args.reports}"
+    spec = {"warehouse": str(root / "wh")}
+    run = run_child("quiet", spec, root)
+    print(f"  peak RSS {run['peak_rss_mb']} MB; whole tree {run['peak_total_pss_mb']} MB PSS")
+    return {"benchmark": "quiet", "reports": json.loads((root / "corpus.json").read_text())["reports"], "run": run}
+
+
 def cmd_duckdb(args: argparse.Namespace) -> dict:
     if args.warehouse and args.replicate > 1:
         dst = args.scratch / "duckdb-replicated" / "govreports.duckdb"
@@ -886,6 +953,8 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("refresh", help="nights of k changed reports on the warehouse `reparse --keep` left")
     p.add_argument("--reports", type=int, required=True, help="the size of the kept reparse corpus")
     p.add_argument("--changed", type=int, nargs="+", default=[1, 10_000])
+    p = sub.add_parser("quiet", help="a nightly with nothing changed on the warehouse `reparse --keep` left")
+    p.add_argument("--reports", type=int, required=True, help="the size of the kept reparse corpus")
     p = sub.add_parser("profile", help="cProfile of parse + load over a built warehouse")
     p.add_argument("--warehouse", required=True)
     p.add_argument("--sources")
@@ -896,7 +965,7 @@ def main(argv: list[str] | None = None) -> None:
         q.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = parser.parse_args(argv)
     commands = {"nightly": cmd_nightly, "reparse": cmd_reparse, "corpus": cmd_reparse, "duckdb": cmd_duckdb,
-                "profile": cmd_profile, "refresh": cmd_refresh}
+                "profile": cmd_profile, "refresh": cmd_refresh, "quiet": cmd_quiet}
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     result = commands[args.command](args)
     result |= {"date": started, "command": "python -m benchmarks.scale " + " ".join(argv), "cpus": os.cpu_count()}
