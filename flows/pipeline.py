@@ -38,7 +38,7 @@ from govreports.extract.fetchlog import FetchLog  # noqa: E402
 from govreports.extract.sources import Source, load_sources, select  # noqa: E402
 from govreports.flows import progress, steps  # noqa: E402
 from govreports.flows.config import DATA_DIR, DEFAULT_WAREHOUSE, Warehouse  # noqa: E402
-from govreports.flows.parse import tune_gc  # noqa: E402
+from govreports.flows.parse import release_memory, tune_gc  # noqa: E402
 from govreports.flows.runlock import LockHeld, RunLock, sweep  # noqa: E402
 from govreports.load.lake import Lake, LakeError, StagedFile  # noqa: E402
 
@@ -153,7 +153,11 @@ def fetch_task(sources: list[Source], wh: Warehouse, years: list[int] | None, fe
 @task(name="parse-and-load", cache_policy=NO_CACHE)
 def parse_and_load_task(raw_root: str, lake_root: str, refs: list[steps.PageRef],
                         sources: dict[str, Source]) -> steps.LoadOutcome:
-    return steps.parse_and_load(raw_root, lake_root, refs, sources)
+    try:
+        return steps.parse_and_load(raw_root, lake_root, refs, sources)
+    finally:
+        if multiprocessing.parent_process() is not None:  # a parse process: its batches follow one another
+            release_memory()
 
 
 @task(name="refresh", cache_policy=NO_CACHE)
