@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from govreports.data.schema import CHECKS, FACTS, FETCH_LOG, REPORTS, SOURCES, TYPES, Column, arrow_schema
 from govreports.extract.fetchlog import Sightings
+from govreports.load import rollup
 from govreports.load.lake import DATASETS, DECIDED_AT_BUILD, REPORT_COLUMNS, Lake, Snapshot, Tampered
 from govreports.transform.dictionary import entries, read_csv
 from govreports.transform.frame import CHECK_COLUMNS, FACT_COLUMNS
@@ -189,7 +190,7 @@ def _drop_derived(con: duckdb.DuckDBPyConnection) -> None:
     for (name,) in con.execute(f"SELECT DISTINCT function_name FROM duckdb_functions() WHERE {_MAIN} "
                                "AND function_type IN ('macro', 'table_macro') AND NOT internal").fetchall():
         con.execute(f'DROP MACRO IF EXISTS "{name}"; DROP MACRO TABLE IF EXISTS "{name}"')
-    keep = {*_LOADED.values(), "lake_tampered", _SIGHTINGS}
+    keep = {*_LOADED.values(), "lake_tampered", _SIGHTINGS, "region_rollup"}  # region_rollup: load/rollup.py
     for (name,) in con.execute(f"SELECT table_name FROM duckdb_tables() WHERE {_MAIN}").fetchall():
         if name not in keep:
             con.execute(f'DROP TABLE "{name}"')
@@ -316,6 +317,8 @@ def _derive(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: Snapshot, fetc
     for sql in sorted(VIEWS_DIR.glob("*.sql")):
         con.execute(sql.read_text(encoding="utf-8"))
         step(sql.name)
+    rollup.update(con)
+    step("region_rollup")
     con.execute("CREATE TABLE build_info (lake VARCHAR, versions VARCHAR, built_at TIMESTAMPTZ, "
                 "log_upto TIMESTAMPTZ, log_attempts BIGINT)")
     con.execute("INSERT INTO build_info VALUES (?, ?, now(), ?, ?)",

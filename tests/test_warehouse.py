@@ -480,3 +480,61 @@ def test_a_refresh_adds_the_sightings_logged_since_and_reads_no_earlier_attempt(
     build(lake, db, sightings=sightings)
     assert reads[2:] == [datetime(2024, 2, 3, tzinfo=UTC), None] and "clock set back" in caplog.text
     assert _contents(db) == _contents(build(lake, tmp_path / "whole2.duckdb", full=True, sightings=log.sightings))
+
+
+_ROLLUP = "SELECT * FROM region_rollup"
+
+
+def _registry(*units: tuple[str, str, str]) -> list[dict[str, str]]:
+    return [{"agency_id": a, "agency": n, "region": r, "level": "county", "kind": "department"} for a, n, r in units]
+
+
+def test_region_rollup_refreshed_night_by_night_equals_one_summed_whole(tmp_path):
+    """Nights that add a report, revise one, move a unit to another region, and list a unit the lake does
+    not hold: after each, the refreshed region_rollup is row for row the one a full build sums from every fact."""
+    lake = Lake(str(tmp_path / "parquet"))
+    units = [("a1", "甲区民政局", f"{CITY}/甲区"), ("a2", "乙区民政局", f"{CITY}/乙区"),
+             ("c1", "宁波市民政局", CITY), ("p1", "杭州市民政局", "浙江省/杭州市")]
+    lake.write([bundle(a, n, 2021, "2021", 10 + i, 2, region=r) for i, (a, n, r) in enumerate(units)])
+    db = build(lake, tmp_path / "govreports.duckdb", sources=_registry(*units))
+    nights = [
+        ([bundle("a1", "甲区民政局", 2022, "2021", 8, 2, region=f"{CITY}/甲区")], units),
+        ([bundle("a2", "乙区民政局", 2021, "2021", 25, 2, region=f"{CITY}/乙区", fetched_at="2024-02-01")], units),
+        ([bundle("a2", "乙区民政局", 2021, "2021", 30, 2, region="浙江省/杭州市/丙区", fetched_at="2024-03-01")],
+         units),
+        ([], [*units, ("x1", "丁区民政局", "浙江省/杭州市/丁区"),  # listed, no reports yet
+              ("x2", "戊区民政局", "浙江省/杭州市/戊区")]),
+    ]
+    for night, (bundles, registry) in enumerate(nights):
+        if bundles:
+            lake.write(bundles)
+        build(lake, db, sources=_registry(*registry))
+        whole = build(lake, tmp_path / f"whole{night}.duckdb", sources=_registry(*registry), full=True)
+        assert sorted(q(db, _ROLLUP)) == sorted(q(whole, _ROLLUP)), night
+    # the moved unit's 2021 decisions left 乙区 and 宁波市 for 杭州市; the province kept them
+    assert q(db, "SELECT region, total FROM region_rollup WHERE year = 2021 AND metric = 'licensing_decisions' "
+                 "ORDER BY 1") == [("浙江省", 10 + 30 + 12 + 13), ("浙江省/宁波市", 10 + 12),
+                                   ("浙江省/宁波市/甲区", 10), ("浙江省/杭州市", 30 + 13), ("浙江省/杭州市/丙区", 30)]
+    assert q(db, "SELECT units FROM region_rollup WHERE region = '浙江省/杭州市' AND year = 2021 "
+                 "AND metric = 'licensing_decisions'") == [(3,)]  # listed: p1, x1, x2 (a2's registry region is 乙区)
+
+
+def test_a_refresh_sums_again_only_the_regions_whose_reports_changed(tmp_path):
+    """A sum of another province, altered in the database's kept state, stays as it was through a night that
+    loads a report of this one (it was not summed again), and is put right by a night that loads one there."""
+    lake = Lake(str(tmp_path / "parquet"))
+    lake.write([bundle("a1", "甲区民政局", 2021, "2021", 10, 2, region=f"{CITY}/甲区"),
+                bundle("b1", "乙县民政局", 2021, "2021", 7, 2, region="安徽省/合肥市/乙县")])
+    db = build(lake, tmp_path / "govreports.duckdb")
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE rollup_state.region_sums SET total = 1000 "
+                    "WHERE region = '安徽省' AND metric = 'licensing_decisions'")
+        con.execute("UPDATE region_rollup SET total = 1000 WHERE region = '安徽省' AND metric = 'licensing_decisions'")
+    decisions = "SELECT total FROM region_rollup WHERE region = ? AND year = 2021 AND metric = 'licensing_decisions'"
+    lake.write([bundle("a2", "乙区民政局", 2021, "2021", 5, 2, region=f"{CITY}/乙区")])
+    build(lake, db)
+    assert q(db, decisions, ["浙江省"]) == [(15,)]
+    assert q(db, decisions, ["安徽省"]) == [(1000,)]
+    lake.write([bundle("b2", "丙县民政局", 2021, "2021", 1, 2, region="安徽省/合肥市/丙县")])
+    build(lake, db)
+    assert q(db, decisions, ["安徽省"]) == [(8,)]

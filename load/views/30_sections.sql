@@ -57,35 +57,9 @@ GROUP BY ALL;
 -- and those groups, far fewer than facts, are then summed into every ancestor.
 -- Counts sum to `total` (BIGINT), money to `total_wan_yuan` (DOUBLE, rounded: a float sum's last bits
 -- depend on DuckDB's thread scheduling, and reports print <= 4 decimals).
--- A table, computed when the database is rebuilt: grouping every fact row is too slow for every query;
--- the database is a snapshot of the lake anyway.
+-- A table (grouping every fact row is too slow for every query), kept from build to build and made again
+-- only where the current reports changed: load/rollup.py, run after these files.
 CREATE MACRO region_prefixes(path) AS (
     list_transform(range(1, len(string_split(path, '/')) + 1),
                    lambda k: array_to_string(string_split(path, '/')[1:k], '/'))
 );
-
-CREATE TABLE region_rollup AS
-WITH own AS (
-    SELECT coalesce(r.region, '') AS region, f.year, f.metric, coalesce(f.applicant, '') AS applicant,
-           count(*) AS units_with_row,
-           count(CASE WHEN f.unit = 'count' THEN as_count(f.value) ELSE f.value END) AS units_reporting,
-           sum(as_count(f.value)) FILTER (WHERE f.unit = 'count') AS n,
-           sum(f.value) FILTER (WHERE f.unit <> 'count') AS amount
-    FROM facts f JOIN reports r USING (report_id)
-    WHERE f.metric IS NOT NULL
-    GROUP BY ALL
-), sums AS (
-    SELECT unnest(region_prefixes(region)) AS region, year, metric, applicant,
-           units_with_row, units_reporting, n, amount
-    FROM own
-), listed AS (
-    SELECT region, year, count(*) AS units
-    FROM (SELECT unnest(region_prefixes(coalesce(region, ''))) AS region, year FROM coverage)
-    GROUP BY ALL
-)
-SELECT s.region, s.year, s.metric, s.applicant,
-       TRY_CAST(greatest(any_value(l.units), sum(s.units_with_row)) AS BIGINT) AS units,
-       TRY_CAST(sum(s.units_reporting) AS BIGINT) AS units_reporting,
-       TRY_CAST(sum(s.n) AS BIGINT) AS total, round(sum(s.amount), 6) AS total_wan_yuan
-FROM sums s LEFT JOIN listed l USING (region, year)
-GROUP BY s.region, s.year, s.metric, s.applicant;
