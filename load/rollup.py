@@ -46,7 +46,7 @@ GROUP BY ALL;
 # region is exactly the prefix) and its children's sums, made a level earlier.
 _LEVEL = (
     f"""DELETE FROM {SCHEMA}.region_sums s USING rollup_affected a
-        WHERE a.depth = $depth AND s.region = a.region AND s."year" = a."year" """,
+        WHERE a.depth = $depth AND s.region = a.region AND s."year" IS NOT DISTINCT FROM a."year" """,
     f"""INSERT INTO {SCHEMA}.region_sums
         WITH here AS (SELECT region, "year" FROM rollup_affected WHERE depth = $depth),
         own AS (
@@ -56,13 +56,14 @@ _LEVEL = (
                    sum(as_count(f.value)) FILTER (WHERE f.unit = 'count') AS total,
                    sum(f.value) FILTER (WHERE f.unit <> 'count') AS total_wan_yuan
             FROM facts_all_versions f JOIN reports r USING (report_id)
-            SEMI JOIN here h ON h.region = coalesce(r.region, '') AND h."year" = r."year"
+            SEMI JOIN here h ON h.region = coalesce(r.region, '') AND h."year" IS NOT DISTINCT FROM r."year"
             WHERE f.metric IS NOT NULL
             GROUP BY ALL
         ), below AS (
             SELECT s.parent AS region, s."year", s.metric, s.applicant, s.units_with_row, s.units_reporting,
                    s.total, s.total_wan_yuan
-            FROM {SCHEMA}.region_sums s SEMI JOIN here h ON h.region = s.parent AND h."year" = s."year"
+            FROM {SCHEMA}.region_sums s
+            SEMI JOIN here h ON h.region = s.parent AND h."year" IS NOT DISTINCT FROM s."year"
         )
         SELECT region, CASE WHEN $depth > 1 THEN regexp_replace(region, '/[^/]*$', '') END, "year", metric,
                applicant, sum(units_with_row), sum(units_reporting), sum(total), sum(total_wan_yuan)
@@ -76,18 +77,19 @@ CREATE OR REPLACE TEMP TABLE rollup_rows AS
 SELECT region, "year" FROM rollup_affected
 UNION SELECT region, "year" FROM ((FROM rollup_listed EXCEPT FROM {SCHEMA}.listed_units)
                                  UNION ALL (FROM {SCHEMA}.listed_units EXCEPT FROM rollup_listed));
-DELETE FROM region_rollup r USING rollup_rows c WHERE r.region = c.region AND r."year" = c."year";
+DELETE FROM region_rollup r USING rollup_rows c WHERE r.region = c.region AND r."year" IS NOT DISTINCT FROM c."year";
 INSERT INTO region_rollup
 SELECT s.region, s."year", s.metric, s.applicant, TRY_CAST(greatest(l.units, s.units_with_row) AS BIGINT),
        TRY_CAST(s.units_reporting AS BIGINT), TRY_CAST(s.total AS BIGINT), round(s.total_wan_yuan, 6)
-FROM {SCHEMA}.region_sums s SEMI JOIN rollup_rows c ON c.region = s.region AND c."year" = s."year"
+FROM {SCHEMA}.region_sums s SEMI JOIN rollup_rows c ON c.region = s.region AND c."year" IS NOT DISTINCT FROM s."year"
 LEFT JOIN rollup_listed l ON l.region = s.region AND l."year" = s."year";
 
 DELETE FROM {SCHEMA}.listed_units;
 INSERT INTO {SCHEMA}.listed_units FROM rollup_listed;
-DELETE FROM {SCHEMA}.summed_reports r USING rollup_changed c WHERE r.region = c.region AND r."year" = c."year";
+DELETE FROM {SCHEMA}.summed_reports r USING rollup_changed c
+WHERE r.region = c.region AND r."year" IS NOT DISTINCT FROM c."year";
 INSERT INTO {SCHEMA}.summed_reports
-FROM rollup_now n SEMI JOIN rollup_changed c ON c.region = n.region AND c."year" = n."year";
+FROM rollup_now n SEMI JOIN rollup_changed c ON c.region = n.region AND c."year" IS NOT DISTINCT FROM n."year";
 DROP TABLE rollup_now; DROP TABLE rollup_changed; DROP TABLE rollup_affected; DROP TABLE rollup_listed;
 DROP TABLE rollup_rows;
 """
