@@ -42,13 +42,26 @@ FROM (SELECT unnest(region_prefixes(coalesce(region, ''))) AS region, "year" FRO
 GROUP BY ALL;
 """
 
-# One level of region prefixes, deepest first: a prefix's own units' rows (facts of the current reports whose
-# region is exactly the prefix) and its children's sums, made a level earlier.
+# A level's prefixes in chunks of about this many current reports: grouping a full build's leaf level at once
+# (every fact row, millions of groups) ran out of DuckDB's 256 MB at 300,000 reports.
+CHUNK_REPORTS = 20_000
+
+# A level's prefixes, numbered into chunks by the current reports whose region is exactly the prefix.
+_CHUNKS = """
+CREATE OR REPLACE TEMP TABLE rollup_level AS
+SELECT a.region, a."year", sum(coalesce(n.reports, 0) + 1) OVER (ORDER BY a.region, a."year") // $size AS chunk
+FROM rollup_affected a
+LEFT JOIN (SELECT region, "year", count(*) AS reports FROM rollup_now GROUP BY ALL) n
+       ON n.region = a.region AND n."year" IS NOT DISTINCT FROM a."year"
+WHERE a.depth = $depth"""
+
+# One chunk of a level of region prefixes, deepest level first: a prefix's own units' rows (facts of the current
+# reports whose region is exactly the prefix) and its children's sums, made a level earlier.
 _LEVEL = (
-    f"""DELETE FROM {SCHEMA}.region_sums s USING rollup_affected a
-        WHERE a.depth = $depth AND s.region = a.region AND s."year" IS NOT DISTINCT FROM a."year" """,
+    f"""DELETE FROM {SCHEMA}.region_sums s USING rollup_level a
+        WHERE a.chunk = $chunk AND s.region = a.region AND s."year" IS NOT DISTINCT FROM a."year" """,
     f"""INSERT INTO {SCHEMA}.region_sums
-        WITH here AS (SELECT region, "year" FROM rollup_affected WHERE depth = $depth),
+        WITH here AS (SELECT region, "year" FROM rollup_level WHERE chunk = $chunk),
         own AS (
             SELECT coalesce(r.region, '') AS region, r."year", f.metric, coalesce(f.applicant, '') AS applicant,
                    count(*) AS units_with_row,
@@ -91,7 +104,7 @@ WHERE r.region = c.region AND r."year" IS NOT DISTINCT FROM c."year";
 INSERT INTO {SCHEMA}.summed_reports
 FROM rollup_now n SEMI JOIN rollup_changed c ON c.region = n.region AND c."year" IS NOT DISTINCT FROM n."year";
 DROP TABLE rollup_now; DROP TABLE rollup_changed; DROP TABLE rollup_affected; DROP TABLE rollup_listed;
-DROP TABLE rollup_rows;
+DROP TABLE rollup_rows; DROP TABLE IF EXISTS rollup_level;
 """
 
 
@@ -103,7 +116,10 @@ def update(con: duckdb.DuckDBPyConnection) -> int:
     changed, depth = con.execute("SELECT (SELECT count(*) FROM rollup_changed), "
                                  "(SELECT coalesce(max(depth), 0) FROM rollup_affected)").fetchone()
     for level in range(depth, 0, -1):
-        for sql in _LEVEL:
-            con.execute(sql, {"depth": level})
+        con.execute(_CHUNKS, {"depth": level, "size": CHUNK_REPORTS})
+        for (chunk,) in con.execute("SELECT DISTINCT chunk FROM rollup_level ORDER BY 1").fetchall():
+            params = {"chunk": chunk, "depth": level}
+            for sql in _LEVEL:
+                con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
     con.execute(_FINISH)
     return changed
