@@ -8,7 +8,7 @@ from importlib import resources
 
 import opencc
 
-from govreports.extract.textcache import text_cache
+from govreports.extract.textcache import PAGE_TEXTS, text_cache
 
 _T2S = opencc.OpenCC("t2s")
 # A year written in Chinese numerals (二〇二一年): four digits, 〇 with its look-alikes 零, ○ and O.
@@ -36,7 +36,7 @@ def cn_digits(text: str) -> str:
     return "".join(_CN_DIGITS[c] for c in text)
 
 
-@text_cache(maxsize=131072)
+@text_cache(maxsize=PAGE_TEXTS)
 def simplify(text: str) -> str:
     """NFKC (full-width digits, letters and brackets to ASCII; U+3000 and nbsp to spaces), then
     traditional characters to simplified."""

@@ -13,6 +13,10 @@ from typing import TypeVar
 
 T = TypeVar("T")
 MAX_CACHED_LEN = 512
+# Entries of the page-text caches. The labels recur on every page and stay; what a page has of its own (its
+# agency's name, its prose lines, ~2 texts a page) only churns through: a cache of 131,072 entries kept
+# growing for tens of thousands of pages in each parse process of a reparse (BENCHMARKS.md, National scale).
+PAGE_TEXTS = 16_384
 
 
 def text_cache(maxsize: int) -> Callable[[Callable[[str], T]], Callable[[str], T]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from govreports.extract.chinese import simplify
-from govreports.extract.textcache import text_cache
+from govreports.extract.textcache import PAGE_TEXTS, text_cache
 from govreports.transform.dictionary import read_csv
 
 _WHITESPACE = re.compile(r"\s+")
@@ -25,7 +25,7 @@ _UNCLOSED_PAREN = re.compile(r"[(（][^)）]*$")
 _REPLACEMENTS = tuple((r["printed"], r["official"]) for r in read_csv("aliases.csv") if r["kind"] == "replace")
 
 
-@text_cache(maxsize=131072)
+@text_cache(maxsize=PAGE_TEXTS)
 def clean(text: str) -> str:
     """NFKC (full-width digits and brackets to ASCII), simplified characters, no whitespace,
     known misprints and word swaps replaced (data/aliases.csv, kind=replace)."""
@@ -36,7 +36,7 @@ def clean(text: str) -> str:
     return s
 
 
-@text_cache(maxsize=131072)
+@text_cache(maxsize=PAGE_TEXTS)
 def label_key(text: str) -> str:
     """The key labels are matched on: `clean`, then without leading numbering, parenthetical
     notes (处理决定数量（指2020年办件量）) and punctuation (本年增/减 = 本年增减)."""

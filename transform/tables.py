@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
 from govreports.extract.cells import Cell, Table
-from govreports.extract.textcache import text_cache
+from govreports.extract.textcache import PAGE_TEXTS, text_cache
 from govreports.transform import dictionary as dd
 from govreports.transform.labels import caption_block, label_key
 from govreports.transform.values import CellValue, parse_value
@@ -138,7 +138,7 @@ def _lookup(key: str) -> tuple[Hit, ...]:
     return ()
 
 
-@text_cache(maxsize=131072)
+@text_cache(maxsize=PAGE_TEXTS)
 def classify(text: str) -> tuple[int, object]:
     """What one cell's text is: empty, a value, a 二 caption, a section heading, a structural
     header word, a known label (with its possible meanings), or unknown text."""
