@@ -5,6 +5,8 @@ import ctypes
 import ctypes.util
 import gc
 
+import pyarrow
+
 from govreports.extract.document import read_document
 from govreports.transform.report import ParsedReport, parse_document
 
@@ -23,12 +25,7 @@ def release_memory() -> None:
     trees) now rather than at some later full collection, and give freed heap back to the system (glibc keeps
     it otherwise, and a long-lived parse process grows batch after batch: BENCHMARKS.md, National scale)."""
     gc.collect()
-    try:
-        import pyarrow
-
-        pyarrow.default_memory_pool().release_unused()
-    except ImportError:
-        pass
+    pyarrow.default_memory_pool().release_unused()
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
 
