@@ -52,6 +52,10 @@ COMMIT_REPORTS = 5000
 MERGE_REPORTS = 50_000  # a reparse commits once, at its end: it merges in larger steps, into fewer, fuller files
 PARSE_AHEAD = 8  # batches in flight
 MIN_PAGES = 200  # a smaller parse stage stays on the flow's threads: starting processes costs more than it saves
+# Pages a parse process reads before the pool is started afresh: a long-lived parse process grows with the pages
+# it has read (BENCHMARKS.md, National scale), so the processes are recycled, as gunicorn's max_requests does
+# (Prefect's pool has no max_tasks_per_child).
+RECYCLE_PAGES = 25_000
 STALE_MARKER = steps.STALE_MARKER  # the database must be rebuilt (a load, or a page back at a known version)
 
 log = logging.getLogger(__name__)
@@ -211,7 +215,10 @@ class _ParseStage:
         self.stale = (wh.lock_dir / STALE_MARKER).exists()  # at the start: this run's fetch may touch it too
         self.pages = 0
         self.window: deque = deque()
-        self.pool: ProcessPoolTaskRunner | None = None
+        self.pool: ProcessPoolTaskRunner | None = None  # None: on the flow's threads (or its Dask cluster)
+        self.runner: ProcessPoolTaskRunner | None = None  # the pool started last, closed or not
+        self.pool_processes = 0
+        self.pool_pages = 0  # submitted to the current pool
         self.pool_tried = False
         self.stack = contextlib.ExitStack()
         if not _on_threads():  # a Dask cluster: its workers report to this flow's API, not each to a server of
@@ -271,18 +278,40 @@ class _ParseStage:
             # The processes report to the flow's API: with no API URL set, each would start a Prefect server.
             api = str(FlowRunContext.get().client.api_url)
             self.stack.enter_context(temporary_settings(updates={PREFECT_API_URL: api}))
-            self.pool = self.stack.enter_context(ProcessPoolTaskRunner(max_workers=n,
-                                                                       initializer=_parse_process_start))
+            self.stack.callback(self._close_pool)
+            self.pool_processes = n
+            self._open_pool()
         for batch in steps.agency_batches(todo, batch_size(len(todo), n)):
             self._submit(batch)
 
+    def _open_pool(self) -> None:
+        self.runner = ProcessPoolTaskRunner(max_workers=self.pool_processes, initializer=_parse_process_start)
+        self.pool = self.runner.__enter__()
+        self.pool_pages = 0
+
+    def _close_pool(self) -> None:
+        runner, self.runner, self.pool = self.runner, None, None
+        if runner is not None:
+            runner.__exit__(None, None, None)
+
     def _submit(self, batch: list[steps.PageRef]) -> None:
+        if self.pool is not None and self.pool_pages >= RECYCLE_PAGES * self.pool_processes:
+            while self.window:  # what the old processes hold is collected before they go
+                self._collect()
+            if self.pool is not None:  # not lost meanwhile (a process died: the rest is on threads)
+                log.info("parse processes recycled after %d pages", self.pool_pages)
+                self._close_pool()
+                self._open_pool()
         while len(self.window) >= PARSE_AHEAD:
             self._collect()
         # Only the batch's own agencies: Prefect walks every task parameter (looking for futures).
         params = {"raw_root": self.wh.raw, "lake_root": self.lake_root, "refs": batch,
                   "sources": steps.sources_for(batch, self.sources)}
-        future = self.pool.submit(parse_and_load_task, params) if self.pool else parse_and_load_task.submit(**params)
+        if self.pool is not None:
+            future = self.pool.submit(parse_and_load_task, params)
+            self.pool_pages += len(batch)
+        else:
+            future = parse_and_load_task.submit(**params)
         self.window.append((future, batch))
 
     def _collect(self) -> None:

@@ -192,6 +192,27 @@ def test_reparse_in_worker_processes_equals_a_fresh_run_exactly(pipeline, site, 
         pd.testing.assert_frame_equal(before[name], after[name])
 
 
+def test_parse_processes_recycled_midway_lose_nothing(pipeline, site, nightly_run, monkeypatch):
+    wh, _, before = nightly_run
+    monkeypatch.setenv("GOVREPORTS_PARSE_PROCESSES", "2")
+    monkeypatch.setattr(pipeline, "PARSE_BATCH", 5)
+    monkeypatch.setattr(pipeline, "RECYCLE_PAGES", 5)  # a new pool after every 10 pages submitted
+    pools = []
+    opened = pipeline._ParseStage._open_pool
+
+    def counted(stage):
+        opened(stage)
+        pools.append(stage.runner)
+
+    monkeypatch.setattr(pipeline._ParseStage, "_open_pool", counted)
+    summary = run(pipeline, "reparse", warehouse=wh.root, sources_file=str(SITE / "sources.csv"), site=site)
+    assert len(pools) >= 3 and len(set(map(id, pools))) == len(pools)
+    assert summary.parsed == len(before["reports"]) and only_the_files_failed(summary.failures)
+    after = snapshot(wh)
+    for name in before:
+        pd.testing.assert_frame_equal(before[name], after[name])
+
+
 class DiesInAParseProcess(Source):
     """A registry entry like any other in the flow's process; unpickled in a parse process, it ends that
     process at once, as the OOM killer would."""
