@@ -62,6 +62,11 @@ _COLUMNS = {
 # The table each dataset's files are loaded into: reports_all_versions is made from reports_stored and
 # the fetch log's sightings by load/views/10_current.sql.
 _LOADED = {"facts": "facts_all_versions", "checks": "checks_all_versions", "reports": "reports_stored"}
+# Subsets of a loaded table kept beside it, for the views that read only a few metrics of every report: a trend
+# view reads three metrics' rows instead of filtering every fact row at each query. Like the loaded tables they
+# hold every version, and a refresh adds the new files' rows to them.
+_SUBSETS = {"decision_facts_all_versions": (
+    "facts", "metric IN ('licensing_decisions', 'penalty_decisions', 'coercion_decisions')")}
 _TAMPERED = pa.schema([(name, pa.int64() if name == "year" else pa.string()) for name in Tampered._fields])
 _ARROW_DUCK = {pa.int64(): "BIGINT", pa.string(): "VARCHAR"}
 # When each version was last seen and the year its link names (FetchLog.versions()): 10_current.sql decides
@@ -74,7 +79,7 @@ _SEEN = pa.schema([("url", pa.string()), ("sha256", pa.string()), ("last_seen", 
 # is the object's own comment), else, in order, what it says of the objects and what data/schema.py says of
 # the datasets the object shows.
 _SHOWS: dict[str, tuple[str | tuple[Column, ...], ...]] = {
-    **dict.fromkeys(("facts", "facts_all_versions", "requests", "request_outcomes",
+    **dict.fromkeys(("facts", "facts_all_versions", "decision_facts_all_versions", "requests", "request_outcomes",
                      "review_litigation"), (FACTS,)),
     **dict.fromkeys(("checks", "checks_all_versions", "cross_year_checks"), (CHECKS, FACTS)),
     **dict.fromkeys(("reports", "reports_all_versions", "reports_stored", "data_quality", "coverage"), (REPORTS,)),
@@ -190,7 +195,7 @@ def _drop_derived(con: duckdb.DuckDBPyConnection) -> None:
     for (name,) in con.execute(f"SELECT DISTINCT function_name FROM duckdb_functions() WHERE {_MAIN} "
                                "AND function_type IN ('macro', 'table_macro') AND NOT internal").fetchall():
         con.execute(f'DROP MACRO IF EXISTS "{name}"; DROP MACRO TABLE IF EXISTS "{name}"')
-    keep = {*_LOADED.values(), "lake_tampered", _SIGHTINGS, "region_rollup"}  # region_rollup: load/rollup.py
+    keep = {*_LOADED.values(), *_SUBSETS, "lake_tampered", _SIGHTINGS, "region_rollup"}  # region_rollup: load/rollup.py
     for (name,) in con.execute(f"SELECT table_name FROM duckdb_tables() WHERE {_MAIN}").fetchall():
         if name not in keep:
             con.execute(f'DROP TABLE "{name}"')
@@ -285,6 +290,8 @@ def _load_all(lake: Lake, snapshot: Snapshot, tmp: Path, step: Callable[[str], N
                             f"CREATE TABLE {_LOADED[dataset]} AS {chunk}")
         step(_LOADED[dataset])
     with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
+        for name, (dataset, where) in _SUBSETS.items():
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM {_LOADED[dataset]} WHERE {where}")
         con.execute(f"CREATE TABLE lake_tampered ({', '.join(f'{f.name} {_ARROW_DUCK[f.type]}' for f in _TAMPERED)})")
         _insert_tampered(con, tampered)
 
@@ -295,10 +302,15 @@ def _load_added(lake: Lake, added: Mapping[str, list[str]], tmp: Path, step: Cal
     with duckdb.connect(str(tmp), config=_BUILD_CONFIG) as con:
         _drop_derived(con)
         con.execute(_AS_COUNT)
+        for name, (dataset, where) in _SUBSETS.items():  # a database built before the subset existed
+            con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM {_LOADED[dataset]} WHERE {where}")
         for dataset in DATASETS:
             if files.get(dataset):
-                con.execute(f"INSERT INTO {_LOADED[dataset]} "
-                            f"{_select_from(dataset, _source(con, lake, dataset, files[dataset]))}")
+                rows = _select_from(dataset, _source(con, lake, dataset, files[dataset]))
+                con.execute(f"INSERT INTO {_LOADED[dataset]} {rows}")
+                for name, (subset_of, where) in _SUBSETS.items():
+                    if subset_of == dataset:  # the new files read again: only theirs
+                        con.execute(f"INSERT INTO {name} SELECT * FROM ({rows}) WHERE {where}")
             step(_LOADED[dataset])
         _insert_tampered(con, tampered)
 

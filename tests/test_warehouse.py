@@ -376,7 +376,8 @@ def test_the_current_version_is_the_last_seen_of_those_that_parsed(tmp_path):
 # -- refresh in proportion to the change (issue 17) ---------------------------------------------------------
 
 _EVERY_TABLE = ("reports_all_versions", "facts_all_versions", "checks_all_versions", "coverage", "region_rollup",
-                "report_versions_seen", "licensing_trend", "data_quality", "metrics")
+                "report_versions_seen", "licensing_trend", "decision_facts_all_versions", "decisions_trend",
+                "data_quality", "metrics")
 
 
 def _contents(db: Path) -> dict[str, list[str]]:
@@ -416,6 +417,21 @@ def test_a_refreshed_database_equals_one_built_whole(tmp_path):
     assert _contents(db) == _contents(whole)
     assert q(db, "SELECT agency_id, year, decisions FROM licensing_trend ORDER BY 1, 2") == [
         ("a1", 2021, 10), ("a1", 2022, 8), ("a2", 2021, 25)]
+
+
+def test_a_refresh_of_a_database_built_before_the_decision_subset_makes_it_whole(tmp_path):
+    lake = Lake(str(tmp_path / "parquet"))
+    lake.write([bundle("a1", "甲区民政局", 2021, "2021", 10, 2, region=f"{CITY}/甲区")])
+    db = build(lake, tmp_path / "govreports.duckdb")
+    with duckdb.connect(str(db)) as con:  # as an older version built it
+        con.execute("DROP VIEW licensing_trend; DROP VIEW enforcement_trend; DROP VIEW decisions_trend; "
+                    "DROP TABLE decision_facts_all_versions")
+    lake.write([bundle("a1", "甲区民政局", 2022, "2021", 8, 2, region=f"{CITY}/甲区")])
+    build(lake, db)
+    whole = build(lake, tmp_path / "whole.duckdb", full=True)
+    assert _contents(db) == _contents(whole)
+    assert q(db, "SELECT year, decisions, prev_decisions FROM licensing_trend ORDER BY 1") == [
+        (2021, 10, None), (2022, 8, 10)]
 
 
 def test_a_reload_or_a_database_of_another_lake_is_built_whole(tmp_path, caplog):

@@ -7,8 +7,7 @@ CREATE VIEW decisions_trend AS
 WITH d AS (
     SELECT f.agency_id, f.agency, r.region, r.parent_region, r.level, r.kind, f.year, f.template, f.metric,
            as_count(f.value) AS decisions, f.value_status, f.report_id
-    FROM facts f JOIN reports r USING (report_id)
-    WHERE f.metric IN ('licensing_decisions', 'penalty_decisions', 'coercion_decisions')
+    FROM decision_facts_all_versions f JOIN reports r USING (report_id)  -- the current versions' rows
 ), t AS (
     SELECT d.*, p.decisions AS prev_decisions, d.decisions - p.decisions AS change,
            CASE WHEN p.decisions > 0 THEN round(100 * (d.decisions - p.decisions) / p.decisions::DOUBLE, 2) END
