@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from govreports.extract.sources import Source
 from govreports.flows.parse import parse_report
 from govreports.flows.steps import PageRef, parse_page
 from govreports.load.lake import Lake
 from govreports.load.warehouse import build, connect
+from govreports.transform import narrative
 from govreports.transform.narrative import SEVERITY, narrative_records, patterns
 from tests import loadhelp
 from tests.render import STYLES, expected, random_spec, render
@@ -108,3 +112,25 @@ def test_the_warehouse_lists_the_prose_against_the_table(tmp_path) -> None:
     sentence = "全年共收到政府信息公开申请9件，予以公开8件"
     assert rows == [(21, sentence, 9, 6, "mismatch", ref.url), (24, sentence, 8, 6, "mismatch", ref.url)]
     assert quality == [(2, 0)]  # counted apart: a contradiction in prose is not a failed identity
+
+
+# Phrases near every pattern: a keyword, maybe a filler, a number, a unit, a separator.
+_PHRASES = st.lists(st.tuples(
+    st.sampled_from(["收到信息公开申请", "新收", "受理", "上年结转申请", "予以公开", "部分公开", "办结申请", "行政复议",
+                     "行政诉讼", "主动公开", ""]),
+    st.sampled_from(["", "数量", "共", "及部分公开", "和", "、", "，"]), st.integers(0, 99).map(str),
+    st.sampled_from(["件", "起", "条", " 件", ""]), st.sampled_from(["，", "。", "；", "\n", "|", ""])),
+    max_size=8).map(lambda phrases: "".join("".join(p) for p in phrases))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_PHRASES)
+def test_the_one_search_that_passes_over_a_sentence_never_hides_a_restated_number(text) -> None:
+    rows = [("requests_new", "总计", 12.0, "number"), ("outcome_disclosed", "总计", 3.0, "number")]
+    found = narrative_records("r", text, rows)
+    original = narrative._any_pattern
+    narrative._any_pattern = lambda: re.compile("")  # lets every sentence through: each pattern tried on each
+    try:
+        assert narrative_records("r", text, rows) == found
+    finally:
+        narrative._any_pattern = original
