@@ -13,8 +13,9 @@ without Prefect (a thread pool mirroring the flow) on a fresh warehouse, for the
 
 `reparse`: builds the raw zone and the fetch log directly (RawZone.put, FetchLog.append with outcome "new",
 kind "report", one log file per agency as the crawl writes them) from rendered pages, times the reparse flow,
-and checks the facts against the generated values. `duckdb` times full scans of `licensing_trend` and
-`region_rollup` over a warehouse (one that `reparse` built, or it builds one). `profile` runs cProfile over
+and checks the facts against the generated values. `duckdb` times full scans of `licensing_trend`, a
+cross-region comparison over `region_rollup` and the whole of `region_rollup` (QUERIES) over a warehouse (one
+that `reparse` built, or it builds one). `profile` runs cProfile over
 the parse and load stages of a built warehouse.
 
 Every pipeline run happens in a child process, so that its peak resident memory (ru_maxrss) is the run's
@@ -791,6 +792,19 @@ def cmd_reparse(args: argparse.Namespace) -> dict:
     return result
 
 
+# The analysts' queries timed: full scans over the whole history. `licensing_by_region` is the cross-region
+# comparison: every region at every level, every year, with its change from the year before, for one metric;
+# `region_rollup` reads the whole table out (every metric and applicant column).
+QUERIES = {
+    "licensing_trend": "SELECT * FROM licensing_trend",
+    "licensing_by_region": """
+        SELECT region, "year", total, units, units_reporting,
+               total - lag(total) OVER (PARTITION BY region ORDER BY "year") AS change
+        FROM region_rollup WHERE metric = 'licensing_decisions' AND applicant = ''""",
+    "region_rollup": "SELECT * FROM region_rollup",
+}
+
+
 def duckdb_queries(db: Path, repeat: int) -> dict:
     import duckdb
 
@@ -798,19 +812,19 @@ def duckdb_queries(db: Path, repeat: int) -> dict:
     out: dict[str, Any] = {"threads": con.execute("SELECT current_setting('threads')").fetchone()[0],
                            "fact_rows": con.execute("SELECT count(*) FROM facts_all_versions").fetchone()[0],
                            "reports": con.execute("SELECT count(*) FROM reports").fetchone()[0]}
-    for view in ("licensing_trend", "region_rollup"):
+    for name, sql in QUERIES.items():
         times = []
         for _ in range(repeat):
             t0 = time.perf_counter()
-            table = con.execute(f"SELECT * FROM {view}").to_arrow_table()
+            table = con.sql(sql).to_arrow_table()  # DuckDB's relation API: no extra copy of the rows
             times.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        con.execute(f"SELECT count(*) FROM (SELECT * FROM {view})").fetchone()
+        con.execute(f"SELECT count(*) FROM ({sql})").fetchone()
         count_s = time.perf_counter() - t0
-        out[view] = {"rows": table.num_rows, "first_s": round(times[0], 3),
+        out[name] = {"rows": table.num_rows, "first_s": round(times[0], 3),
                      "median_s": round(statistics.median(times), 3), "min_s": round(min(times), 3),
                      "count_s": round(count_s, 3)}
-        print(f"  {view}: {table.num_rows} rows; first {times[0]:.3f} s, median {statistics.median(times):.3f} s "
+        print(f"  {name}: {table.num_rows} rows; first {times[0]:.3f} s, median {statistics.median(times):.3f} s "
               f"over {repeat}; count(*) {count_s:.3f} s", flush=True)
     con.close()
     return out
@@ -933,7 +947,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--reports", type=int, default=1000)
     p.add_argument("--no-plain", action="store_true", help="skip the run without Prefect")
     helps = {"reparse": "reparse from a generated raw zone",
-             "duckdb": "full scans of licensing_trend and region_rollup",
+             "duckdb": "full scans of licensing_trend, the cross-region comparison and region_rollup",
              "corpus": "only generate reparse's raw zone and fetch log (kept, for --reuse)"}
     for name in ("reparse", "duckdb", "corpus"):
         q = sub.add_parser(name, help=helps[name])
