@@ -809,9 +809,12 @@ def duckdb_queries(db: Path, repeat: int) -> dict:
     import duckdb
 
     con = duckdb.connect(str(db), read_only=True)
-    out: dict[str, Any] = {"threads": con.execute("SELECT current_setting('threads')").fetchone()[0],
-                           "fact_rows": con.execute("SELECT count(*) FROM facts_all_versions").fetchone()[0],
-                           "reports": con.execute("SELECT count(*) FROM reports").fetchone()[0]}
+    def one(sql: str) -> Any:
+        return con.sql(sql).fetchall()[0][0]
+
+    out: dict[str, Any] = {"threads": one("SELECT current_setting('threads')"),
+                           "fact_rows": one("SELECT count(*) FROM facts_all_versions"),
+                           "reports": one("SELECT count(*) FROM reports")}
     for name, sql in QUERIES.items():
         times = []
         for _ in range(repeat):
@@ -819,7 +822,7 @@ def duckdb_queries(db: Path, repeat: int) -> dict:
             table = con.sql(sql).to_arrow_table()  # DuckDB's relation API: no extra copy of the rows
             times.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        con.execute(f"SELECT count(*) FROM ({sql})").fetchone()
+        one(f"SELECT count(*) FROM ({sql})")
         count_s = time.perf_counter() - t0
         out[name] = {"rows": table.num_rows, "first_s": round(times[0], 3),
                      "median_s": round(statistics.median(times), 3), "min_s": round(min(times), 3),
