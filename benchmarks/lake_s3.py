@@ -12,6 +12,10 @@ warehouse, and an incremental `build` after one more commit. On S3 the server's 
 part.parquet per dataset, agency and year, and a .sha256 beside each: 6 objects a report), that many tiny
 objects are PUT under another prefix (and written as files on disk) and LISTed, for each `--old-layout` N.
 
+`--from-lake DIR` takes a lake a reparse built instead (`benchmarks.scale reparse --keep`: a million reports'
+lake), copied to a scratch directory and uploaded to moto, and on each store measures the LIST, the snapshot, a
+full build, one nightly-sized commit (`--commits` is then its size in reports) and the incremental build.
+
 moto keeps objects in its process's memory and answers over loopback with no network latency and no request
 fees: its times are a lower bound of a cloud store's request count × latency, never an estimate of them.
 """
@@ -108,6 +112,38 @@ def lake_run(store: str, root: str, options: dict[str, str] | None, n: int, comm
     return out
 
 
+def copied_lake_run(store: str, root: str, options: dict[str, str] | None, per: int, work: Path,
+                    log: Path | None) -> dict:
+    """The measurements of lake_run on a lake already there (copied from a reparse's), then one commit of `per`
+    reports of new agencies."""
+    lake = Lake(root, options)
+    requests = Requests(log)
+    requests.take()
+    out: dict = {"store": store, "reports_per_commit": per}
+    out["objects"], out["list_s"] = _timed(lake.file_count)
+    out["list_requests"] = requests.take()
+    _, out["snapshot_s"] = _timed(lake.snapshot)
+    out["snapshot_requests"] = requests.take()
+    db = work / f"{store}.duckdb"
+    _, out["build_full_s"] = _timed(lambda: build(lake, db))
+    out["build_full_requests"] = requests.take()
+    out["db_mb"] = round(db.stat().st_size / 2**20, 1)
+    more = _bundles(10**8, per)  # agencies no reparse corpus has
+    _, out["load_one_more_s"] = _timed(lambda: lake.write(more))
+    out["load_one_more_requests"] = requests.take()
+    _, out["build_incremental_s"] = _timed(lambda: build(lake, db))
+    out["build_incremental_requests"] = requests.take()
+    out["objects_after"] = lake.file_count()
+    return out
+
+
+def _upload(src: Path, endpoint: str, prefix: str) -> float:
+    fs = pafs.S3FileSystem(**_pyarrow_s3(endpoint))
+    _, took = _timed(lambda: pafs.copy_files(str(src), f"{BUCKET}/{prefix}", source_filesystem=pafs.LocalFileSystem(),
+                                             destination_filesystem=fs, use_threads=True))
+    return took
+
+
 def _old_keys(n: int) -> list[str]:
     """The layout before issue 17: per report, a part.parquet per dataset and its checksum."""
     return [f"{dataset}/year={YEARS[i % 6]}/agency_id=b{i // 6:06d}/{name}"
@@ -172,6 +208,7 @@ def main() -> None:
     ap.add_argument("--commits", type=int, default=100, help="commits they are loaded in (default 100)")
     ap.add_argument("--old-layout", default="1000", help="report counts for the old layout's LIST, comma-separated")
     ap.add_argument("--skip-lake", action="store_true", help="only the old layout's objects")
+    ap.add_argument("--from-lake", type=Path, help="a lake a reparse built, measured on disk and on moto")
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lake-s3-", dir=os.environ.get("TMPDIR", "/tmp")))
@@ -180,7 +217,15 @@ def main() -> None:
                      "cpus": os.cpu_count(), "lake": [], "old_layout": []}
     try:
         with moto_s3(log) as endpoint:
-            if not args.skip_lake:
+            if args.from_lake:
+                local = work / "lake"
+                shutil.copytree(args.from_lake, local)
+                results["upload_s"] = _upload(local, endpoint, "lake")
+                results["lake"].append(copied_lake_run("local", str(local), None, args.commits, work, None))
+                print(_table(results["lake"], ["store", "objects", "build_full_s"]), flush=True)
+                results["lake"].append(copied_lake_run("s3", f"s3://{BUCKET}/lake", storage_options(endpoint),
+                                                       args.commits, work, log))
+            elif not args.skip_lake:
                 results["lake"].append(lake_run("local", str(work / "lake"), None, args.reports, args.commits,
                                                 work, None))
                 print(_table(results["lake"], ["store", "reports", "load_s_median"]), flush=True)
@@ -193,7 +238,8 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["loadavg_end"] = os.getloadavg()
-    print(_table(results["lake"], ["store", "reports", "commits", "load_s_median", "load_s_p90", "load_s_last",
+    print(_table(results["lake"], ["store", "reports", "commits", "reports_per_commit", "load_s_median",
+                                   "load_s_p90", "load_s_last", "db_mb",
                                    "objects", "list_s", "snapshot_s", "build_full_s", "load_one_more_s",
                                    "load_one_more_requests", "build_incremental_s", "build_incremental_requests"]))
     print(_table(results["old_layout"], ["store", "reports", "objects", "put_s", "list_s", "list_pages"]))
