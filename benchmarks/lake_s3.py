@@ -96,20 +96,7 @@ def lake_run(store: str, root: str, options: dict[str, str] | None, n: int, comm
     out: dict = {"store": store, "reports": per * commits, "commits": commits, "reports_per_commit": per,
                  "load_s_median": statistics.median(loads), "load_s_p90": sorted(loads)[int(0.9 * len(loads))],
                  "load_s_first": loads[0], "load_s_last": loads[-1], "load_s_total": sum(loads)}
-    out["objects"], out["list_s"] = _timed(lake.file_count)
-    out["list_requests"] = requests.take()
-    _, out["snapshot_s"] = _timed(lake.snapshot)
-    out["snapshot_requests"] = requests.take()
-    db = work / f"{store}.duckdb"
-    _, out["build_full_s"] = _timed(lambda: build(lake, db))
-    out["build_full_requests"] = requests.take()
-    more = _bundles(per * commits, per)
-    _, out["load_one_more_s"] = _timed(lambda: lake.write(more))
-    out["load_one_more_requests"] = requests.take()
-    _, out["build_incremental_s"] = _timed(lambda: build(lake, db))
-    out["build_incremental_requests"] = requests.take()
-    out["objects_after"] = lake.file_count()
-    return out
+    return {**out, **_measure(lake, requests, work / f"{store}.duckdb", _bundles(per * commits, per))}
 
 
 def copied_lake_run(store: str, root: str, options: dict[str, str] | None, per: int, work: Path,
@@ -119,16 +106,21 @@ def copied_lake_run(store: str, root: str, options: dict[str, str] | None, per: 
     lake = Lake(root, options)
     requests = Requests(log)
     requests.take()
-    out: dict = {"store": store, "reports_per_commit": per}
+    more = _bundles(10**8, per)  # agencies no reparse corpus has
+    return {"store": store, "reports_per_commit": per, **_measure(lake, requests, work / f"{store}.duckdb", more)}
+
+
+def _measure(lake: Lake, requests: Requests, db: Path, more: list) -> dict:
+    """On a loaded lake: a LIST, a snapshot, a full build into `db`, one more commit of `more` and the
+    incremental build, each timed, with the requests each made (on S3)."""
+    out: dict = {}
     out["objects"], out["list_s"] = _timed(lake.file_count)
     out["list_requests"] = requests.take()
     _, out["snapshot_s"] = _timed(lake.snapshot)
     out["snapshot_requests"] = requests.take()
-    db = work / f"{store}.duckdb"
     _, out["build_full_s"] = _timed(lambda: build(lake, db))
     out["build_full_requests"] = requests.take()
     out["db_mb"] = round(db.stat().st_size / 2**20, 1)
-    more = _bundles(10**8, per)  # agencies no reparse corpus has
     _, out["load_one_more_s"] = _timed(lambda: lake.write(more))
     out["load_one_more_requests"] = requests.take()
     _, out["build_incremental_s"] = _timed(lambda: build(lake, db))
